@@ -1,0 +1,275 @@
+"""The Lambda entry point: validate the event, run the command, shape the response.
+
+``handle`` is what Lambda calls. It never raises: a malformed event or an
+internal failure becomes a structured error response. Everything that touches
+AWS takes an injected S3 client, so tests can call ``respond`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from handler import sandbox
+from handler.constants import (
+    DEFAULT_PREFIX,
+    ENV_BUCKET,
+    ENV_PREFIX,
+    MAX_DEADLINE_MARGIN_SECONDS,
+    MAX_RESPONSE_BYTES,
+    MIN_DEADLINE_MARGIN_SECONDS,
+    PRESIGN_EXPIRY_SECONDS,
+    PROTOCOL_VERSION,
+    RESPONSE_SLACK_BYTES,
+)
+from handler.output import SpillTarget, inline_budget, presign, shape_streams
+from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
+from handler.runner import CommandResult, Spool, run_command
+
+_LOGGED_COMMAND_CHARS = 4096
+
+
+class LambdaContext(Protocol):
+    """The parts of Lambda's context object the handler uses."""
+
+    aws_request_id: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+S3Factory = Callable[[], Any]
+
+
+def _default_s3() -> Any:
+    # Imported lazily: most invocations never touch S3.
+    import boto3
+    from botocore.config import Config
+
+    # SigV4, so presigned URLs work in every region.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+def handle(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Lambda calls this for every invocation."""
+    return respond(event, context)
+
+
+def respond(
+    event: Any,
+    context: LambdaContext,
+    *,
+    s3_factory: S3Factory = _default_s3,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Answer one event. Never raises."""
+    started = time.monotonic()
+    identity = sandbox.begin_invocation()
+    environ = os.environ if environ is None else environ
+    request: Request | None = None
+    try:
+        request = parse_request(event)
+        if request.op == "presign_upload":
+            response = _presign_upload(request, context, s3_factory, environ)
+        elif request.op == "inventory":
+            response = _inventory(request, identity, s3_factory)
+        else:
+            response = _run(request, context, s3_factory, environ, started, identity)
+    except InvalidRequest as problem:
+        response = error_response("InvalidRequest", str(problem))
+    except Exception as problem:  # the handler must answer, whatever went wrong
+        traceback.print_exc(file=sys.stderr)
+        response = error_response("HandlerError", f"{type(problem).__name__}: {problem}")
+    if request is not None and request.legacy and "error" in response and "stdout" not in response:
+        # A legacy client expects its own shape even for a failure.
+        response = {"stdout": "", "stderr": "", "error": {"code": 255, "message": response["error"]["message"]}}
+    if not (request is not None and request.legacy):
+        response.update(request_id=context.aws_request_id, sandbox=identity)
+    _log_invocation(request, response, context, identity, time.monotonic() - started)
+    return response
+
+
+def error_response(kind: str, message: str) -> dict[str, Any]:
+    """A structured error the client can show as one line."""
+    return {"v": PROTOCOL_VERSION, "ok": False, "error": {"type": kind, "message": message}}
+
+
+def _spill_target(request: Request, environ: Mapping[str, str], s3_factory: S3Factory) -> SpillTarget | None:
+    bucket = request.output.bucket or environ.get(ENV_BUCKET)
+    if not bucket:
+        return None
+    prefix = request.output.prefix or environ.get(ENV_PREFIX) or DEFAULT_PREFIX
+    return SpillTarget(s3=s3_factory(), bucket=bucket, prefix=prefix)
+
+
+def _deadline(request: Request, context: LambdaContext) -> tuple[float, str]:
+    """How long the command may run, and which limit that is."""
+    remaining = context.get_remaining_time_in_millis() / 1000
+    margin = min(max(remaining * 0.1, MIN_DEADLINE_MARGIN_SECONDS), MAX_DEADLINE_MARGIN_SECONDS)
+    available = max(remaining - margin, 0.05)
+    if request.timeout is not None and request.timeout <= available:
+        return request.timeout, "timeout"
+    return available, "deadline"
+
+
+def _run(
+    request: Request,
+    context: LambdaContext,
+    s3_factory: S3Factory,
+    environ: Mapping[str, str],
+    started: float,
+    identity: dict[str, Any],
+) -> dict[str, Any]:
+    spill = _spill_target(request, environ, s3_factory)
+    with Spool() as spool:
+        stdin_path = None
+        if request.stdin is not None:
+            stdin_path = spool.file("stdin")
+            stdin_path.write_bytes(request.stdin)
+        elif request.stdin_key is not None:
+            stdin_path = spool.file("stdin")
+            _download_stdin(request.stdin_key, spill, stdin_path)
+        limit, limit_kind = _deadline(request, context)
+        shell_path = SHELLS[request.shell]
+        if not os.access(shell_path, os.X_OK):
+            raise InvalidRequest(f"{request.shell} is not available in this sandbox ({shell_path} not found)")
+        result = run_command(
+            request.command,
+            spool=spool,
+            shell_path=shell_path,
+            stdin_path=stdin_path,
+            cwd=request.cwd,
+            base_env=environ,
+            env_overlay=request.env,
+            timeout=limit,
+            keep_background=request.keep_background,
+            capture_state=request.capture_state,
+        )
+        if request.legacy:
+            return _legacy_response(result)
+        response = _result_envelope(result, limit, limit_kind, identity, context)
+        budget = inline_budget(MAX_RESPONSE_BYTES - RESPONSE_SLACK_BYTES - len(json.dumps(response)))
+        if request.output.inline_limit is not None:
+            budget = min(budget, request.output.inline_limit)
+        output_started = time.monotonic()
+        streams = shape_streams(
+            {"stdout": result.stdout_path, "stderr": result.stderr_path},
+            budget=budget,
+            compress=request.output.compress,
+            spill=spill,
+            key_stem=f"out/{context.aws_request_id}",
+        )
+    response.update(streams)
+    response["truncated"] = any(stream["lost"] for stream in streams.values())
+    response["timings"].update(
+        output_ms=_ms(time.monotonic() - output_started), handler_ms=_ms(time.monotonic() - started)
+    )
+    return response
+
+
+def _result_envelope(
+    result: CommandResult, limit: float, limit_kind: str, identity: dict[str, Any], context: LambdaContext
+) -> dict[str, Any]:
+    """Everything in the response except the two streams."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "v": PROTOCOL_VERSION,
+        "ok": True,
+        "exit_status": result.exit_status,
+        "signal": result.signal,
+        "timed_out": result.timed_out,
+        "time_limit": {"seconds": round(limit, 3), "kind": limit_kind},
+        "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
+        "timings": {"command_ms": _ms(result.duration)},
+        # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.
+        "memory": {"handler_peak_kib": own.ru_maxrss, "command_peak_kib": children.ru_maxrss},
+        "request_id": context.aws_request_id,
+        "sandbox": identity,
+    }
+
+
+def _legacy_response(result: CommandResult) -> dict[str, Any]:
+    """The shape the 2015 lambdash client reads: base64 streams and a node-style error."""
+    streams = shape_streams(
+        {"stdout": result.stdout_path, "stderr": result.stderr_path},
+        budget=inline_budget(MAX_RESPONSE_BYTES - RESPONSE_SLACK_BYTES),
+        compress=False,
+        spill=None,
+        key_stem="",
+    )
+    error: dict[str, Any] | None = None
+    if result.signal is not None:
+        error = {"code": 128 + result.signal, "killed": True, "signal": result.signal}
+    elif result.exit_status:
+        error = {"code": result.exit_status, "killed": False, "signal": None}
+    return {"stdout": streams["stdout"]["data"], "stderr": streams["stderr"]["data"], "error": error}
+
+
+def _download_stdin(key: str, spill: SpillTarget | None, destination: Any) -> None:
+    if spill is None:
+        raise InvalidRequest("stdin_key needs a spill bucket, and none is configured")
+    if not key.startswith(spill.prefix.strip("/") + "/"):
+        raise InvalidRequest(f"stdin_key must be under {spill.prefix.strip('/')}/")
+    spill.s3.download_file(spill.bucket, key, str(destination))
+    spill.s3.delete_object(Bucket=spill.bucket, Key=key)
+
+
+def _presign_upload(
+    request: Request, context: LambdaContext, s3_factory: S3Factory, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Hand out a URL the client can PUT stdin or a file to, with no S3 permission of its own."""
+    spill = _spill_target(request, environ, s3_factory)
+    if spill is None:
+        raise InvalidRequest(f"no spill bucket is configured (set {ENV_BUCKET} on the function, or send output.bucket)")
+    key = f"{spill.prefix.strip('/')}/in/{context.aws_request_id}"
+    return {
+        "v": PROTOCOL_VERSION,
+        "ok": True,
+        "upload": {
+            "bucket": spill.bucket,
+            "key": key,
+            "put_url": presign(spill.s3, "put_object", spill.bucket, key, ServerSideEncryption="AES256",
+                               ContentType="application/octet-stream"),
+            "headers": {"x-amz-server-side-encryption": "AES256", "Content-Type": "application/octet-stream"},
+            "expires_in": PRESIGN_EXPIRY_SECONDS,
+        },
+    }
+
+
+def _inventory(request: Request, identity: dict[str, Any], s3_factory: S3Factory) -> dict[str, Any]:
+    from handler.probes import collect_inventory
+
+    inventory = collect_inventory(redact=request.redact, sandbox=identity)
+    return {"v": PROTOCOL_VERSION, "ok": True, "inventory": inventory}
+
+
+def _log_invocation(
+    request: Request | None, response: dict[str, Any], context: LambdaContext, identity: dict[str, Any],
+    duration: float,
+) -> None:
+    """One structured line per invocation, for CloudWatch."""
+    command = request.command if request is not None else None
+    if command is not None and len(command) > _LOGGED_COMMAND_CHARS:
+        command = command[:_LOGGED_COMMAND_CHARS] + f"... ({len(command)} characters)"
+    line = {
+        "lambdash": "invocation",
+        "request_id": context.aws_request_id,
+        "op": request.op if request is not None else None,
+        "command": command,
+        "exit_status": response.get("exit_status"),
+        "signal": response.get("signal"),
+        "timed_out": response.get("timed_out"),
+        "error": (response.get("error") or {}).get("type") if not (request and request.legacy) else None,
+        "duration_ms": _ms(duration),
+        "sandbox_id": identity["id"],
+    }
+    print(json.dumps(line), flush=True)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

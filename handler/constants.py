@@ -1,0 +1,42 @@
+"""Names and limits shared by the handler and the client.
+
+Environment-variable names and protocol limits live here, in one place, so the
+client and the function can never disagree about them.
+"""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+
+# Environment variables read by the function.
+ENV_BUCKET = "LAMBDASH_BUCKET"
+ENV_PREFIX = "LAMBDASH_PREFIX"
+ENV_TASK_ROOT = "LAMBDA_TASK_ROOT"
+ENV_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+
+DEFAULT_PREFIX = "lambdash"
+
+# Lambda's synchronous response limit: the whole JSON response must fit.
+MAX_RESPONSE_BYTES = 6_291_456
+# Lambda's synchronous request limit.
+MAX_REQUEST_BYTES = 6_291_456
+# Room kept free in the response for JSON punctuation we do not count exactly.
+RESPONSE_SLACK_BYTES = 4_096
+
+# A command may run at most as long as Lambda's maximum function timeout.
+MAX_TIMEOUT_SECONDS = 900.0
+# The process group is killed this long before the Lambda deadline (at least).
+MIN_DEADLINE_MARGIN_SECONDS = 1.0
+MAX_DEADLINE_MARGIN_SECONDS = 10.0
+
+# Presigned URLs handed to the client expire within 15 minutes.
+PRESIGN_EXPIRY_SECONDS = 600
+
+# Multipart upload part size for spilled output (S3's minimum is 5 MiB).
+SPILL_PART_BYTES = 8 * 1024 * 1024
+
+# Streams at least this big are worth trying to compress.
+COMPRESS_MIN_BYTES = 512
+
+# Variables a shell sets for itself; they are never carried between commands.
+SHELL_OWNED_VARIABLES = frozenset({"PWD", "SHLVL", "_"})

@@ -1,0 +1,176 @@
+"""Return spooled output inline, compressed, spilled to S3, or truncated.
+
+Lambda answers a synchronous invoke with at most 6 MB. Output that fits comes
+back inline as base64 (zlib-compressed when that is smaller). A stream that does
+not fit goes to the spill bucket by a streaming multipart upload straight from
+its spool file. With no bucket, it is cut at the limit and the response says how
+many bytes were lost. Memory stays bounded by the inline budget either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handler.constants import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, SPILL_PART_BYTES
+
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SpillTarget:
+    """Where a stream that does not fit goes: an S3 client, a bucket and a key prefix."""
+
+    s3: Any
+    bucket: str
+    prefix: str
+
+
+def inline_budget(characters: int, streams: int = 2) -> int:
+    """How many bytes can go inline when their base64 may take ``characters`` in all."""
+    # Each stream's base64 may end in up to 4 characters of padding.
+    return max(0, (characters - 4 * streams) // 4 * 3)
+
+
+def shape_streams(
+    streams: dict[str, Path],
+    *,
+    budget: int,
+    compress: bool,
+    spill: SpillTarget | None,
+    key_stem: str,
+) -> dict[str, dict[str, Any]]:
+    """Describe each stream for the response, keeping at most ``budget`` bytes inline in all.
+
+    ``budget`` counts the bytes before base64; see ``inline_budget``.
+    """
+    sizes = {name: path.stat().st_size for name, path in streams.items()}
+    inline: dict[str, bytes] = {}
+    encodings: dict[str, str] = {}
+    # Small streams first: they are the cheapest to keep inline.
+    remaining = budget
+    overflow: list[str] = []
+    for name in sorted(streams, key=lambda n: sizes[n]):
+        packed = _pack(streams[name], sizes[name], remaining, compress)
+        if packed is None:
+            overflow.append(name)
+            continue
+        data, encoding = packed
+        inline[name], encodings[name] = data, encoding
+        remaining -= len(data)
+
+    shaped: dict[str, dict[str, Any]] = {}
+    for name in streams:
+        if name in inline:
+            shaped[name] = {
+                "size": sizes[name], "encoding": encodings[name],
+                "data": base64.b64encode(inline[name]).decode("ascii"), "lost": 0,
+            }
+        elif spill is not None:
+            shaped[name] = {"size": sizes[name], "lost": 0,
+                            "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}")}
+    # Without a bucket, the streams that did not fit share what is left, in order.
+    for name in overflow:
+        if spill is None:
+            data = _read_head(streams[name], min(sizes[name], max(0, remaining)))
+            remaining -= len(data)
+            shaped[name] = {
+                "size": sizes[name], "encoding": "base64",
+                "data": base64.b64encode(data).decode("ascii"), "lost": sizes[name] - len(data),
+            }
+    return {name: shaped[name] for name in streams}
+
+
+def _pack(path: Path, size: int, budget: int, compress: bool) -> tuple[bytes, str] | None:
+    """The stream's bytes as they would go inline, or None when they cannot fit."""
+    fits_raw = size <= budget
+    if compress and size >= COMPRESS_MIN_BYTES:
+        compressed = _compress_within(path, budget)
+        if compressed is not None and len(compressed) < size:
+            return compressed, "zlib+base64"
+    if fits_raw:
+        return path.read_bytes(), "base64"
+    return None
+
+
+def _compress_within(path: Path, limit: int) -> bytes | None:
+    """zlib-compress a file, giving up as soon as the result exceeds ``limit`` bytes."""
+    compressor = zlib.compressobj(6)
+    parts: list[bytes] = []
+    total = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(_READ_CHUNK):
+            part = compressor.compress(chunk)
+            total += len(part)
+            if total > limit:
+                return None
+            parts.append(part)
+    tail = compressor.flush()
+    if total + len(tail) > limit:
+        return None
+    parts.append(tail)
+    return b"".join(parts)
+
+
+def _read_head(path: Path, count: int) -> bytes:
+    with open(path, "rb") as source:
+        return source.read(count)
+
+
+def spill_to_s3(path: Path, target: SpillTarget, key: str) -> dict[str, Any]:
+    """Upload a spool file to S3 part by part, and describe the object for the client.
+
+    The object is private and encrypted with SSE-S3. The client gets presigned
+    URLs to read and delete it, so it needs no S3 permission of its own.
+    """
+    s3, bucket = target.s3, target.bucket
+    full_key = f"{target.prefix.strip('/')}/{key}" if target.prefix.strip("/") else key
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as source:
+        if size <= SPILL_PART_BYTES:
+            body = source.read()
+            digest.update(body)
+            s3.put_object(Bucket=bucket, Key=full_key, Body=body, ServerSideEncryption="AES256")
+        else:
+            _multipart_upload(s3, bucket, full_key, source.read, digest.update)
+    return {
+        "bucket": bucket,
+        "key": full_key,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "get_url": presign(s3, "get_object", bucket, full_key),
+        "delete_url": presign(s3, "delete_object", bucket, full_key),
+        "expires_in": PRESIGN_EXPIRY_SECONDS,
+    }
+
+
+def _multipart_upload(
+    s3: Any, bucket: str, key: str, read: Callable[[int], bytes], observe: Callable[[bytes], object]
+) -> None:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ServerSideEncryption="AES256")["UploadId"]
+    try:
+        parts = []
+        number = 1
+        while chunk := read(SPILL_PART_BYTES):
+            observe(chunk)
+            etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)["ETag"]
+            parts.append({"ETag": etag, "PartNumber": number})
+            number += 1
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    except BaseException:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+
+
+def presign(s3: Any, method: str, bucket: str, key: str, **params: Any) -> str:
+    """A URL that lets the holder call ``method`` on one object for a few minutes."""
+    url: str = s3.generate_presigned_url(
+        method, Params={"Bucket": bucket, "Key": key, **params}, ExpiresIn=PRESIGN_EXPIRY_SECONDS
+    )
+    return url

@@ -1,0 +1,214 @@
+"""The request half of the client-handler contract: validate an event into a Request.
+
+Every way an event can be malformed is caught here and raised as
+``InvalidRequest`` with a message that names the problem, so the entry point can
+answer with a structured error instead of an unhandled exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.constants import MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
+
+OPERATIONS = ("run", "presign_upload", "inventory")
+SHELLS = {"sh": "/bin/sh", "bash": "/bin/bash"}
+
+
+class InvalidRequest(Exception):
+    """The event is not a request this handler understands."""
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where output goes: inline up to ``inline_limit``, else to the spill bucket."""
+
+    inline_limit: int | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    compress: bool = True
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated request to run one command (or one of the other operations)."""
+
+    op: str = "run"
+    command: str = ""
+    shell: str = "sh"
+    stdin: bytes | None = None
+    stdin_key: str | None = None
+    cwd: str | None = None
+    env: dict[str, str | None] = field(default_factory=dict)
+    timeout: float | None = None
+    keep_background: bool = False
+    capture_state: bool = False
+    output: OutputSettings = field(default_factory=OutputSettings)
+    redact: bool = True
+    legacy: bool = False
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python, but a JSON true is never a valid number here.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise InvalidRequest(f"{name} must be {_kind_name(kind)}, not {_json_type(value)}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        str: "a string", bool: "a boolean", int: "an integer", float: "a number", dict: "an object", list: "an array",
+    }
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if set(kinds) == {int, float}:
+        return "a number"
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_request(event: Any) -> Request:
+    """Validate an invocation event and return the Request it describes.
+
+    Raises InvalidRequest naming the first problem found.
+    """
+    if not isinstance(event, dict):
+        raise InvalidRequest(f"event must be a JSON object, not {_json_type(event)}")
+    if "v" not in event:
+        return _parse_legacy(event)
+    version = event["v"]
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise InvalidRequest(f"unknown protocol version {version!r} (this handler speaks version {PROTOCOL_VERSION})")
+    op = event.get("op", "run")
+    if op not in OPERATIONS:
+        raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
+    known = {"v", "op", "command", "shell", "stdin", "stdin_key", "cwd", "env", "timeout",
+             "keep_background", "capture_state", "output", "redact"}
+    unknown = sorted(set(event) - known)
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}")
+    if op != "run":
+        return Request(op=op, redact=bool(_expect(event.get("redact", True), bool, "redact")),
+                       output=_parse_output(event.get("output")))
+    if "command" not in event:
+        raise InvalidRequest("command is missing")
+    command = _expect(event["command"], str, "command")
+    if "\0" in command:
+        raise InvalidRequest("command must not contain a NUL character")
+    shell = _expect(event.get("shell", "sh"), str, "shell")
+    if shell not in SHELLS:
+        raise InvalidRequest(f"shell must be one of: {', '.join(SHELLS)}")
+    return Request(
+        op="run",
+        command=command,
+        shell=shell,
+        stdin=_parse_stdin(event.get("stdin")),
+        stdin_key=_parse_optional_str(event.get("stdin_key"), "stdin_key"),
+        cwd=_parse_cwd(event.get("cwd")),
+        env=_parse_env(event.get("env")),
+        timeout=_parse_timeout(event.get("timeout")),
+        keep_background=_expect(event.get("keep_background", False), bool, "keep_background"),
+        capture_state=_expect(event.get("capture_state", False), bool, "capture_state"),
+        output=_parse_output(event.get("output")),
+    )
+
+
+def _parse_legacy(event: dict[str, Any]) -> Request:
+    """The 2015 lambdash client sends only {"command": "..."}."""
+    if "command" not in event:
+        raise InvalidRequest("command is missing (send {\"v\": 1, \"command\": \"...\"})")
+    command = _expect(event["command"], str, "command")
+    if "\0" in command:
+        raise InvalidRequest("command must not contain a NUL character")
+    return Request(command=command, legacy=True)
+
+
+def _parse_optional_str(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    return str(_expect(value, str, name))
+
+
+def _parse_stdin(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    _expect(value, str, "stdin")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("stdin is not valid base64") from None
+
+
+def _parse_cwd(value: Any) -> str | None:
+    if value is None:
+        return None
+    _expect(value, str, "cwd")
+    if not value or "\0" in value:
+        raise InvalidRequest("cwd must be a non-empty path")
+    if not os.path.isdir(value):
+        raise InvalidRequest(f"cwd does not exist: {value}")
+    return str(value)
+
+
+def _parse_env(value: Any) -> dict[str, str | None]:
+    if value is None:
+        return {}
+    _expect(value, dict, "env")
+    env: dict[str, str | None] = {}
+    for name, setting in value.items():
+        if not name or "=" in name or "\0" in name:
+            raise InvalidRequest(f"env has an invalid variable name {name!r}")
+        if setting is not None:
+            _expect(setting, str, f"env[{name!r}]")
+            if "\0" in setting:
+                raise InvalidRequest(f"env[{name!r}] must not contain a NUL character")
+        env[name] = setting
+    return env
+
+
+def _parse_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    _expect(value, (int, float), "timeout")
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise InvalidRequest(f"timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds, not {value!r}")
+    return float(value)
+
+
+def _parse_output(value: Any) -> OutputSettings:
+    if value is None:
+        return OutputSettings()
+    _expect(value, dict, "output")
+    unknown = sorted(set(value) - {"inline_limit", "bucket", "prefix", "compress"})
+    if unknown:
+        raise InvalidRequest(f"unknown field output.{unknown[0]}")
+    inline_limit = value.get("inline_limit")
+    if inline_limit is not None:
+        _expect(inline_limit, int, "output.inline_limit")
+        if inline_limit < 0:
+            raise InvalidRequest("output.inline_limit must not be negative")
+    return OutputSettings(
+        inline_limit=inline_limit,
+        bucket=_parse_optional_str(value.get("bucket"), "output.bucket") or None,
+        prefix=_parse_optional_str(value.get("prefix"), "output.prefix"),
+        compress=_expect(value.get("compress", True), bool, "output.compress"),
+    )

@@ -1,0 +1,190 @@
+"""Run one shell command in its own process group, spooling its output to files.
+
+Output goes straight from the command's file descriptors to spool files under
+the temp dir, never through a pipe or into memory. That keeps the handler's
+memory flat whatever the output size, and it means the handler returns as soon
+as the shell exits, even when a background child still holds stdout open.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from handler.constants import SHELL_OWNED_VARIABLES
+
+# Run the command through eval so an EXIT trap can record the shell's final cwd
+# and exported environment, whatever way the command ends (exit N included).
+# The state is written NUL-separated so any value round-trips exactly.
+# Where env(1) is missing, Python (always there in a Lambda runtime) dumps the environment.
+_PYTHON_ENV_DUMP = (
+    'import os, sys; sys.stdout.buffer.write(b"".join(k + b"=" + v + b"\\0" for k, v in os.environb.items()))'
+)
+_STATE_WRAPPER = r"""
+__lambdash_command=$1 __lambdash_state=$__LAMBDASH_STATE
+__lambdash_python=$__LAMBDASH_PYTHON __lambdash_dump=$__LAMBDASH_ENV_DUMP
+unset __LAMBDASH_STATE __LAMBDASH_PYTHON __LAMBDASH_ENV_DUMP
+shift
+trap '__lambdash_status=$?
+pwd > "$__lambdash_state/cwd" 2>/dev/null
+env -0 > "$__lambdash_state/env" 2>/dev/null ||
+    "$__lambdash_python" -c "$__lambdash_dump" > "$__lambdash_state/env"
+exit $__lambdash_status' EXIT
+eval "$__lambdash_command"
+"""
+_STATE_VARIABLES = frozenset({"__LAMBDASH_STATE", "__LAMBDASH_PYTHON", "__LAMBDASH_ENV_DUMP"})
+
+
+@dataclass(frozen=True)
+class ShellState:
+    """The cwd and the environment changes a command left behind."""
+
+    cwd: str
+    env: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What happened to one command. Its output is in the two spool files."""
+
+    stdout_path: Path
+    stderr_path: Path
+    exit_status: int | None
+    signal: int | None
+    timed_out: bool
+    duration: float
+    state: ShellState | None
+
+
+class Spool:
+    """A private temp dir holding one invocation's stdin, stdout, stderr and state."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="lambdash-", dir=parent))
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def run_command(
+    command: str,
+    *,
+    spool: Spool,
+    shell_path: str = "/bin/sh",
+    stdin_path: Path | None = None,
+    cwd: str | None = None,
+    base_env: Mapping[str, str],
+    env_overlay: Mapping[str, str | None],
+    timeout: float,
+    keep_background: bool = False,
+    capture_state: bool = False,
+) -> CommandResult:
+    """Run ``command`` with ``shell_path -c`` and wait at most ``timeout`` seconds.
+
+    On timeout the whole process group is killed and the partial output stays
+    in the spool files. When the shell exits, whatever it left running in its
+    process group is killed too, unless ``keep_background`` is set.
+    """
+    env = apply_overlay(base_env, env_overlay)
+    argv = [shell_path, "-c", command]
+    if capture_state:
+        state_dir = spool.file("state")
+        state_dir.mkdir()
+        env["__LAMBDASH_STATE"] = str(state_dir)
+        env["__LAMBDASH_PYTHON"] = sys.executable
+        env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
+        argv = [shell_path, "-c", _STATE_WRAPPER, shell_path, command]
+    stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
+    started = time.monotonic()
+    with (
+        open(stdout_path, "wb") as out,
+        open(stderr_path, "wb") as err,
+        open(stdin_path if stdin_path else os.devnull, "rb") as stdin,
+    ):
+        process = subprocess.Popen(
+            argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env,
+            start_new_session=True, close_fds=True,
+        )
+    timed_out = False
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(process.pid)
+        returncode = process.wait()
+    duration = time.monotonic() - started
+    if not keep_background:
+        kill_group(process.pid)
+    state = None
+    if capture_state and not timed_out:
+        state = read_state(spool.file("state"), base_env)
+    return CommandResult(
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        exit_status=returncode if returncode >= 0 else None,
+        signal=-returncode if returncode < 0 else None,
+        timed_out=timed_out,
+        duration=duration,
+        state=state,
+    )
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process in the group; a group already gone is fine."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def apply_overlay(base: Mapping[str, str], overlay: Mapping[str, str | None]) -> dict[str, str]:
+    """The environment a command runs in: the sandbox's own, with the overlay applied."""
+    env = dict(base)
+    for name, value in overlay.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def read_state(state_dir: Path, base_env: Mapping[str, str]) -> ShellState | None:
+    """Read what the EXIT trap recorded, as changes relative to ``base_env``."""
+    try:
+        cwd = (state_dir / "cwd").read_bytes().decode("utf-8", "surrogateescape").rstrip("\n")
+        raw_env = (state_dir / "env").read_bytes()
+    except OSError:
+        return None
+    after: dict[str, str] = {}
+    for entry in raw_env.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        if sep:
+            after[name.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+    return ShellState(cwd=cwd, env=environment_changes(base_env, after))
+
+
+def environment_changes(base: Mapping[str, str], after: Mapping[str, str]) -> dict[str, str | None]:
+    """The overlay that turns ``base`` into ``after``: new values, and None for unset."""
+    ignored = SHELL_OWNED_VARIABLES | _STATE_VARIABLES
+    changes: dict[str, str | None] = {
+        name: value for name, value in after.items() if name not in ignored and base.get(name) != value
+    }
+    changes.update({name: None for name in base if name not in after and name not in ignored})
+    return changes

@@ -1,0 +1,113 @@
+"""Which Lambda to talk to: flags, then environment variables, then the config file.
+
+The config file is ``$XDG_CONFIG_HOME/lambdash/config.toml`` (normally
+``~/.config/lambdash/config.toml``) and may hold ``function``, ``region``,
+``profile`` and ``bucket``. With no function anywhere, lambdash runs on the local
+sandbox and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdash.errors import ConfigError
+
+CONFIG_KEYS = ("function", "region", "profile", "bucket")
+DEFAULT_FUNCTION = "lambdash"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Lambda function to run commands on, or the local sandbox."""
+
+    function: str = DEFAULT_FUNCTION
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    bucket: str | None = None
+    local: bool = False
+
+    @property
+    def label(self) -> str:
+        """How the target is shown to people: ``local``, or ``function (region)``."""
+        if self.local:
+            return "local"
+        where = self.region or self.endpoint_url
+        return f"{self.function} ({where})" if where else self.function
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    if "LAMBDASH_CONFIG" in environ:
+        return Path(environ["LAMBDASH_CONFIG"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "lambdash" / "config.toml"
+
+
+def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where history and the audit log live: ``$XDG_STATE_HOME/lambdash``."""
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lambdash"
+
+
+def load_config_file(path: Path) -> dict[str, str]:
+    """The config file's settings; an absent file is an empty config."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as problem:
+        raise ConfigError(f"cannot read {path}: {problem}") from None
+    except tomllib.TOMLDecodeError as problem:
+        raise ConfigError(f"{path} is not valid TOML: {problem}") from None
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
+    for key, value in raw.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: {key} must be a non-empty string")
+    return dict(raw)
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """What the command line said about the target (None where it said nothing)."""
+
+    function: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    bucket: str | None = None
+    local: bool = False
+
+
+def resolve_target(options: TargetOptions, environ: Mapping[str, str] = os.environ) -> tuple[Target, bool]:
+    """The target, and whether it is the local sandbox only because nothing else was configured."""
+    file = load_config_file(config_path(environ))
+
+    def pick(flag: str | None, *names: str, key: str) -> str | None:
+        if flag:
+            return flag
+        for name in names:
+            if environ.get(name):
+                return environ[name]
+        return file.get(key)
+
+    region = pick(options.region, "AWS_REGION", "AWS_DEFAULT_REGION", key="region")
+    profile = pick(options.profile, "AWS_PROFILE", key="profile")
+    bucket = pick(options.bucket, "LAMBDASH_BUCKET", key="bucket")
+    endpoint_url = options.endpoint_url or environ.get("AWS_ENDPOINT_URL_LAMBDA") or environ.get("AWS_ENDPOINT_URL")
+    if options.local:
+        if options.function or options.endpoint_url:
+            raise ConfigError("--local runs on the local sandbox; it cannot be combined with -f or --endpoint-url")
+        return Target(local=True, bucket=bucket, region=region), False
+    function = pick(options.function, "LAMBDASH_FUNCTION", key="function")
+    if function is None and endpoint_url is None:
+        return Target(local=True, bucket=bucket, region=region), True
+    return Target(
+        function=function or DEFAULT_FUNCTION, region=region, profile=profile, endpoint_url=endpoint_url, bucket=bucket,
+    ), False

@@ -1,0 +1,213 @@
+"""A shell on a Lambda target: send one command, get back exact bytes and its status.
+
+``RemoteShell`` builds the request the handler understands, invokes the
+function, and turns the response into a ``CommandResult``. The one-shot command,
+the REPL and census all run commands through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from handler.constants import PROTOCOL_VERSION
+from lambdash.aws import InvokeResponse, LambdaClient
+from lambdash.errors import ExitStatus, FunctionError, LambdashError
+from lambdash.transfer import ProgressFactory, delete_object, download_verified, upload
+
+# stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
+# and the whole request must stay under Lambda's 6 MB.
+STDIN_INLINE_MAX_BYTES = 4_500_000
+LOG_LINES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One output stream: inline bytes, or an object in the spill bucket."""
+
+    size: int
+    lost: int = 0
+    data: bytes | None = None
+    spilled: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_response(cls, raw: Mapping[str, Any]) -> Stream:
+        if "s3" in raw:
+            return cls(size=raw["size"], spilled=raw["s3"])
+        data = base64.b64decode(raw.get("data", ""))
+        if raw.get("encoding") == "zlib+base64":
+            data = zlib.decompress(data)
+        return cls(size=raw["size"], lost=raw.get("lost", 0), data=data)
+
+    def write_to(self, destination: BinaryIO, label: str, progress: ProgressFactory | None = None) -> None:
+        """Write the stream's bytes unchanged; a spilled one is fetched, verified and deleted."""
+        if self.spilled is None:
+            destination.write(self.data or b"")
+            destination.flush()
+            return
+        download_verified(
+            self.spilled["get_url"], destination, size=self.spilled["size"], sha256=self.spilled["sha256"],
+            label=label, progress=progress,
+        )
+        delete_object(self.spilled["delete_url"])
+
+    def read(self, label: str) -> bytes:
+        buffer = io.BytesIO()
+        self.write_to(buffer, label)
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ShellState:
+    """The cwd and environment changes a command left behind."""
+
+    cwd: str
+    env: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one remote command."""
+
+    exit_status: int | None
+    signal: int | None
+    timed_out: bool
+    stdout: Stream
+    stderr: Stream
+    state: ShellState | None
+    sandbox: Mapping[str, Any]
+    request_id: str
+    timings: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(repr=False)
+    throttles: int = 0
+
+    @property
+    def status(self) -> int:
+        """lambdash's exit status for this result, as ssh maps it."""
+        if self.timed_out:
+            return ExitStatus.TIMED_OUT
+        if self.signal is not None:
+            return ExitStatus.SIGNAL_BASE + self.signal
+        return self.exit_status if self.exit_status is not None else ExitStatus.ERROR
+
+    @property
+    def lost(self) -> int:
+        return self.stdout.lost + self.stderr.lost
+
+
+class RemoteShell:
+    """Runs commands on one target through its LambdaClient."""
+
+    def __init__(self, client: LambdaClient, *, bucket: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+        capture_state: bool = False,
+        shell: str = "sh",
+        on_throttle: Callable[[int, float], None] | None = None,
+    ) -> CommandResult:
+        """Run one command and return its result; lambdash's own failures raise LambdashError."""
+        request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
+        if shell != "sh":
+            request["shell"] = shell
+        if stdin is not None:
+            if len(stdin) > STDIN_INLINE_MAX_BYTES:
+                request["stdin_key"] = self._upload(stdin)
+            else:
+                request["stdin"] = base64.b64encode(stdin).decode("ascii")
+        if timeout is not None:
+            request["timeout"] = timeout
+        if cwd is not None:
+            request["cwd"] = cwd
+        if env:
+            request["env"] = dict(env)
+        if capture_state:
+            request["capture_state"] = True
+        if self.bucket:
+            request["output"] = {"bucket": self.bucket}
+        response, invoked = self.call(request, on_throttle=on_throttle)
+        state = response.get("state")
+        return CommandResult(
+            exit_status=response.get("exit_status"),
+            signal=response.get("signal"),
+            timed_out=bool(response.get("timed_out")),
+            stdout=Stream.from_response(response["stdout"]),
+            stderr=Stream.from_response(response["stderr"]),
+            state=ShellState(cwd=state["cwd"], env=state["env"]) if state else None,
+            sandbox=response.get("sandbox", {}),
+            request_id=response.get("request_id") or invoked.request_id,
+            timings=response.get("timings", {}),
+            raw=response,
+            throttles=invoked.throttles,
+        )
+
+    def inventory(self, *, redact: bool = True) -> dict[str, Any]:
+        """The sandbox's inventory, collected by the function's probes."""
+        response, _ = self.call({"v": PROTOCOL_VERSION, "op": "inventory", "redact": redact})
+        inventory: dict[str, Any] = response["inventory"]
+        return inventory
+
+    def _upload(self, data: bytes) -> str:
+        request: dict[str, Any] = {"v": PROTOCOL_VERSION, "op": "presign_upload"}
+        if self.bucket:
+            request["output"] = {"bucket": self.bucket}
+        try:
+            response, _ = self.call(request)
+        except LambdashError as problem:
+            raise LambdashError(
+                f"stdin is {len(data)} bytes, more than fits in a request ({STDIN_INLINE_MAX_BYTES}), "
+                f"and it cannot go through S3: {problem.message}"
+            ) from None
+        slot = response["upload"]
+        upload(slot["put_url"], data, slot["headers"])
+        key: str = slot["key"]
+        return key
+
+    def call(
+        self, request: Mapping[str, Any], *, on_throttle: Callable[[int, float], None] | None = None
+    ) -> tuple[dict[str, Any], InvokeResponse]:
+        """Invoke the function with one request and return its successful response."""
+        invoked = self.client.invoke(json.dumps(request).encode(), on_throttle=on_throttle)
+        try:
+            response = json.loads(invoked.payload)
+        except ValueError:
+            size = len(invoked.payload)
+            raise LambdashError(f"the function answered something that is not JSON ({size} bytes)") from None
+        if invoked.function_error:
+            raise function_failure(response, invoked)
+        if not isinstance(response, dict) or response.get("v") != PROTOCOL_VERSION:
+            raise LambdashError(
+                f"{self.client.function} does not answer like a lambdash handler "
+                f"(protocol version {PROTOCOL_VERSION}); redeploy it with `lambdash deploy`"
+            )
+        if not response.get("ok"):
+            error = response.get("error") or {}
+            raise LambdashError(f"the function refused the request: {error.get('message', 'no reason given')}")
+        return response, invoked
+
+
+def function_failure(response: Any, invoked: InvokeResponse) -> FunctionError:
+    """A crash or timeout on Lambda's side, with the last lines of its log."""
+    if isinstance(response, dict):
+        kind = response.get("errorType", invoked.function_error)
+        message = response.get("errorMessage", "")
+    else:
+        kind, message = invoked.function_error, str(response)
+    lines = [line for line in invoked.log_tail.splitlines() if line.strip()]
+    return FunctionError(
+        f"the function failed ({kind}): {message} [request {invoked.request_id}]",
+        details=lines[-LOG_LINES_SHOWN:],
+    )

@@ -1,0 +1,260 @@
+"""The handler called directly with a fake context: real commands, real spool files, S3 on moto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler.app import respond
+from handler.constants import MAX_RESPONSE_BYTES
+from tests.conftest import FakeContext, bucket_keys
+
+
+def run(event: Any, timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+    response = respond(event, FakeContext(timeout=timeout), **kwargs)
+    # Whatever the handler returns must survive the JSON round trip Lambda makes.
+    encoded = json.dumps(response)
+    assert len(encoded) <= MAX_RESPONSE_BYTES
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def command(text: str, **fields: Any) -> dict[str, Any]:
+    return {"v": 1, "command": text, **fields}
+
+
+def stream_bytes(stream: dict[str, Any]) -> bytes:
+    data = base64.b64decode(stream["data"])
+    return zlib.decompress(data) if stream["encoding"] == "zlib+base64" else data
+
+
+@pytest.mark.parametrize("status", [0, 1, 7, 255])
+def test_exit_status_is_reported(status: int) -> None:
+    response = run(command(f"exit {status}"))
+    assert response["ok"] is True
+    assert response["exit_status"] == status
+    assert response["signal"] is None
+
+
+def test_a_command_killed_by_a_signal_reports_the_signal() -> None:
+    response = run(command("kill -9 $$"))
+    assert response["exit_status"] is None
+    assert response["signal"] == 9
+
+
+def test_all_256_byte_values_round_trip_exactly() -> None:
+    every_byte = bytes(range(256))
+    octal = "".join(f"\\{value:03o}" for value in range(256))
+    response = run(command(f"printf '{octal}'"))
+    assert stream_bytes(response["stdout"]) == every_byte
+
+
+def test_non_utf8_output_is_returned_as_bytes() -> None:
+    response = run(command(r"printf '\377\376caf\351\n' >&2"))
+    assert stream_bytes(response["stderr"]) == b"\xff\xfecaf\xe9\n"
+
+
+def test_stderr_is_kept_apart_from_stdout() -> None:
+    response = run(command("echo out; echo err >&2; echo out2"))
+    assert stream_bytes(response["stdout"]) == b"out\nout2\n"
+    assert stream_bytes(response["stderr"]) == b"err\n"
+
+
+def test_stdin_bytes_reach_the_command() -> None:
+    data = bytes(range(256)) * 4
+    response = run(command("cat", stdin=base64.b64encode(data).decode()))
+    assert stream_bytes(response["stdout"]) == data
+
+
+def test_cwd_and_environment_go_in_and_come_back(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    response = run(command(
+        'echo "$GREETING"; cd sub; export ADDED=1; unset GREETING; exit 3',
+        cwd=str(tmp_path), env={"GREETING": "hello"}, capture_state=True,
+    ))
+    assert stream_bytes(response["stdout"]) == b"hello\n"
+    assert response["exit_status"] == 3
+    # The overlay is complete relative to the sandbox: GREETING is gone, OLDPWD serves `cd -`.
+    assert response["state"] == {"cwd": str(tmp_path / "sub"), "env": {"ADDED": "1", "OLDPWD": str(tmp_path)}}
+
+
+def test_unsetting_a_sandbox_variable_comes_back_as_null(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_VARIABLE", "x")
+    response = run(command("unset SANDBOX_VARIABLE", capture_state=True))
+    assert response["state"]["env"] == {"SANDBOX_VARIABLE": None}
+
+
+def test_timeout_kills_the_group_and_keeps_partial_output() -> None:
+    started = time.monotonic()
+    response = run(command("echo partial; sleep 30; echo never", timeout=1))
+    assert time.monotonic() - started < 10
+    assert response["timed_out"] is True
+    assert response["signal"] == 9
+    assert stream_bytes(response["stdout"]) == b"partial\n"
+
+
+def test_the_lambda_deadline_stops_a_command_that_never_ends() -> None:
+    response = run(command("echo begun; sleep 60"), timeout=2.5)
+    assert response["timed_out"] is True
+    assert response["time_limit"]["kind"] == "deadline"
+    assert stream_bytes(response["stdout"]) == b"begun\n"
+
+
+def test_a_background_child_holding_stdout_does_not_delay_the_response() -> None:
+    started = time.monotonic()
+    response = run(command("sleep 300 & echo done"))
+    assert time.monotonic() - started < 5
+    assert stream_bytes(response["stdout"]) == b"done\n"
+    assert response["exit_status"] == 0
+
+
+def test_background_children_are_killed_unless_kept(tmp_path: Path) -> None:
+    marker = tmp_path / "survivor"
+    run(command(f"(sleep 1; touch {marker}) &"))
+    time.sleep(1.5)
+    assert not marker.exists()
+    run(command(f"(sleep 1; touch {marker}) &", keep_background=True))
+    time.sleep(1.5)
+    assert marker.exists()
+
+
+def test_response_carries_the_sandbox_identity() -> None:
+    first = run(command("true"))
+    second = run(command("true"))
+    assert first["sandbox"]["id"] == second["sandbox"]["id"]
+    assert second["sandbox"]["cold"] is False
+    assert second["sandbox"]["invocations"] == first["sandbox"]["invocations"] + 1
+    assert second["request_id"]
+    assert second["memory"]["handler_peak_kib"] > 0
+    assert second["timings"]["handler_ms"] >= second["timings"]["command_ms"]
+
+
+def test_one_structured_log_line_per_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    context = FakeContext()
+    respond(command("exit 4"), context)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["request_id"] == context.aws_request_id
+    assert lines[0]["command"] == "exit 4"
+    assert lines[0]["exit_status"] == 4
+    assert lines[0]["sandbox_id"]
+    assert lines[0]["duration_ms"] > 0
+
+
+def test_compressible_output_comes_back_compressed_inline() -> None:
+    response = run(command("yes lambdash | head -c 20000000"))
+    assert response["stdout"]["encoding"] == "zlib+base64"
+    assert stream_bytes(response["stdout"]) == b"lambdash\n" * (20_000_000 // 9) + b"lambdash\n"[: 20_000_000 % 9]
+
+
+def test_big_output_spills_to_s3(s3: Any, bucket: str) -> None:
+    response = run(command("head -c 20000000 /dev/urandom; echo small >&2", output={"bucket": bucket}))
+    spilled = response["stdout"]["s3"]
+    assert spilled["size"] == 20_000_000
+    assert spilled["bucket"] == bucket
+    head = s3.head_object(Bucket=bucket, Key=spilled["key"])
+    assert head["ServerSideEncryption"] == "AES256"
+    body = urllib.request.urlopen(spilled["get_url"]).read()
+    assert len(body) == 20_000_000
+    assert hashlib.sha256(body).hexdigest() == spilled["sha256"]
+    assert stream_bytes(response["stderr"]) == b"small\n"
+    assert response["truncated"] is False
+    urllib.request.urlopen(urllib.request.Request(spilled["delete_url"], method="DELETE"))
+    assert bucket_keys(s3, bucket) == []
+
+
+def test_without_a_bucket_output_is_cut_and_the_loss_is_reported() -> None:
+    response = run(command("head -c 10000000 /dev/urandom"))
+    stdout = response["stdout"]
+    kept = len(stream_bytes(stdout))
+    assert stdout["size"] == 10_000_000
+    assert stdout["lost"] == 10_000_000 - kept
+    assert 4_000_000 < kept < 4_718_592
+    assert response["truncated"] is True
+
+
+def test_the_inline_limit_can_be_lowered() -> None:
+    response = run(command("head -c 5000 /dev/urandom", output={"inline_limit": 1000}))
+    assert response["stdout"]["lost"] == 4000
+
+
+def test_stdin_can_come_from_the_spill_bucket(s3: Any, bucket: str) -> None:
+    upload = run({"v": 1, "op": "presign_upload", "output": {"bucket": bucket}})["upload"]
+    data = bytes(range(256)) * 1000
+    request = urllib.request.Request(upload["put_url"], data=data, method="PUT", headers=upload["headers"])
+    urllib.request.urlopen(request)
+    response = run(command("sha256sum", stdin_key=upload["key"], output={"bucket": bucket}))
+    assert stream_bytes(response["stdout"]).split()[0].decode() == hashlib.sha256(data).hexdigest()
+    assert bucket_keys(s3, bucket) == []
+
+
+def test_the_legacy_2015_event_gets_the_legacy_shape() -> None:
+    response = run({"command": "echo hi; echo oops >&2; exit 2"})
+    assert base64.b64decode(response["stdout"]) == b"hi\n"
+    assert base64.b64decode(response["stderr"]) == b"oops\n"
+    assert response["error"]["code"] == 2
+    assert run({"command": "true"})["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([1, 2], "event must be a JSON object, not an array"),
+        ("ls", "event must be a JSON object, not a string"),
+        ({"v": 1}, "command is missing"),
+        ({}, "command is missing"),
+        ({"v": 1, "command": 5}, "command must be a string, not a number"),
+        ({"command": None}, "command must be a string, not null"),
+        ({"v": 1, "command": "ls", "timeout": "5"}, "timeout must be a number, not a string"),
+        ({"v": 1, "command": "ls", "timeout": True}, "timeout must be a number, not a boolean"),
+        ({"v": 1, "command": "ls", "timeout": 0}, "timeout must be more than 0"),
+        ({"v": 1, "command": "ls", "timeout": 901}, "timeout must be more than 0 and at most 900"),
+        ({"v": 1, "command": "ls", "stdin": "not base64!"}, "stdin is not valid base64"),
+        ({"v": 1, "command": "ls", "cwd": "/no/such/dir"}, "cwd does not exist: /no/such/dir"),
+        ({"v": 1, "command": "ls", "env": []}, "env must be an object, not an array"),
+        ({"v": 1, "command": "ls", "env": {"A": 1}}, "env['A'] must be a string, not a number"),
+        ({"v": 1, "command": "ls", "output": {"inline_limit": -1}}, "output.inline_limit must not be negative"),
+        ({"v": 2, "command": "ls"}, "unknown protocol version 2"),
+        ({"v": 1, "command": "ls", "colour": 1}, "unknown field 'colour'"),
+        ({"v": 1, "op": "format", "command": "ls"}, "unknown op 'format'"),
+    ],
+)
+def test_malformed_events_get_a_structured_error(event: Any, message: str) -> None:
+    response = run(event)
+    assert response["ok"] is False
+    assert response["error"]["type"] == "InvalidRequest"
+    assert response["error"]["message"].startswith(message)
+    assert response["request_id"]
+
+
+_SAFE_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _SAFE_TEXT,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["v", "op", "command", "env", "cwd", "timeout", "stdin", "output", "x"]),
+                      children, max_size=5),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=_JSON)
+def test_any_json_value_gets_a_structured_response(event: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    response = run(event, timeout=5)
+    if "ok" in response:
+        assert isinstance(response["ok"], bool)
+        if not response["ok"]:
+            assert response["error"]["message"]
+    else:  # the legacy shape
+        assert set(response) == {"stdout", "stderr", "error"}
