@@ -58,13 +58,12 @@ def make_session(target: Target) -> Any:
     except botocore.exceptions.ProfileNotFound:
         raise ConfigError(f"AWS profile {target.profile!r} not found (see `aws configure list-profiles`)") from None
     loopback = target.local or _is_loopback(target.endpoint_url)
-    if loopback and session.get_credentials() is None:
-        session = boto3.session.Session(region_name=target.region, **LOCAL_CREDENTIALS)
-    if loopback and session.region_name is None:
+    missing_credentials = session.get_credentials() is None
+    if loopback and (missing_credentials or session.region_name is None):
         session = boto3.session.Session(
-            profile_name=target.profile if session.get_credentials() is not None and target.profile else None,
-            region_name="us-east-1",
-            **({} if session.get_credentials() is not None else LOCAL_CREDENTIALS),
+            profile_name=None if missing_credentials else target.profile,
+            region_name=session.region_name or "us-east-1",
+            **(LOCAL_CREDENTIALS if missing_credentials else {}),
         )
     return session
 
