@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from typing import Any
 
 from lambdash.commands.common import positive_seconds
+from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.terminal import Terminal
 
 HELP = "run the local Lambda on loopback, for any Lambda client"
 
@@ -17,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9001, help="port to listen on (default: 9001; 0 picks one)")
     parser.add_argument("--name", default="lambdash", help="the function name it hosts (default: lambdash)")
-    parser.add_argument("--timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
+    # Its own dest: the namespace already holds the run timeout, which would hide this default.
+    parser.add_argument("--timeout", dest="function_timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
                         help="the function timeout (default: 300)")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB",
                         help="the function memory size, also each sandbox's memory limit (default: 1024)")
@@ -31,4 +37,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def execute(args: argparse.Namespace, terminal: Terminal) -> int:
+    """Run the local Lambda in the foreground until Ctrl-C or SIGTERM."""
+    from handler.constants import ENV_BUCKET
+    from lambdash.local import FunctionConfig, LocalLambda
 
+    if args.concurrency < 1 or args.memory < 128:
+        raise UsageError("--concurrency must be at least 1 and --memory at least 128")
+    config = FunctionConfig(
+        name=args.name, timeout=args.function_timeout, memory_mb=args.memory, concurrency=args.concurrency,
+        idle_timeout=args.idle_timeout, environment={ENV_BUCKET: args.bucket} if args.bucket else {},
+    )
+    lock = threading.Lock()
+
+    def show(outcome: Any) -> None:
+        if args.quiet:
+            return
+        with lock:
+            terminal.stderr.write(outcome.log)
+            terminal.stderr.flush()
+
+    try:
+        local = LocalLambda(config, host=args.host, port=args.port, on_invoke=show)
+    except OSError as problem:
+        raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with local:
+        terminal.message(
+            f"lambdash: local Lambda serving function {config.name!r} at {local.endpoint_url} "
+            f"(timeout {config.timeout:g} s, {config.memory_mb} MB, up to {config.concurrency} sandboxes)"
+        )
+        terminal.message(f"lambdash: try: lambdash --endpoint-url {local.endpoint_url} uname -a")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        terminal.message("lambdash: stopping; every sandbox is killed")
+    return ExitStatus.OK

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+
+def report_unless_disconnected(client_address: Any) -> None:
+    """socketserver's error hook: a peer that hung up (a killed sandbox, a Ctrl-C'd client) is routine."""
+    problem = sys.exc_info()[1]
+    if isinstance(problem, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)):
+        return
+    print(f"lambdash: local Lambda: error serving {client_address}: {problem!r}", file=sys.stderr)
 
 
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:

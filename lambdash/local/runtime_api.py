@@ -16,7 +16,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from lambdash.local.http import read_body, send_json
+from lambdash.local.http import read_body, report_unless_disconnected, send_json
 
 API_PREFIX = "/2018-06-01/runtime"
 _INVOCATION_PATH = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
@@ -65,6 +65,10 @@ class RuntimeAPIServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread.start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not self.closed:
+            report_unless_disconnected(client_address)
 
     def close(self) -> None:
         self.closed = True

@@ -245,35 +245,40 @@ class Sandbox:
                 self._signal(signal.SIGCONT)
                 self._frozen = False
             self._queue.put(invocation)
+        failed = False
         if not invocation.delivered.wait(INIT_TIMEOUT_SECONDS) and not invocation.done.is_set():
-            self._finish_current(None, "Unhandled", error_body(
+            failed = self._finish_current(None, "Unhandled", error_body(
                 f"Init timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds", "Runtime.InitTimeout"))
-            self.kill()
         else:
             remaining = invocation.deadline_ms / 1000 - time.time() if invocation.deadline_ms else 0
             if not invocation.done.wait(max(remaining, 0) + 0.05):
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
-                self._finish_current(None, "Unhandled", error_body(
+                failed = self._finish_current(None, "Unhandled", error_body(
                     f"{stamp} {invocation.request_id} Task timed out after {invocation.timeout:.2f} seconds",
                     "Sandbox.Timedout"))
-                self.kill()
         duration = time.monotonic() - started
         with self._lock:
             self._current = None
             self.last_used = time.monotonic()
-        return InvokeOutcome(
+        outcome = InvokeOutcome(
             request_id=invocation.request_id,
             payload=invocation.response,
             function_error=invocation.function_error,
             log=self._invocation_log(invocation, log_start, duration),
             sandbox_id=self.id,
         )
+        if failed:  # a sandbox that timed out is replaced, as Lambda replaces it
+            self.kill()
+        return outcome
 
     def _invocation_log(self, invocation: Invocation, offset: int, duration: float) -> bytes:
         """The invocation's log as CloudWatch shows it: START, the runtime's lines, END, REPORT."""
-        with open(self.log_path, "rb") as log:
-            log.seek(offset)
-            lines = log.read()
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                lines = log.read()
+        except FileNotFoundError:  # the sandbox was killed and cleaned up meanwhile
+            lines = b""
         peak_mb = self._peak_memory_mb()
         report = (
             f"REPORT RequestId: {invocation.request_id}\tDuration: {duration * 1000:.2f} ms\t"

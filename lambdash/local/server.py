@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lambdash.local.http import read_body, send_json
+from lambdash.local.http import read_body, report_unless_disconnected, send_json
 from lambdash.local.sandbox import (
     FunctionConfig,
     InvokeOutcome,
@@ -120,6 +120,9 @@ class _InvokeAPIServer(ThreadingHTTPServer):
         super().__init__(address, _InvokeAPIHandler)
         self.local = local
         self.closing = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        report_unless_disconnected(client_address)
 
 
 class _InvokeAPIHandler(BaseHTTPRequestHandler):
