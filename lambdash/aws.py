@@ -11,6 +11,7 @@ throttling (429) and a connection that could not be opened.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import time
 import urllib.parse
@@ -79,8 +80,11 @@ def _is_loopback(url: str | None) -> bool:
 class LambdaClient:
     """Invoke one function, with errors turned into one-line lambdash errors."""
 
-    def __init__(self, target: Target, *, session: Any = None, client: Any = None) -> None:
+    def __init__(
+        self, target: Target, *, session: Any = None, client: Any = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.target = target
+        self._sleep = sleep
         self.function = target.function
         if client is None:
             session = session or make_session(target)
@@ -119,13 +123,13 @@ class LambdaClient:
                     delay = _backoff(attempt)
                     if on_throttle is not None:
                         on_throttle(attempt, delay)
-                    time.sleep(delay)
+                    self._sleep(delay)
                     continue
                 raise self._client_error(problem, attempt) from None
             except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as problem:
                 # Nothing was sent: the connection itself failed, so a retry cannot run the command twice.
                 if attempt < min(RETRY_ATTEMPTS, 3):
-                    time.sleep(_backoff(attempt))
+                    self._sleep(_backoff(attempt))
                     continue
                 raise self._unreachable(problem) from None
             except Exception as problem:
@@ -198,3 +202,401 @@ def _backoff(attempt: int) -> float:
 
 def _short(problem: Exception) -> str:
     return str(problem).splitlines()[0]
+
+
+# --- Deploy: IAM, S3, Lambda, STS and EC2 for `lambdash deploy`, `status` and `destroy` ---------------------------
+
+# S3 actions whose IAM permission is not named after the API call.
+_S3_PERMISSIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "DeleteObjects": "s3:DeleteObject and s3:DeleteObjectVersion",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+}
+# Lambda answers these while a new role is not yet visible to it (IAM is eventually consistent).
+_ROLE_NOT_READY = ("cannot be assumed by Lambda", "does not have permissions to call")
+ROLE_PROPAGATION_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    account: str
+    arn: str
+
+    @property
+    def partition(self) -> str:
+        return self.arn.split(":")[1] if self.arn.startswith("arn:") else "aws"
+
+
+class DeployClient:
+    """The IAM, S3, Lambda, STS and EC2 calls deploy, status and destroy make.
+
+    Every call goes through ``_call``, which turns botocore errors into one-line
+    lambdash errors that name the missing permission. Reads of something that
+    does not exist return None (or an empty value) instead of raising.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        clients: dict[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self._clients: dict[str, Any] = dict(clients or {})
+        self._session: Any = None
+        self._sleep = sleep
+        self.on_progress = on_progress or (lambda message: None)
+
+    # -- plumbing --------------------------------------------------------------------------------------------------
+
+    @property
+    def region(self) -> str:
+        region: str | None = self._client("lambda").meta.region_name
+        if not region:
+            raise ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+        return region
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            if self._session is None:
+                self._session = make_session(self.target)
+            if self._session.region_name is None:
+                raise ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+            config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                            read_timeout=60)
+            self._clients[service] = self._session.client(service, endpoint_url=self.target.endpoint_url,
+                                                          config=config)
+        return self._clients[service]
+
+    def _call(self, service: str, method: str, subject: str, *, missing: tuple[str, ...] = (), **params: Any) -> Any:
+        """Call one API; None when the error code is in ``missing``; other failures become lambdash errors."""
+        client = self._client(service)
+        try:
+            return getattr(client, method)(**params)
+        except botocore.exceptions.ClientError as problem:
+            code = problem.response.get("Error", {}).get("Code", "")
+            if code in missing:
+                return None
+            raise self._deploy_error(client, method, subject, problem) from None
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as problem:
+            raise TransportError(f"cannot reach {service} ({_short(problem)})") from None
+        except Exception as problem:
+            raise translate(problem, self.target.function) from None
+
+    @staticmethod
+    def permission(client: Any, method: str) -> str:
+        """The IAM permission an API call needs, e.g. ``iam:CreateRole``."""
+        api = client.meta.method_to_api_mapping.get(method, method)
+        prefix = client.meta.service_model.signing_name
+        if prefix == "s3" and api in _S3_PERMISSIONS:
+            return _S3_PERMISSIONS[api]
+        return f"{prefix}:{api}"
+
+    def _deploy_error(self, client: Any, method: str, subject: str, problem: botocore.exceptions.ClientError) -> Exception:
+        error = problem.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        permission = self.permission(client, method)
+        if code in _ACCESS_DENIED or (code == "403" and method != "head_bucket"):
+            return TransportError(
+                f"access denied: these credentials may not call {permission} (on {subject}); "
+                f"grant {permission} to the identity that deploys"
+            )
+        if code == "BucketAlreadyExists":
+            return ConfigError(
+                f"bucket {subject} already exists and belongs to another AWS account (bucket names are global); "
+                "choose another with --bucket NAME, or --no-bucket"
+            )
+        if code in _BAD_CREDENTIALS:
+            return ConfigError(f"AWS rejected the credentials ({code}): {message}")
+        return TransportError(f"{permission} on {subject} failed: {code or 'error'}: {message or _short(problem)}")
+
+    def _wait(self, waiter_name: str, function: str) -> None:
+        """Wait with botocore's waiter; briefly between polls when the endpoint is on this machine."""
+        client = self._client("lambda")
+        loopback = _is_loopback(client.meta.endpoint_url)
+        delay, attempts = (0.1, 100) if loopback else (2, 150)
+        try:
+            client.get_waiter(waiter_name).wait(FunctionName=function,
+                                                WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        except botocore.exceptions.WaiterError as problem:
+            reason = problem.last_response.get("Configuration", {}).get("StateReason") or \
+                problem.last_response.get("Configuration", {}).get("LastUpdateStatusReason") or str(problem)
+            raise TransportError(f"function {function} did not become ready: {reason}") from None
+
+    # -- identity and network --------------------------------------------------------------------------------------
+
+    def caller_identity(self) -> CallerIdentity:
+        answer = self._call("sts", "get_caller_identity", "the caller")
+        return CallerIdentity(account=answer["Account"], arn=answer["Arn"])
+
+    def check_subnets(self, subnet_ids: list[str]) -> list[str]:
+        """The VPC ids of the subnets; a one-line error naming any subnet that does not exist."""
+        for subnet in subnet_ids:
+            found = self._call("ec2", "describe_subnets", subnet, missing=("InvalidSubnetID.NotFound",
+                                                                           "InvalidSubnetID.Malformed"),
+                               SubnetIds=[subnet])
+            if not found or not found.get("Subnets"):
+                raise ConfigError(f"subnet {subnet} not found in {self.region}; check --subnet")
+        answer = self._call("ec2", "describe_subnets", ", ".join(subnet_ids), SubnetIds=subnet_ids)
+        return sorted({subnet["VpcId"] for subnet in answer["Subnets"]})
+
+    def check_security_groups(self, group_ids: list[str]) -> list[str]:
+        """The VPC ids of the security groups; a one-line error naming any group that does not exist."""
+        for group in group_ids:
+            found = self._call("ec2", "describe_security_groups", group,
+                               missing=("InvalidGroup.NotFound", "InvalidGroupId.Malformed"), GroupIds=[group])
+            if not found or not found.get("SecurityGroups"):
+                raise ConfigError(f"security group {group} not found in {self.region}; check --security-group")
+        answer = self._call("ec2", "describe_security_groups", ", ".join(group_ids), GroupIds=group_ids)
+        return sorted({group["VpcId"] for group in answer["SecurityGroups"]})
+
+    # -- IAM role --------------------------------------------------------------------------------------------------
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        answer = self._call("iam", "get_role", f"role {name}", missing=("NoSuchEntity",), RoleName=name)
+        return None if answer is None else dict(answer["Role"])
+
+    def role_tags(self, name: str) -> dict[str, str]:
+        answer = self._call("iam", "list_role_tags", f"role {name}", RoleName=name)
+        return {tag["Key"]: tag["Value"] for tag in answer.get("Tags", [])}
+
+    def attached_role_policies(self, name: str) -> list[str]:
+        pages = self._client("iam").get_paginator("list_attached_role_policies")
+        arns: list[str] = []
+        try:
+            for page in pages.paginate(RoleName=name):
+                arns.extend(policy["PolicyArn"] for policy in page["AttachedPolicies"])
+        except botocore.exceptions.ClientError as problem:
+            raise self._deploy_error(self._client("iam"), "list_attached_role_policies", f"role {name}",
+                                     problem) from None
+        return arns
+
+    def inline_role_policies(self, name: str) -> dict[str, dict[str, Any]]:
+        answer = self._call("iam", "list_role_policies", f"role {name}", RoleName=name)
+        documents: dict[str, dict[str, Any]] = {}
+        for policy in answer.get("PolicyNames", []):
+            got = self._call("iam", "get_role_policy", f"role {name}", RoleName=name, PolicyName=policy)
+            document = got["PolicyDocument"]
+            documents[policy] = json.loads(urllib.parse.unquote(document)) if isinstance(document, str) else document
+        return documents
+
+    def create_role(self, name: str, trust_policy: dict[str, Any], tags: dict[str, str], description: str) -> None:
+        self._call("iam", "create_role", f"role {name}", RoleName=name, Description=description,
+                   AssumeRolePolicyDocument=json.dumps(trust_policy), Tags=_tag_list(tags))
+
+    def update_trust_policy(self, name: str, trust_policy: dict[str, Any]) -> None:
+        self._call("iam", "update_assume_role_policy", f"role {name}", RoleName=name,
+                   PolicyDocument=json.dumps(trust_policy))
+
+    def tag_role(self, name: str, tags: dict[str, str]) -> None:
+        self._call("iam", "tag_role", f"role {name}", RoleName=name, Tags=_tag_list(tags))
+
+    def attach_role_policy(self, name: str, policy_arn: str) -> None:
+        self._call("iam", "attach_role_policy", f"role {name}", RoleName=name, PolicyArn=policy_arn)
+
+    def detach_role_policy(self, name: str, policy_arn: str) -> None:
+        self._call("iam", "detach_role_policy", f"role {name}", missing=("NoSuchEntity",), RoleName=name,
+                   PolicyArn=policy_arn)
+
+    def put_role_policy(self, name: str, policy_name: str, document: dict[str, Any]) -> None:
+        self._call("iam", "put_role_policy", f"role {name}", RoleName=name, PolicyName=policy_name,
+                   PolicyDocument=json.dumps(document))
+
+    def delete_role_policy(self, name: str, policy_name: str) -> None:
+        self._call("iam", "delete_role_policy", f"role {name}", missing=("NoSuchEntity",), RoleName=name,
+                   PolicyName=policy_name)
+
+    def delete_role(self, name: str) -> None:
+        self._call("iam", "delete_role", f"role {name}", missing=("NoSuchEntity",), RoleName=name)
+
+    # -- S3 bucket -------------------------------------------------------------------------------------------------
+
+    def bucket_access(self, name: str) -> str:
+        """``owned`` (this account can use it), ``missing``, or ``forbidden`` (someone else's)."""
+        client = self._client("s3")
+        try:
+            client.head_bucket(Bucket=name)
+        except botocore.exceptions.ClientError as problem:
+            code = problem.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return "missing"
+            if code in ("403", "Forbidden", *_ACCESS_DENIED):
+                return "forbidden"
+            raise self._deploy_error(client, "head_bucket", f"bucket {name}", problem) from None
+        except Exception as problem:
+            raise translate(problem, self.target.function) from None
+        return "owned"
+
+    def bucket_tags(self, name: str) -> dict[str, str]:
+        answer = self._call("s3", "get_bucket_tagging", f"bucket {name}", missing=("NoSuchTagSet",), Bucket=name)
+        return {} if answer is None else {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+
+    def public_access_block(self, name: str) -> dict[str, bool] | None:
+        answer = self._call("s3", "get_public_access_block", f"bucket {name}",
+                            missing=("NoSuchPublicAccessBlockConfiguration",), Bucket=name)
+        return None if answer is None else dict(answer["PublicAccessBlockConfiguration"])
+
+    def bucket_sse_algorithm(self, name: str) -> str | None:
+        answer = self._call("s3", "get_bucket_encryption", f"bucket {name}",
+                            missing=("ServerSideEncryptionConfigurationNotFoundError",), Bucket=name)
+        if answer is None:
+            return None
+        rules = answer.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+        algorithm: str | None = default.get("SSEAlgorithm")
+        return algorithm
+
+    def lifecycle_rules(self, name: str) -> list[dict[str, Any]]:
+        answer = self._call("s3", "get_bucket_lifecycle_configuration", f"bucket {name}",
+                            missing=("NoSuchLifecycleConfiguration",), Bucket=name)
+        return [] if answer is None else list(answer.get("Rules", []))
+
+    def create_bucket(self, name: str) -> None:
+        params: dict[str, Any] = {"Bucket": name}
+        if self.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self._call("s3", "create_bucket", name, missing=("BucketAlreadyOwnedByYou",), **params)
+
+    def put_public_access_block(self, name: str, settings: dict[str, bool]) -> None:
+        self._call("s3", "put_public_access_block", f"bucket {name}", Bucket=name,
+                   PublicAccessBlockConfiguration=settings)
+
+    def put_bucket_sse(self, name: str, algorithm: str) -> None:
+        self._call("s3", "put_bucket_encryption", f"bucket {name}", Bucket=name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm}}],
+        })
+
+    def put_lifecycle_rules(self, name: str, rules: list[dict[str, Any]]) -> None:
+        self._call("s3", "put_bucket_lifecycle_configuration", f"bucket {name}", Bucket=name,
+                   LifecycleConfiguration={"Rules": rules})
+
+    def put_bucket_tags(self, name: str, tags: dict[str, str]) -> None:
+        self._call("s3", "put_bucket_tagging", f"bucket {name}", Bucket=name, Tagging={"TagSet": _tag_list(tags)})
+
+    def empty_bucket(self, name: str) -> int:
+        """Delete every object version, delete marker and unfinished upload; returns how many objects went."""
+        client = self._client("s3")
+        removed = 0
+        try:
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+                keys = [{"Key": item["Key"], "VersionId": item["VersionId"]}
+                        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+                for start in range(0, len(keys), 1000):
+                    self._call("s3", "delete_objects", f"bucket {name}", Bucket=name,
+                               Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+                removed += len(keys)
+            for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+                for upload in page.get("Uploads", []):
+                    self._call("s3", "abort_multipart_upload", f"bucket {name}", missing=("NoSuchUpload",),
+                               Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        except botocore.exceptions.ClientError as problem:
+            raise self._deploy_error(client, "list_object_versions", f"bucket {name}", problem) from None
+        return removed
+
+    def delete_bucket(self, name: str) -> None:
+        self._call("s3", "delete_bucket", f"bucket {name}", missing=("NoSuchBucket",), Bucket=name)
+
+    # -- Lambda function -------------------------------------------------------------------------------------------
+
+    def get_function(self, name: str) -> dict[str, Any] | None:
+        """``Configuration`` and ``Tags`` of the function, or None when it does not exist."""
+        answer = self._call("lambda", "get_function", f"function {name}", missing=("ResourceNotFoundException",),
+                            FunctionName=name)
+        return None if answer is None else {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
+
+    def has_function_url(self, name: str) -> bool:
+        answer = self._call("lambda", "get_function_url_config", f"function {name}",
+                            missing=("ResourceNotFoundException",), FunctionName=name)
+        return answer is not None
+
+    def function_policy_statement_ids(self, name: str) -> list[str]:
+        answer = self._call("lambda", "get_policy", f"function {name}", missing=("ResourceNotFoundException",),
+                            FunctionName=name)
+        if answer is None:
+            return []
+        return [statement.get("Sid", "") for statement in json.loads(answer["Policy"]).get("Statement", [])]
+
+    def create_function(self, spec: dict[str, Any]) -> None:
+        """Create the function, waiting out IAM's propagation of a new role, then wait until it is Active."""
+        self._with_new_role("create_function", spec)
+        self._wait("function_active_v2", spec["FunctionName"])
+
+    def update_function_code(self, name: str, zip_bytes: bytes, architecture: str) -> None:
+        self._wait("function_updated_v2", name)
+        self._call("lambda", "update_function_code", f"function {name}", FunctionName=name, ZipFile=zip_bytes,
+                   Architectures=[architecture])
+        self._wait("function_updated_v2", name)
+
+    def update_function_configuration(self, spec: dict[str, Any]) -> None:
+        self._wait("function_updated_v2", spec["FunctionName"])
+        self._with_new_role("update_function_configuration", spec)
+        self._wait("function_updated_v2", spec["FunctionName"])
+
+    def tag_function(self, arn: str, tags: dict[str, str]) -> None:
+        self._call("lambda", "tag_resource", arn, Resource=arn, Tags=tags)
+
+    def delete_function_url(self, name: str) -> None:
+        self._call("lambda", "delete_function_url_config", f"function {name}", missing=("ResourceNotFoundException",),
+                   FunctionName=name)
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        self._call("lambda", "remove_permission", f"function {name}", missing=("ResourceNotFoundException",),
+                   FunctionName=name, StatementId=statement_id)
+
+    def delete_function(self, name: str) -> None:
+        self._call("lambda", "delete_function", f"function {name}", missing=("ResourceNotFoundException",),
+                   FunctionName=name)
+
+    def functions_using_bucket(self, bucket: str) -> list[str]:
+        """Names of functions whose LAMBDASH_BUCKET is this bucket (so destroy keeps a shared bucket)."""
+        client = self._client("lambda")
+        names: list[str] = []
+        try:
+            for page in client.get_paginator("list_functions").paginate():
+                for function in page.get("Functions", []):
+                    variables = function.get("Environment", {}).get("Variables", {})
+                    if variables.get("LAMBDASH_BUCKET") == bucket:
+                        names.append(function["FunctionName"])
+        except botocore.exceptions.ClientError as problem:
+            raise self._deploy_error(client, "list_functions", "functions", problem) from None
+        return names
+
+    def _with_new_role(self, method: str, spec: dict[str, Any]) -> None:
+        """Retry while Lambda cannot yet assume a role IAM has only just created or changed."""
+        client = self._client("lambda")
+        waited, delay = 0.0, 1.0
+        while True:
+            try:
+                getattr(client, method)(**spec)
+                return
+            except botocore.exceptions.ClientError as problem:
+                error = problem.response.get("Error", {})
+                not_ready = error.get("Code") == "InvalidParameterValueException" and any(
+                    text in error.get("Message", "") for text in _ROLE_NOT_READY
+                )
+                if not not_ready:
+                    raise self._deploy_error(client, method, f"function {spec['FunctionName']}", problem) from None
+                if waited >= ROLE_PROPAGATION_SECONDS:
+                    raise TransportError(
+                        f"Lambda still cannot assume role {spec.get('Role')} after {waited:.0f} s: "
+                        f"{error.get('Message')}"
+                    ) from None
+                self.on_progress(f"waiting for IAM to make the new role usable by Lambda ({waited:.0f} s so far)")
+                self._sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 8.0)
+            except Exception as problem:
+                raise translate(problem, spec["FunctionName"]) from None
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]

@@ -1,0 +1,222 @@
+"""The installed ``lambdash`` command in a subprocess, on the local Lambda: bytes and exit statuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import bucket_keys, free_port, wait_for_port
+
+LAMBDASH = str(Path(sys.executable).parent / "lambdash")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private home, config and state dir, and no AWS target configured."""
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path
+
+
+def lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [LAMBDASH, *args], input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """One warm `lambdash serve` shared by the tests that need many invocations."""
+    port = free_port()
+    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", "--timeout", "20"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def test_all_256_byte_values_come_back_exactly(home: Path, served: str) -> None:
+    octal = "".join(f"\\{value:03o}" for value in range(256))
+    done = lambdash("--endpoint-url", served, f"printf '{octal}'")
+    assert done.returncode == 0
+    assert done.stdout == bytes(range(256))
+    assert done.stderr == b""
+
+
+def test_cat_of_a_binary_file_is_identical(home: Path, served: str, tmp_path: Path) -> None:
+    original = tmp_path / "blob"
+    original.write_bytes(os.urandom(300_000) + bytes(range(256)) * 100)
+    copy = tmp_path / "copy"
+    with open(copy, "wb") as out:
+        done = subprocess.run([LAMBDASH, "--endpoint-url", served, "cat", str(original)], stdout=out,
+                              stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0
+    assert subprocess.run(["cmp", str(original), str(copy)]).returncode == 0
+
+
+def test_stderr_stays_separate(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "echo out; echo err >&2")
+    assert done.stdout == b"out\n"
+    assert done.stderr == b"err\n"
+
+
+@pytest.mark.parametrize(("command", "status"), [("true", 0), ("false", 1), ("exit 7", 7), ("kill -9 $$", 137)])
+def test_the_exit_status_is_the_remote_one(home: Path, served: str, command: str, status: int) -> None:
+    assert lambdash("--endpoint-url", served, command).returncode == status
+
+
+def test_a_timeout_exits_124_with_the_partial_output(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "-t", "1", "echo partial; sleep 10")
+    assert done.returncode == 124
+    assert done.stdout == b"partial\n"
+    assert b"stopped at its time limit (1.0 s)" in done.stderr
+
+
+def test_lambdash_failures_exit_255_with_one_line(home: Path) -> None:
+    done = lambdash("-f", "nothing", "--endpoint-url", f"http://127.0.0.1:{free_port()}", "true")
+    assert done.returncode == 255
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("lambdash: error: cannot reach http://127.0.0.1:")
+    assert "is `lambdash serve` running there?" in lines[0]
+
+
+def test_a_missing_function_names_deploy(home: Path, served: str) -> None:
+    done = lambdash("-f", "other", "--endpoint-url", served, "true")
+    assert done.returncode == 255
+    assert done.stderr.decode().splitlines() == [
+        "lambdash: error: function 'other' not found: Function not found: "
+        "arn:aws:lambda:us-east-1:000000000000:function:other; create it with `lambdash deploy`"
+    ]
+
+
+def test_stdin_goes_to_the_command(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "tr a-z A-Z", stdin=b"hi\n")
+    assert done.stdout == b"HI\n"
+
+
+def test_a_script_on_stdin_is_run(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, stdin=b"x=4\necho $((x * 2))\necho to-err >&2\nexit 5\n")
+    assert done.stdout == b"8\n"
+    assert done.stderr == b"to-err\n"
+    assert done.returncode == 5
+
+
+def test_a_background_child_does_not_hold_the_command(home: Path, served: str) -> None:
+    started = time.monotonic()
+    done = lambdash("--endpoint-url", served, "sleep 300 & echo done")
+    assert done.stdout == b"done\n"
+    assert time.monotonic() - started < 10
+
+
+def test_words_are_joined_for_the_remote_shell(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "echo", "a", "|", "tr", "a", "b")
+    assert done.stdout == b"b\n"
+    done = lambdash("--endpoint-url", served, "--", "echo", "status")
+    assert done.stdout == b"status\n"
+
+
+def test_json_output_describes_the_whole_result(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "--json", r"printf 'text'; printf '\377' >&2; exit 3")
+    assert done.returncode == 3
+    result = json.loads(done.stdout)
+    assert result["exit_status"] == 3
+    assert result["stdout"] == {"lost": 0, "size": 4, "text": "text"}
+    assert result["stderr"] == {"base64": "/w==", "lost": 0, "size": 1}
+    assert result["sandbox"]["id"]
+    assert result["request_id"]
+
+
+def test_with_no_function_it_runs_locally_and_says_so(home: Path) -> None:
+    done = lambdash("echo", "local")
+    assert done.returncode == 0
+    assert done.stdout == b"local\n"
+    assert done.stderr.decode().splitlines() == [
+        "lambdash: no function configured; running on the local sandbox "
+        "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
+    ]
+    quiet = lambdash("--local", "echo", "local")
+    assert quiet.stdout == b"local\n"
+    assert quiet.stderr == b""
+
+
+def test_without_a_bucket_truncation_is_announced(home: Path) -> None:
+    done = lambdash("--local", "head -c 6000000 /dev/urandom")
+    assert done.returncode == 0
+    lost = 6_000_000 - len(done.stdout)
+    assert lost > 0
+    assert (f"lambdash: warning: stdout was truncated: {lost} of 6000000 bytes lost").encode() in done.stderr
+    assert b"--bucket NAME" in done.stderr
+    assert b"LAMBDASH_BUCKET" in done.stderr
+
+
+def test_big_output_comes_through_s3_verified_and_cleaned_up(
+    home: Path, aws_env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    expected = hashlib.sha256()
+    out = tmp_path / "out"
+    with open(out, "wb") as sink:
+        done = subprocess.run(
+            [LAMBDASH, "--local", "--bucket", bucket, "head -c 20000000 /dev/zero | tr '\\0' x; printf 'end'"],
+            stdout=sink, stderr=subprocess.PIPE, timeout=120, env={**os.environ, **aws_env},
+        )
+    assert done.returncode == 0, done.stderr
+    expected.update(b"x" * 20_000_000 + b"end")
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == expected.hexdigest()
+    random_out = subprocess.run(
+        [LAMBDASH, "--local", "--bucket", bucket, "head -c 20000000 /dev/urandom > out; sha256sum out >&2; cat out; rm out"],
+        capture_output=True, timeout=120, env={**os.environ, **aws_env},
+    )
+    assert random_out.returncode == 0
+    assert len(random_out.stdout) == 20_000_000
+    assert hashlib.sha256(random_out.stdout).hexdigest().encode() in random_out.stderr
+    assert bucket_keys(s3, bucket) == []
+
+
+def test_stdin_too_big_for_a_request_without_a_bucket_fails_before_running(home: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    done = lambdash("--local", f"touch {marker}; wc -c", stdin=b"x" * 5_000_000)
+    assert done.returncode == 255
+    assert b"lambdash: error: stdin is 5000000 bytes" in done.stderr
+    assert not marker.exists()
+
+
+def test_stdin_too_big_for_a_request_goes_through_the_bucket(
+    home: Path, aws_env: dict[str, str], s3: Any, bucket: str
+) -> None:
+    data = os.urandom(5_000_000)
+    done = lambdash("--local", "--bucket", bucket, "sha256sum", stdin=data, env=aws_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    assert bucket_keys(s3, bucket) == []
+
+
+def test_one_shot_commands_are_audited(home: Path, served: str) -> None:
+    lambdash("--endpoint-url", served, "exit 4")
+    audit = home / "xdg_state_home" / "lambdash" / "audit.jsonl"
+    assert audit.stat().st_mode & 0o777 == 0o600
+    entry = json.loads(audit.read_text().splitlines()[-1])
+    assert entry["command"] == "exit 4"
+    assert entry["exit_status"] == 4
+    assert entry["target"] == f"lambdash ({served})"
+    assert entry["request_id"]
+    assert entry["sandbox_id"]
+    lambdash("--no-audit", "--endpoint-url", served, "exit 5")
+    assert len(audit.read_text().splitlines()) == 1
