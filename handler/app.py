@@ -7,6 +7,7 @@ AWS takes an injected S3 client, so tests can call ``respond`` directly.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -136,7 +137,7 @@ def _run(
             _download_stdin(request.stdin_key, spill, stdin_path)
         limit, limit_kind = _deadline(request, context)
         shell_path = SHELLS[request.shell]
-        if not os.access(shell_path, os.X_OK):
+        if not _executable(shell_path):
             raise InvalidRequest(f"{request.shell} is not available in this sandbox ({shell_path} not found)")
         result = run_command(
             request.command,
@@ -170,6 +171,11 @@ def _run(
         output_ms=_ms(time.monotonic() - output_started), handler_ms=_ms(time.monotonic() - started)
     )
     return response
+
+
+@functools.cache
+def _executable(path: str) -> bool:
+    return os.access(path, os.X_OK)
 
 
 def _result_envelope(

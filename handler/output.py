@@ -94,7 +94,7 @@ def _pack(path: Path, size: int, budget: int, compress: bool) -> tuple[bytes, st
         if compressed is not None and len(compressed) < size:
             return compressed, "zlib+base64"
     if fits_raw:
-        return path.read_bytes(), "base64"
+        return (path.read_bytes() if size else b""), "base64"
     return None
 
 

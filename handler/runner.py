@@ -9,11 +9,13 @@ as the shell exits, even when a background child still holds stdout open.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,16 +67,48 @@ class CommandResult:
 
 
 class Spool:
-    """A private temp dir holding one invocation's stdin, stdout, stderr and state."""
+    """A private temp dir holding one invocation's stdin, stdout, stderr and state.
 
-    def __init__(self, parent: str | None = None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="lambdash-", dir=parent))
+    A sandbox runs one invocation at a time, so it reuses one directory: making
+    and removing a directory per command costs more than running ``true``. Its
+    files are emptied afterwards, so /tmp holds nothing between invocations. A
+    second spool wanted at the same time gets a directory of its own.
+    """
+
+    _shared: Path | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._shared_held = Spool._shared_lock.acquire(blocking=False)
+        if self._shared_held:
+            if Spool._shared is None or not Spool._shared.is_dir():
+                Spool._shared = Path(tempfile.mkdtemp(prefix="lambdash-"))
+            self.path = Spool._shared
+            self._empty()
+        else:
+            self.path = Path(tempfile.mkdtemp(prefix="lambdash-"))
 
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def _empty(self) -> None:
+        for entry in os.scandir(self.path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name in ("stdout", "stderr") and entry.stat().st_size == 0:
+                continue  # empty already, and opening it again truncates it
+            else:
+                os.unlink(entry.path)
+
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self._shared_held:
+            try:
+                self._empty()
+            finally:
+                self._shared_held = False
+                Spool._shared_lock.release()
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def __enter__(self) -> Spool:
         return self
@@ -102,11 +136,15 @@ def run_command(
     in the spool files. When the shell exits, whatever it left running in its
     process group is killed too, unless ``keep_background`` is set.
     """
-    env = apply_overlay(base_env, env_overlay)
+    # With nothing to change, the command inherits the environment as it is (no copy to build).
+    env: dict[str, str] | None = None
+    if env_overlay or capture_state or base_env is not os.environ:
+        env = apply_overlay(base_env, env_overlay)
     argv = [shell_path, "-c", command]
     if capture_state:
         state_dir = spool.file("state")
         state_dir.mkdir()
+        assert env is not None
         env["__LAMBDASH_STATE"] = str(state_dir)
         env["__LAMBDASH_PYTHON"] = sys.executable
         env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
@@ -124,7 +162,7 @@ def run_command(
         )
     timed_out = False
     try:
-        returncode = process.wait(timeout=timeout)
+        returncode = wait_for_exit(process, timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         kill_group(process.pid)
@@ -144,6 +182,26 @@ def run_command(
         duration=duration,
         state=state,
     )
+
+
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """Wait for the process to exit, at most ``timeout`` seconds.
+
+    Popen.wait with a timeout polls with growing sleeps, which adds up to a
+    millisecond to a short command; a pidfd wakes us the moment it exits.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd on this kernel or platform
+        return process.wait(timeout=timeout)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            raise subprocess.TimeoutExpired(process.args, timeout)
+    finally:
+        os.close(pidfd)
+    return process.wait()
 
 
 def kill_group(pgid: int) -> None:

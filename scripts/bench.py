@@ -1,0 +1,280 @@
+"""lambdash's benchmarks: each figure is a ratio of two things measured side by side in one run.
+
+Run it through ``scripts/bench`` (which sets up .venv). Nothing here asserts: the
+figures are for people to read and compare with the targets printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+LAMBDASH = str(BIN / "lambdash")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def interleaved(first: Callable[[], object], second: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Medians of two actions run alternately, so machine noise hits both alike."""
+    a, b = [], []
+    for _ in range(repeat):
+        for action, samples in ((first, a), (second, b)):
+            started = time.perf_counter()
+            action()
+            samples.append(time.perf_counter() - started)
+    return statistics.median(a), statistics.median(b)
+
+
+def report(name: str, ours: float, baseline: float, unit: str, target: str) -> None:
+    print(f"{name}\n    {ours * 1000:9.2f} ms vs {baseline * 1000:9.2f} ms {unit}: ratio {ours / baseline:5.2f}x"
+          f"   (target {target})", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+@contextmanager
+def background(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {})})
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with background(argv, port, CREDENTIALS) as url:
+        yield url
+
+
+@contextmanager
+def served(extra: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    with background([LAMBDASH, "serve", "--port", str(port), "--quiet", *(extra or [])], port, env) as url:
+        yield url
+
+
+def lambda_client(url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+
+
+# --- issue: the handler and the local Lambda ------------------------------------------
+
+
+def bench_handler_overhead(repeat: int) -> None:
+    from handler.app import respond
+
+    class Context:
+        aws_request_id = "bench"
+
+        def get_remaining_time_in_millis(self) -> int:
+            return 300_000
+
+    event = {"v": 1, "command": "true"}
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the whole measurement
+    real_stdout = sys.stdout
+    sys.stdout = devnull  # the handler's one log line per invocation
+    try:
+        ours, bare = interleaved(lambda: respond(event, Context()),
+                                 lambda: subprocess.run(["/bin/sh", "-c", "true"]), repeat)
+    finally:
+        sys.stdout = real_stdout
+    report("handler overhead: respond({'command': 'true'}) vs subprocess.run(['/bin/sh','-c','true'])",
+           ours, bare, "median", "<= 1.5x")
+
+
+def bench_emulator_round_trip(repeat: int) -> None:
+    from lambdash.local import FunctionConfig, LocalLambda
+
+    with tempfile.TemporaryDirectory() as task_root:
+        Path(task_root, "noop.py").write_text("def handle(event, context):\n    return {}\n")
+        with LocalLambda(FunctionConfig()) as real, \
+                LocalLambda(FunctionConfig(task_root=Path(task_root), handler="noop.handle")) as noop:
+            real_client, noop_client = lambda_client(real.endpoint_url), lambda_client(noop.endpoint_url)
+            payload = json.dumps({"v": 1, "command": "true"}).encode()
+
+            def call(client: Any) -> None:
+                client.invoke(FunctionName="lambdash", Payload=payload)["Payload"].read()
+
+            call(real_client)
+            call(noop_client)  # warm both
+            ours, baseline = interleaved(lambda: call(real_client), lambda: call(noop_client), repeat)
+    report("warm round trip through the local Lambda with boto3: `true` vs a no-op handler",
+           ours, baseline, "median", "<= 1.3x")
+
+
+_PEAK_RSS_PROBE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from handler.app import respond
+class Context:
+    aws_request_id = "bench"
+    def get_remaining_time_in_millis(self):
+        return 600_000
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+response = respond({{"v": 1, "command": "head -c {size} /dev/urandom", "output": {output}}}, Context())
+assert response["ok"], response
+print(json.dumps({{"before_kib": before, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}),
+      file=sys.stderr)
+"""
+
+
+def bench_handler_memory() -> None:
+    import boto3
+
+    with moto_server() as url:
+        env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_S3": url}
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+        bucket = f"bench-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        spill = json.dumps({"bucket": bucket})
+        for label, output in (("no bucket (truncated)", "{}"), ("spilled to S3 (moto)", spill)):
+            peaks = {}
+            for size in (20_000_000, 200_000_000):
+                done = subprocess.run(
+                    [sys.executable, "-c", _PEAK_RSS_PROBE.format(root=str(ROOT), size=size, output=output)],
+                    capture_output=True, text=True, env=env, check=True,
+                )
+                peaks[size] = json.loads(done.stderr.strip().splitlines()[-1])["peak_kib"] / 1024
+            print(f"handler peak RSS while a command prints output, {label}\n"
+                  f"    20 MB: {peaks[20_000_000]:6.1f} MiB   200 MB: {peaks[200_000_000]:6.1f} MiB   "
+                  f"ratio 200/20: {peaks[200_000_000] / peaks[20_000_000]:4.2f}x   (target < 80 MiB, flat)",
+                  flush=True)
+
+
+# --- issue: the one-shot client -------------------------------------------------------
+
+
+def bench_version(repeat: int) -> None:
+    ours, baseline = interleaved(lambda: subprocess.run([LAMBDASH, "--version"], capture_output=True),
+                                 lambda: subprocess.run([sys.executable, "-c", "pass"]), repeat)
+    report("`lambdash --version` vs `python -c pass`", ours, baseline, "wall, median", "fast: no boto3 import")
+
+
+def bench_one_shot(repeat: int) -> None:
+    with served() as url:
+        subprocess.run([LAMBDASH, "--endpoint-url", url, "true"], check=True)
+        cold, warm = interleaved(
+            lambda: subprocess.run([LAMBDASH, "--local", "true"], check=True),
+            lambda: subprocess.run([LAMBDASH, "--endpoint-url", url, "true"], check=True), repeat)
+    report("one-shot `lambdash --local true` (cold, sandbox included) vs `--endpoint-url` a warm serve",
+           cold, warm, "wall, median", "for information")
+
+
+def bench_spill_fetch(repeat: int) -> None:
+    import boto3
+
+    size = 100_000_000
+    with moto_server() as url:
+        env = {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": url}
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+        bucket = f"bench-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        with served(["--bucket", bucket, "--timeout", "120"], env) as lambda_url:
+            from lambdash.aws import LambdaClient
+            from lambdash.config import Target
+            from lambdash.remote import RemoteShell
+
+            shell = RemoteShell(LambdaClient(Target(endpoint_url=lambda_url, region="us-east-1")))
+            ours, raw = [], []
+            for _ in range(repeat):
+                result = shell.run(f"head -c {size} /dev/urandom")
+                stream = result.stdout
+                assert stream.spilled is not None, "the output should have spilled"
+                key = stream.spilled["key"]
+                # Raw boto3 first (the object must still exist), then lambdash's fetch, which deletes it.
+                started = time.perf_counter()
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+                digest = hashlib.sha256()
+                with open(os.devnull, "wb") as sink:
+                    for chunk in body.iter_chunks(1024 * 1024):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                raw.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                with open(os.devnull, "wb") as sink:
+                    stream.write_to(sink, "stdout")
+                ours.append(time.perf_counter() - started)
+    ours_s, raw_s = statistics.median(ours), statistics.median(raw)
+    print(f"fetch of 100 MB spilled output (presigned URL, sha256, delete) vs raw boto3 get_object (+sha256)\n"
+          f"    {size / ours_s / 1e6:7.1f} MB/s vs {size / raw_s / 1e6:7.1f} MB/s: throughput ratio "
+          f"{raw_s / ours_s:4.2f}x   (target >= 0.8x)", flush=True)
+
+
+def run_extra(script: str) -> None:
+    path = ROOT / "scripts" / script
+    if path.exists():
+        subprocess.run([sys.executable, str(path)], check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=15, help="samples per figure (default: 15)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples and smaller workloads")
+    args = parser.parse_args()
+    repeat = 5 if args.quick else args.repeat
+    print(f"lambdash benchmarks ({repeat} samples each; {os.cpu_count()} CPUs; ratios of medians)\n", flush=True)
+    bench_handler_overhead(repeat * 4)
+    bench_emulator_round_trip(repeat * 4)
+    bench_handler_memory()
+    bench_version(repeat)
+    bench_one_shot(repeat)
+    bench_spill_fetch(max(3, repeat // 3))
+    run_extra("bench_repl.py")
+    run_extra("bench_census.py")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
