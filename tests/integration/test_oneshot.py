@@ -220,3 +220,26 @@ def test_one_shot_commands_are_audited(home: Path, served: str) -> None:
     assert entry["sandbox_id"]
     lambdash("--no-audit", "--endpoint-url", served, "exit 5")
     assert len(audit.read_text().splitlines()) == 1
+
+
+def test_put_then_get_round_trips_a_binary_file(home: Path, served: str, tmp_path: Path) -> None:
+    original = tmp_path / "original.bin"
+    original.write_bytes(os.urandom(200_000) + bytes(range(256)))
+    remote = f"/tmp/lambdash-test-{os.getpid()}-{time.monotonic_ns()}.bin"
+    put = lambdash("--endpoint-url", served, "put", str(original), remote)
+    assert put.returncode == 0, put.stderr
+    assert put.stderr == f"lambdash: copied {original} to {remote} (200256 bytes)\n".encode()
+    copy = tmp_path / "copy.bin"
+    got = lambdash("--endpoint-url", served, "get", remote, str(copy))
+    assert got.returncode == 0, got.stderr
+    assert copy.read_bytes() == original.read_bytes()
+    lambdash("--endpoint-url", served, "rm", "-f", remote)
+
+
+def test_get_of_a_missing_file_is_one_line(home: Path, served: str, tmp_path: Path) -> None:
+    done = lambdash("--endpoint-url", served, "get", "/no/such/file", str(tmp_path / "x"))
+    assert done.returncode == 255
+    assert done.stderr == (
+        b"lambdash: error: cannot read /no/such/file in the sandbox: cat: /no/such/file: No such file or directory\n"
+    )
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,29 @@
+"""``lambdash put LOCAL REMOTE``: copy a file into the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lambdash.commands.common import add_common_options, add_target_options, target_of
+from lambdash.errors import ExitStatus
+from lambdash.terminal import Terminal
+
+HELP = "copy a file into the sandbox"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser, suppress=True)
+    add_common_options(parser, suppress=True)
+    parser.add_argument("local_path", metavar="LOCAL", help="the file on this machine")
+    parser.add_argument("remote", metavar="REMOTE", help="where to write it in the sandbox (e.g. /tmp/name)")
+
+
+def execute(args: argparse.Namespace, terminal: Terminal) -> int:
+    from lambdash.factory import open_shell
+    from lambdash.files import put_file
+
+    with open_shell(target_of(args, terminal)) as shell:
+        size = put_file(shell, Path(args.local_path), args.remote)
+    terminal.notice(f"copied {args.local_path} to {args.remote} ({size} bytes)")
+    return ExitStatus.OK
