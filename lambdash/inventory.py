@@ -36,6 +36,11 @@ VOLATILE_FIELD_REASONS: dict[tuple[str, str], str] = {
     ("environment", "variables.AWS_ACCESS_KEY_ID"): "each sandbox gets temporary credentials",
     ("environment", "variables.AWS_SECRET_ACCESS_KEY"): "each sandbox gets temporary credentials",
     ("environment", "variables.AWS_SESSION_TOKEN"): "each sandbox gets temporary credentials",
+    # The local sandbox (lambdash/local) gives each sandbox its own Runtime API port,
+    # marker and temp dir, so two sandboxes of one local function would always differ.
+    ("environment", "variables.AWS_LAMBDA_RUNTIME_API"): "the local sandbox gives each sandbox its own port",
+    ("environment", "variables.LAMBDASH_LOCAL_SANDBOX"): "the local sandbox marks each sandbox's processes",
+    ("environment", "variables.TMPDIR"): "the local sandbox gives each sandbox its own temp dir",
     ("network", "hostname"): "each sandbox gets its own host name",
     ("network", "ipv4_addresses"): "each sandbox gets its own addresses",
     ("network", "ipv6_addresses"): "each sandbox gets its own addresses",

@@ -1,0 +1,271 @@
+"""``lambdash inventory`` in a subprocess: on the local sandbox, a served one, and saved files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from handler.probes import SECTION_KEYS
+from tests.conftest import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDASH = str(Path(sys.executable).parent / "lambdash")
+DATA = ROOT / "tests" / "data"
+SCHEMA = json.loads((ROOT / "handler" / "inventory_schema.json").read_text())
+INVENTORY_A, INVENTORY_B = str(DATA / "inventory_a.json"), str(DATA / "inventory_b.json")
+
+EXPECTED_DIFF = f"""\
+--- {INVENTORY_A}
++++ {INVENTORY_B}
+@@ environment @@
+~ variables.AWS_EXECUTION_ENV: AWS_Lambda_python3.12 -> AWS_Lambda_python3.13
+- variables.FEATURE_FLAG: on
+@@ executables @@
+- by_dir./var/lang/bin: pip3.12
+- by_dir./var/lang/bin: python3.12
++ by_dir./var/lang/bin: pip3.13
++ by_dir./var/lang/bin: python3.13
+@@ lambda @@
+~ execution_env: AWS_Lambda_python3.12 -> AWS_Lambda_python3.13
+@@ python_packages @@
+~ count: 3 -> 4
+~ packages.boto3: 1.34.145 -> 1.35.90
+~ packages.botocore: 1.34.145 -> 1.35.90
++ packages.requests: 2.32.3
+~ python_version: 3.12.8 -> 3.13.1
+@@ runtimes @@
+~ python3.realpath: /var/lang/bin/python3.12 -> /var/lang/bin/python3.13
+~ python3.version: Python 3.12.8 -> Python 3.13.1
+14 changes: 3 added, 3 removed, 8 changed
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private home, config and state dir; no AWS target, and STS unreachable so the probe fails fast."""
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE",
+                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    # The local sandbox passes these through; a closed port makes the identity probe fail at once.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{free_port()}")
+    return tmp_path
+
+
+def lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([LAMBDASH, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--concurrency", "4", "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
+
+
+def inventory_of(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def test_the_json_inventory_of_the_local_sandbox_validates_against_the_schema(home: Path) -> None:
+    done = lambdash("--local", "inventory", "--json")
+
+    inventory = inventory_of(done)
+    jsonschema.validate(inventory, SCHEMA)
+    assert list(inventory["sections"]) == list(SECTION_KEYS)
+    assert inventory["sections"]["lambda"]["function_name"] == "lambdash"
+    assert done.stderr == b""
+
+
+def test_secrets_are_redacted_unless_asked(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The local sandbox hands the caller's AWS keys to its sandboxes, as Lambda hands out a role's.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+
+    redacted = inventory_of(lambdash("--local", "inventory", "--json"))["sections"]["environment"]["variables"]
+    shown = inventory_of(lambdash("--local", "inventory", "--json", "--no-redact"))["sections"]["environment"]
+
+    assert redacted["AWS_SECRET_ACCESS_KEY"] == "<redacted>"
+    assert shown["variables"]["AWS_SECRET_ACCESS_KEY"] == "very-secret-value"
+
+
+def test_the_text_report_has_a_heading_per_section_and_no_colour_off_a_terminal(home: Path) -> None:
+    done = lambdash("--local", "inventory")
+
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert headings == list(SECTION_KEYS)
+    assert "\x1b[" not in text
+    assert "  function_name" in text
+
+
+def test_markdown_names_the_target(home: Path) -> None:
+    done = lambdash("--local", "inventory", "--markdown")
+
+    assert done.returncode == 0
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "# lambdash inventory: local"
+    assert "## cpu" in lines
+    assert "| field | value |" in lines
+
+
+def test_output_file_is_0644_and_said_on_stderr(home: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "inventory.json"
+    previous = os.umask(0o022)
+    try:
+        done = lambdash("--local", "inventory", "--json", "-o", str(saved))
+    finally:
+        os.umask(previous)
+
+    assert done.returncode == 0
+    assert done.stdout == b""
+    size = saved.stat().st_size
+    assert done.stderr.decode() == f"lambdash: wrote the inventory of local to {saved} ({size} bytes)\n"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o644
+    jsonschema.validate(json.loads(saved.read_text()), SCHEMA)
+
+
+def test_an_unredacted_output_file_is_private(home: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "secrets.txt"
+    saved.write_text("old")
+    saved.chmod(0o644)
+
+    done = lambdash("--local", "inventory", "--no-redact", "-o", str(saved))
+
+    assert done.returncode == 0
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert saved.read_text().startswith("os\n")
+
+
+def test_diff_of_two_saved_inventories(home: Path) -> None:
+    done = lambdash("inventory", "--diff", INVENTORY_A, INVENTORY_B)
+
+    assert done.returncode == 1
+    assert done.stdout.decode() == EXPECTED_DIFF
+    assert done.stderr == b""
+
+
+def test_diff_of_an_inventory_with_itself(home: Path) -> None:
+    done = lambdash("inventory", "--diff", INVENTORY_A, INVENTORY_A)
+
+    assert done.returncode == 0
+    assert done.stdout.decode() == f"--- {INVENTORY_A}\n+++ {INVENTORY_A}\nno differences\n"
+
+
+def test_diff_with_volatile_fields(home: Path) -> None:
+    done = lambdash("inventory", "--diff", INVENTORY_A, INVENTORY_B, "--include-volatile")
+
+    assert done.returncode == 1
+    lines = done.stdout.decode().splitlines()
+    assert "@@ sandbox @@" in lines
+    assert "~ id: sbx-aaaa -> sbx-bbbb" in lines
+    assert "~ free_bytes: 540000000 -> 530000000" in lines
+    assert lines[-1] == "24 changes: 4 added, 4 removed, 16 changed"
+    assert lambdash("inventory", "--diff", INVENTORY_A, INVENTORY_B, "--all").stdout == done.stdout
+
+
+def test_diff_as_json(home: Path) -> None:
+    done = lambdash("inventory", "--diff", INVENTORY_A, INVENTORY_B, "--json")
+
+    assert done.returncode == 1
+    document = json.loads(done.stdout)
+    assert document["schema"] == "lambdash.inventory-diff"
+    assert document["schema_version"] == 1
+    assert (document["a"], document["b"]) == (INVENTORY_A, INVENTORY_B)
+    assert document["summary"] == {"added": 3, "removed": 3, "changed": 8}
+    assert {"section": "runtimes", "key": "python3.version", "kind": "changed",
+            "old": "Python 3.12.8", "new": "Python 3.13.1"} in document["changes"]
+
+
+def test_diff_of_two_local_sandboxes_shows_no_differences(home: Path) -> None:
+    done = lambdash("inventory", "--diff", "local", "local")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == "--- local\n+++ local\nno differences\n"
+
+
+def test_diff_of_a_saved_inventory_against_the_live_function(home: Path, served: str, tmp_path: Path) -> None:
+    saved = tmp_path / "before.json"
+    assert lambdash("--endpoint-url", served, "inventory", "--json", "-o", str(saved)).returncode == 0
+
+    done = lambdash("--endpoint-url", served, "inventory", "--diff", str(saved), "fn:lambdash")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.decode() == f"--- {saved}\n+++ fn:lambdash\nno differences\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "{path}: cannot read: No such file or directory"),
+        ("{", "{path}: not a lambdash inventory: not JSON (line 1 column 2: Expecting property name enclosed in "
+              "double quotes)"),
+        ('{"schema": "lambdash.inventory", "schema_version": 9, "sections": {}}',
+         "{path}: inventory schema_version 9 is not supported; this lambdash reads version 1"),
+    ],
+)
+def test_an_unreadable_inventory_is_one_line_and_255(home: Path, tmp_path: Path, content: str | None,
+                                                       message: str) -> None:
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+
+    done = lambdash("inventory", "--diff", str(path), INVENTORY_B)
+
+    assert done.returncode == 255
+    assert done.stderr.decode() == "lambdash: error: " + message.format(path=path) + "\n"
+    assert done.stdout == b""
+
+
+def test_diff_sources_must_name_a_function(home: Path) -> None:
+    done = lambdash("inventory", "--diff", "fn:", INVENTORY_B)
+
+    assert done.returncode == 255
+    assert done.stderr.decode() == "lambdash: error: 'fn:' names no function (write fn:NAME or fn:NAME@REGION)\n"
+
+
+def test_several_targets_are_labelled(home: Path, served: str) -> None:
+    args = ["--endpoint-url", served, "inventory", "-f", "lambdash", "--region", "us-east-1", "--region", "eu-west-1"]
+
+    document = inventory_of(lambdash(*args, "--json"))
+    text = lambdash(*args)
+
+    assert document["schema"] == "lambdash.inventory-set"
+    assert document["schema_version"] == 1
+    assert list(document["inventories"]) == ["lambdash (us-east-1)", "lambdash (eu-west-1)"]
+    assert document["errors"] == {}
+    for inventory in document["inventories"].values():
+        jsonschema.validate(inventory, SCHEMA)
+    assert text.returncode == 0
+    headings = [line for line in text.stdout.decode().splitlines() if line.startswith("==> ")]
+    assert headings == ["==> lambdash (us-east-1) <==", "==> lambdash (eu-west-1) <=="]
+
+
+def test_a_failing_target_among_several_is_reported_and_255(home: Path, served: str) -> None:
+    done = lambdash("--endpoint-url", served, "inventory", "-f", "lambdash", "-f", "missing", "--json")
+
+    assert done.returncode == 255
+    document = json.loads(done.stdout)
+    assert list(document["inventories"]) == [f"lambdash ({served})"]
+    assert list(document["errors"]) == [f"missing ({served})"]
+    assert done.stderr.decode().startswith(f"lambdash: error: missing ({served}): function 'missing' not found")
