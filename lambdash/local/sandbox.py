@@ -11,6 +11,7 @@ reaps sandboxes left idle.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import queue
@@ -20,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -349,7 +351,7 @@ class SandboxPool:
     def __init__(self, config: FunctionConfig, workdir: Path) -> None:
         self.config = config
         self.workdir = workdir
-        self.task_root = config.task_root or stage_task_root(workdir / "task")
+        self.task_root = config.task_root or stage_task_root()
         self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
         self._busy: set[Sandbox] = set()
@@ -424,13 +426,32 @@ class SandboxPool:
             sandbox.kill()
 
 
-def stage_task_root(destination: Path) -> Path:
-    """Copy the installed ``handler`` package into a task root, as a deploy zip holds it."""
+def stage_task_root(parent: Path | None = None) -> Path:
+    """A task root holding the installed ``handler`` package, as a deploy zip holds it.
+
+    It is named after the handler's content, so every local Lambda running the
+    same handler sees the same LAMBDA_TASK_ROOT (as /var/task is fixed on AWS)
+    and inventories taken on different runs compare cleanly.
+    """
     import handler
 
     source = Path(handler.__file__).parent
-    shutil.copytree(source, destination / "handler", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return destination
+    files = sorted(path for path in source.iterdir() if path.is_file() and path.suffix in (".py", ".json"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    parent = parent or Path(tempfile.gettempdir())
+    root = parent / f"lambdash-task-{os.getuid()}-{digest.hexdigest()[:16]}"
+    if not (root / "handler").is_dir():
+        staging = Path(tempfile.mkdtemp(prefix="lambdash-task-", dir=parent))
+        (staging / "handler").mkdir()
+        for path in files:
+            shutil.copy2(path, staging / "handler" / path.name)
+        try:
+            os.rename(staging, root)
+        except OSError:  # another local Lambda staged the same content first
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
 
 
 def encode_log_tail(log: bytes) -> str:
