@@ -30,18 +30,18 @@ from handler.constants import SHELL_OWNED_VARIABLES
 _PYTHON_ENV_DUMP = (
     'import os, sys; sys.stdout.buffer.write(b"".join(k + b"=" + v + b"\\0" for k, v in os.environb.items()))'
 )
-_STATE_WRAPPER = r"""
-__lambdash_command=$1 __lambdash_state=$__LAMBDASH_STATE
-__lambdash_python=$__LAMBDASH_PYTHON __lambdash_dump=$__LAMBDASH_ENV_DUMP
-unset __LAMBDASH_STATE __LAMBDASH_PYTHON __LAMBDASH_ENV_DUMP
-shift
-trap '__lambdash_status=$?
-pwd > "$__lambdash_state/cwd" 2>/dev/null
-env -0 > "$__lambdash_state/env" 2>/dev/null ||
-    "$__lambdash_python" -c "$__lambdash_dump" > "$__lambdash_state/env"
-exit $__lambdash_status' EXIT
-eval "$__lambdash_command"
-"""
+# One line, so the user's command (run by the eval at its end) is on line 1 of the
+# script and the shell's own messages read as they would for `sh -c COMMAND`.
+_STATE_WRAPPER = (
+    "__lambdash_command=$1 __lambdash_state=$__LAMBDASH_STATE"
+    " __lambdash_python=$__LAMBDASH_PYTHON __lambdash_dump=$__LAMBDASH_ENV_DUMP;"
+    " unset __LAMBDASH_STATE __LAMBDASH_PYTHON __LAMBDASH_ENV_DUMP; shift;"
+    " trap '__lambdash_status=$?; pwd > \"$__lambdash_state/cwd\" 2>/dev/null;"
+    " env -0 > \"$__lambdash_state/env\" 2>/dev/null"
+    " || \"$__lambdash_python\" -c \"$__lambdash_dump\" > \"$__lambdash_state/env\";"
+    " exit $__lambdash_status' EXIT;"
+    " eval \"$__lambdash_command\""
+)
 _STATE_VARIABLES = frozenset({"__LAMBDASH_STATE", "__LAMBDASH_PYTHON", "__LAMBDASH_ENV_DUMP"})
 
 
@@ -140,7 +140,9 @@ def run_command(
     env: dict[str, str] | None = None
     if env_overlay or capture_state or base_env is not os.environ:
         env = apply_overlay(base_env, env_overlay)
-    argv = [shell_path, "-c", command]
+    # $0 is the shell's short name, so its messages start "bash: line 1:" or "sh: 1:" as usual.
+    name = os.path.basename(shell_path)
+    argv = [name, "-c", command]
     if capture_state:
         state_dir = spool.file("state")
         state_dir.mkdir()
@@ -148,7 +150,7 @@ def run_command(
         env["__LAMBDASH_STATE"] = str(state_dir)
         env["__LAMBDASH_PYTHON"] = sys.executable
         env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
-        argv = [shell_path, "-c", _STATE_WRAPPER, shell_path, command]
+        argv = [name, "-c", _STATE_WRAPPER, name, command]
     stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
     started = time.monotonic()
     with (
@@ -157,7 +159,7 @@ def run_command(
         open(stdin_path if stdin_path else os.devnull, "rb") as stdin,
     ):
         process = subprocess.Popen(
-            argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env,
+            argv, executable=shell_path, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env,
             start_new_session=True, close_fds=True,
         )
     timed_out = False

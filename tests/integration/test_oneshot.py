@@ -181,7 +181,8 @@ def test_big_output_comes_through_s3_verified_and_cleaned_up(
     expected.update(b"x" * 20_000_000 + b"end")
     assert hashlib.sha256(out.read_bytes()).hexdigest() == expected.hexdigest()
     random_out = subprocess.run(
-        [LAMBDASH, "--local", "--bucket", bucket, "head -c 20000000 /dev/urandom > out; sha256sum out >&2; cat out; rm out"],
+        [LAMBDASH, "--local", "--bucket", bucket,
+         'cd "$TMPDIR"; head -c 20000000 /dev/urandom > out; sha256sum out >&2; cat out; rm out'],
         capture_output=True, timeout=120, env={**os.environ, **aws_env},
     )
     assert random_out.returncode == 0
@@ -240,6 +241,7 @@ def test_get_of_a_missing_file_is_one_line(home: Path, served: str, tmp_path: Pa
     done = lambdash("--endpoint-url", served, "get", "/no/such/file", str(tmp_path / "x"))
     assert done.returncode == 255
     assert done.stderr == (
-        b"lambdash: error: cannot read /no/such/file in the sandbox: cat: /no/such/file: No such file or directory\n"
+        b"lambdash: error: cannot read /no/such/file in the sandbox: "
+        b"cat: /no/such/file: No such file or directory\n"
     )
     assert not (tmp_path / "x").exists()
