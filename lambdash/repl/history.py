@@ -1,0 +1,58 @@
+"""The REPL's command history: one private file per target in the state directory.
+
+History is kept in ``$XDG_STATE_HOME/lambdash/history-<target>`` so commands for
+different functions do not mix. Commands can hold secrets, so the file is created
+with mode 0600 (and its directory 0700) before prompt_toolkit ever appends to it;
+prompt_toolkit's own FileHistory would create it with the umask's mode. It is
+loaded in a background thread so a long history never delays the first prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
+
+from lambdash.config import Target, state_dir
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIRECTORY_MODE = 0o700
+
+
+def target_slug(target: Target) -> str:
+    """A file-name-safe name for the target: ``local``, or the function with its region or endpoint."""
+    if target.local:
+        return "local"
+    parts = [target.function, target.region or "", target.endpoint_url or "", target.profile or ""]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(part for part in parts if part)).strip("-.")
+    return slug or "default"
+
+
+def history_path(target: Target, directory: Path | None = None) -> Path:
+    return (directory or state_dir()) / f"history-{target_slug(target)}"
+
+
+class PrivateFileHistory(FileHistory):
+    """A FileHistory whose file only its owner can read."""
+
+    def __init__(self, filename: Path) -> None:
+        filename.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY_MODE)
+        descriptor = os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+        try:
+            # A file made by an older version, or by hand, is tightened too.
+            if os.fstat(descriptor).st_mode & 0o777 != PRIVATE_FILE_MODE:
+                os.fchmod(descriptor, PRIVATE_FILE_MODE)
+        finally:
+            os.close(descriptor)
+        super().__init__(str(filename))
+
+
+def open_history(target: Target, directory: Path | None = None) -> tuple[History, str | None]:
+    """The target's history, loaded in the background; with a problem, an in-memory one and why."""
+    path = history_path(target, directory)
+    try:
+        return ThreadedHistory(PrivateFileHistory(path)), None
+    except OSError as problem:
+        return InMemoryHistory(), f"history is not saved: cannot write {path} ({problem.strerror})"

@@ -1,0 +1,288 @@
+"""Meta-commands: REPL lines starting with ``:``, handled by the client, not the remote shell.
+
+Each meta-command has a usage line, a one-line summary and a longer help text,
+all shown by ``:help``, and names the kind of each argument so the completer
+can complete it. A handler gets the running session and the words after the
+name; it reports bad input by raising UsageError (one line, the loop goes on)
+and ends the REPL by raising LeaveRepl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import posixpath
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambdash.commands.common import positive_seconds, write_json
+from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.terminal import BOLD
+
+if TYPE_CHECKING:
+    from lambdash.repl.session import ReplSession
+
+MetaHandler = Callable[["ReplSession", list[str]], None]
+HISTORY_SHOWN_BY_DEFAULT = 20
+
+
+class LeaveRepl(Exception):
+    """Raised by ``:exit`` to end the REPL with a status."""
+
+    def __init__(self, status: int = ExitStatus.OK) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class MetaCommand:
+    """One meta-command: how it is called, what it does, and the kinds of its arguments."""
+
+    name: str
+    usage: str
+    summary: str
+    details: str
+    handler: MetaHandler
+    # One kind per argument position: remote_path, local_path, meta_name, or choice:a|b.
+    arguments: tuple[str, ...] = ()
+    min_arguments: int = 0
+    max_arguments: int = 0
+
+
+def parse_meta_line(line: str) -> tuple[str, list[str]]:
+    """Split ``:name args...`` into the name and its words (quotes work as in the shell)."""
+    try:
+        words = shlex.split(line.strip())
+    except ValueError as problem:
+        raise UsageError(f"cannot read the meta-command: {problem}") from None
+    return words[0], words[1:]
+
+
+def run_meta(session: ReplSession, line: str) -> None:
+    """Run one meta-command line."""
+    name, arguments = parse_meta_line(line)
+    command = META_COMMANDS.get(name)
+    if command is None:
+        raise UsageError(f"unknown meta-command {name} (:help lists them)")
+    if not command.min_arguments <= len(arguments) <= command.max_arguments:
+        raise UsageError(f"usage: {command.usage}")
+    command.handler(session, arguments)
+
+
+def _say(session: ReplSession, text: str) -> None:
+    """Meta-command output people read (help, listings) goes to stdout."""
+    session.terminal.stdout.write(text.encode("utf-8", "surrogateescape") + b"\n")
+    session.terminal.stdout.flush()
+
+
+def _help(session: ReplSession, arguments: list[str]) -> None:
+    terminal = session.terminal
+    if arguments:
+        name = arguments[0] if arguments[0].startswith(":") else ":" + arguments[0]
+        command = META_COMMANDS.get(name)
+        if command is None:
+            raise UsageError(f"unknown meta-command {name} (:help lists them)")
+        _say(session, f"{terminal.paint(command.usage, BOLD, stream='stdout')}\n  {command.summary}\n"
+                      + "".join(f"  {line}\n" for line in command.details.splitlines()).rstrip("\n"))
+        return
+    width = max(len(command.usage) for command in META_COMMANDS.values())
+    lines = [f"  {command.usage:<{width}}  {command.summary}" for command in META_COMMANDS.values()]
+    _say(session, "meta-commands (:help NAME for more):\n" + "\n".join(lines) + "\n" + KEYS_HELP)
+
+
+def _exit(session: ReplSession, arguments: list[str]) -> None:
+    raise LeaveRepl(ExitStatus.OK)
+
+
+def _timeout(session: ReplSession, arguments: list[str]) -> None:
+    if not arguments:
+        shown = f"{session.timeout:g} s" if session.timeout is not None else "off (the function's own limit)"
+        _say(session, f"timeout: {shown}")
+        return
+    if arguments[0] in ("off", "none"):
+        session.timeout = None
+        _say(session, "timeout: off (the function's own limit)")
+        return
+    try:
+        session.timeout = positive_seconds(arguments[0])
+    except argparse.ArgumentTypeError as problem:
+        raise UsageError(f":timeout {problem}") from None
+    _say(session, f"timeout: {session.timeout:g} s")
+
+
+def _env(session: ReplSession, arguments: list[str]) -> None:
+    state = session.shell.snapshot()
+    lines = [
+        f"cwd: {state.cwd if state.cwd is not None else '(the sandbox default; no command has run yet)'}",
+        f"shell: {session.shell.shell_name}",
+        f"timeout: {f'{session.timeout:g} s' if session.timeout is not None else 'off'}",
+        f"json: {'on' if session.json_output else 'off'}",
+    ]
+    if state.env:
+        lines.append("environment changes carried to every command:")
+        for name, value in sorted(state.env.items()):
+            lines.append(f"  unset {name}" if value is None else f"  {name}={shlex.quote(value)}")
+    else:
+        lines.append("environment changes carried to every command: none")
+    _say(session, "\n".join(lines))
+
+
+def _sandbox(session: ReplSession, arguments: list[str]) -> None:
+    sandbox = session.probe_sandbox()
+    if sandbox is None:
+        raise LambdashError("the function did not describe its sandbox")
+    _say(session, "\n".join([
+        f"sandbox: {sandbox.id}",
+        f"state: {'cold (this was its first invocation)' if sandbox.cold else 'warm'}",
+        f"invocations: {sandbox.invocations}",
+        f"uptime: {sandbox.uptime:.1f} s",
+        f"pid: {sandbox.pid if sandbox.pid is not None else 'unknown'}",
+        f"target: {session.target.label}",
+    ]))
+
+
+def _json(session: ReplSession, arguments: list[str]) -> None:
+    if not arguments:
+        _say(session, f"json: {'on' if session.json_output else 'off'}")
+        return
+    if arguments[0] not in ("on", "off"):
+        raise UsageError("usage: :json on|off")
+    session.json_output = arguments[0] == "on"
+    _say(session, f"json: {arguments[0]}")
+
+
+def _history(session: ReplSession, arguments: list[str]) -> None:
+    count = HISTORY_SHOWN_BY_DEFAULT
+    if arguments:
+        if not arguments[0].isdigit() or int(arguments[0]) == 0:
+            raise UsageError("usage: :history [N] (N a positive number of entries)")
+        count = int(arguments[0])
+    # prompt_toolkit keeps the newest entry last.
+    entries = session.history_entries()
+    first = max(len(entries) - count, 0)
+    lines = []
+    for number, entry in enumerate(entries[first:], start=first + 1):
+        text = entry.replace("\n", "\n      ")
+        lines.append(f"{number:>5} {text}")
+    _say(session, "\n".join(lines) if lines else "(no history yet)")
+
+
+def _less(session: ReplSession, arguments: list[str]) -> None:
+    problem = session.printer.page()
+    if problem:
+        raise UsageError(problem)
+
+
+def _inventory(session: ReplSession, arguments: list[str]) -> None:
+    from lambdash.inventory import render_text
+
+    inventory = session.call_remote(lambda: session.shell.remote.inventory(), label="inventory")
+    if session.json_output:
+        write_json(session.terminal, inventory)
+        return
+    session.terminal.stdout.write(render_text(inventory, color=session.terminal.color).encode("utf-8"))
+    session.terminal.stdout.flush()
+
+
+def _get(session: ReplSession, arguments: list[str]) -> None:
+    remote = arguments[0]
+    local = Path(arguments[1] if len(arguments) > 1 else posixpath.basename(remote.rstrip("/")) or remote)
+    local = local.expanduser()
+    if local.is_dir():
+        local = local / posixpath.basename(remote.rstrip("/"))
+    command = f"cat -- {shlex.quote(remote)}"
+    result = session.call_remote_command(command)
+    if result.status != 0:
+        raise LambdashError(f"cannot read {remote} in the sandbox: {_first_line(result.stderr.read('stderr'))}")
+    partial = local.with_name(f".{local.name}.lambdash-partial")
+    try:
+        with open(partial, "wb") as destination:
+            result.stdout.write_to(destination, "file")
+        if result.stdout.lost:
+            raise LambdashError(
+                f"{remote} is too big to return inline ({result.stdout.size} bytes) and no spill bucket is "
+                "configured; nothing was written (start with --bucket NAME)"
+            )
+        os.replace(partial, local)
+    except OSError as problem:
+        raise LambdashError(f"cannot write {local}: {problem.strerror}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    session.terminal.message(f"copied {result.stdout.size} bytes from {remote} to {local}")
+
+
+def _put(session: ReplSession, arguments: list[str]) -> None:
+    local, remote = Path(arguments[0]).expanduser(), arguments[1]
+    try:
+        data = local.read_bytes()
+    except OSError as problem:
+        raise LambdashError(f"cannot read {local}: {problem.strerror}") from None
+    # A directory as the destination gets the file under its own name, as cp does.
+    command = (
+        f"target={shlex.quote(remote)}; "
+        f"if [ -d \"$target\" ]; then target=\"${{target%/}}\"/{shlex.quote(local.name)}; fi; "
+        'cat > "$target" && printf %s "$target"'
+    )
+    result = session.call_remote_command(command, stdin=data)
+    if result.status != 0:
+        raise LambdashError(f"cannot write {remote} in the sandbox: {_first_line(result.stderr.read('stderr'))}")
+    written = result.stdout.read("stdout").decode("utf-8", "replace") or remote
+    session.terminal.message(f"copied {len(data)} bytes from {local} to {written}")
+
+
+def _first_line(data: bytes) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return text.splitlines()[-1] if text else "no error message"
+
+
+KEYS_HELP = """
+keys:
+  Enter            run the line (a trailing \\ or an open quote continues it on the next line)
+  Tab              complete commands, remote paths and meta-commands
+  Right arrow      take the grey suggestion from history
+  Ctrl-R           search the history
+  Ctrl-C           clear the line; while a command runs, stop waiting for it
+  Ctrl-D           leave (on an empty line)
+The cwd and environment changes are carried by lambdash and sent with every command,
+so they hold whichever sandbox answers."""
+
+_COMMANDS = [
+    MetaCommand(":help", ":help [NAME]", "list the meta-commands and keys, or explain one",
+                "With a name (:help get), shows that meta-command's help.", _help,
+                arguments=("meta_name",), max_arguments=1),
+    MetaCommand(":exit", ":exit", "leave the REPL (Ctrl-D and a bare `exit` do too)",
+                "Ends the REPL with status 0.", _exit),
+    MetaCommand(":timeout", ":timeout [SECONDS|off]", "stop each command after this long",
+                "A command that runs longer is killed and shows [timed out]; its partial output is printed.\n"
+                "Without an argument, shows the current timeout. `off` leaves only the function's own limit.",
+                _timeout, arguments=("choice:off",), max_arguments=1),
+    MetaCommand(":env", ":env", "show the carried cwd and environment changes",
+                "Every command runs with this cwd and these variables set or unset, relative to the\n"
+                "sandbox's own environment. cd, export and unset change them.", _env),
+    MetaCommand(":sandbox", ":sandbox", "show the sandbox answering now: id, uptime, invocations",
+                "Sends an empty command and describes the sandbox that ran it. Lambda may route\n"
+                "each command to a different sandbox; the carried state makes that invisible.", _sandbox),
+    MetaCommand(":json", ":json [on|off]", "print each result as JSON, as --json does",
+                "With json on, each command prints one JSON document (status, streams, request id,\n"
+                "sandbox, timings) instead of its output.", _json,
+                arguments=("choice:on|off",), max_arguments=1),
+    MetaCommand(":history", ":history [N]", "show the last N commands (default 20)",
+                "History is kept per target in the state directory (mode 0600). Ctrl-R searches it.",
+                _history, max_arguments=1),
+    MetaCommand(":less", ":less", "page the last command's output",
+                "Pages stdout and then stderr of the last command with $PAGER (default: less -R).", _less),
+    MetaCommand(":inventory", ":inventory", "take an inventory of the sandbox",
+                "Shows the runtime, OS, limits, tools and environment (secrets redacted).", _inventory),
+    MetaCommand(":get", ":get REMOTE [LOCAL]", "copy a file out of the sandbox",
+                "REMOTE is relative to the carried cwd. LOCAL defaults to REMOTE's name in the local\n"
+                "current directory; an existing directory gets the file under that name.", _get,
+                arguments=("remote_path", "local_path"), min_arguments=1, max_arguments=2),
+    MetaCommand(":put", ":put LOCAL REMOTE", "copy a file into the sandbox",
+                "REMOTE is relative to the carried cwd; an existing directory gets the file under its\n"
+                "own name. Files over 4.5 MB need a spill bucket (--bucket).", _put,
+                arguments=("local_path", "remote_path"), min_arguments=2, max_arguments=2),
+]
+META_COMMANDS: dict[str, MetaCommand] = {command.name: command for command in _COMMANDS}

@@ -1,0 +1,160 @@
+"""How the REPL shows a command's result, and keeps it for ``:less``.
+
+Remote stdout goes to the terminal byte for byte; stderr too, painted red when
+stderr is a colour terminal. lambdash's own notes follow on stderr: ``[exit N]``
+after a non-zero status, ``[signal N]``, ``[timed out]``, and what was lost to
+truncation. Both streams are also copied to a spooled temp file (in memory while
+small, on disk past that) so ``:less`` can page the last output again.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from typing import IO, BinaryIO, cast
+
+from lambdash.remote import CommandResult
+from lambdash.terminal import DIM, RED, RESET, YELLOW, Terminal
+from lambdash.transfer import ProgressBar, ProgressFactory
+
+# The kept output stays in memory up to this size, then moves to a private temp file.
+KEPT_IN_MEMORY_BYTES = 1_048_576
+DEFAULT_PAGER = "less -R"
+
+
+class _Tee:
+    """Writes to the terminal and to the kept copy at once, counting newlines on the way."""
+
+    def __init__(self, shown: BinaryIO, kept: IO[bytes], before: bytes = b"", after: bytes = b"") -> None:
+        self.shown, self.kept = shown, kept
+        self.before, self.after = before, after
+        self.size = 0
+        self.newlines = 0
+        self.last_byte = b""
+
+    def write(self, data: bytes) -> int:
+        if not data:
+            return 0
+        if self.size == 0 and self.before:
+            self.shown.write(self.before)
+        self.shown.write(data)
+        self.kept.write(data)
+        self.size += len(data)
+        self.newlines += data.count(b"\n")
+        self.last_byte = data[-1:]
+        return len(data)
+
+    def flush(self) -> None:
+        self.shown.flush()
+
+    def finish(self) -> None:
+        if self.size and self.after:
+            self.shown.write(self.after)
+            self.shown.flush()
+
+
+class ResultPrinter:
+    """Prints results on one terminal and remembers the last output."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self.kept: IO[bytes] | None = None
+        self.kept_lines = 0
+
+    def show(self, result: CommandResult) -> None:
+        """Write both streams, then lambdash's notes about the status and any truncation."""
+        terminal = self.terminal
+        self.discard()
+        kept = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY_BYTES)  # noqa: SIM115 - kept for :less
+        self.kept = kept
+        progress = self._progress_factory()
+        out = _Tee(terminal.stdout, kept)
+        red = terminal.stderr_color
+        err = _Tee(terminal.stderr, kept, RED.encode() if red else b"", RESET.encode() if red else b"")
+        result.stdout.write_to(cast(BinaryIO, out), "stdout", progress)
+        if out.size and out.last_byte != b"\n" and result.stderr.size:
+            # Keep stderr off the end of an unfinished stdout line.
+            terminal.stdout.write(b"\n")
+            terminal.stdout.flush()
+        result.stderr.write_to(cast(BinaryIO, err), "stderr", progress)
+        err.finish()
+        last = err if err.size else out
+        if last.size and last.last_byte != b"\n":
+            # The prompt must start on a line of its own.
+            last.shown.write(b"\n")
+            last.shown.flush()
+        self.kept_lines = out.newlines + err.newlines
+        for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
+            if stream.lost:
+                terminal.warning(
+                    f"{name} was truncated: {stream.lost} of {stream.size} bytes lost (too big to return inline and "
+                    "no spill bucket is configured; start with --bucket NAME or set LAMBDASH_BUCKET on the function)"
+                )
+        note = status_note(result)
+        if note:
+            terminal.message(terminal.paint(note, YELLOW))
+
+    def offer_pager(self, screen_lines: int) -> None:
+        """Say that ``:less`` can page an output that scrolled past a screenful."""
+        if self.kept is not None and self.kept_lines > screen_lines > 0:
+            self.terminal.message(self.terminal.paint(f"({self.kept_lines} lines; :less pages them)", DIM))
+
+    def page(self) -> str | None:
+        """Page the last output; return a one-line problem instead when there is nothing to page."""
+        if self.kept is None:
+            return "no output to page yet"
+        self.kept.seek(0)
+        if not self.terminal.stdout_isatty:
+            shutil.copyfileobj(self.kept, self.terminal.stdout)
+            self.terminal.stdout.flush()
+            return None
+        command = shlex.split(os.environ.get("PAGER") or DEFAULT_PAGER)
+        try:
+            pager = subprocess.Popen(command, stdin=subprocess.PIPE)
+        except OSError as problem:
+            return f"cannot run the pager {command[0]!r} ({problem.strerror}); set PAGER"
+        # The pager owns Ctrl-C while it runs (less uses it to stop a search), as git arranges too.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with pager:
+                assert pager.stdin is not None
+                try:
+                    shutil.copyfileobj(self.kept, pager.stdin)
+                    pager.stdin.close()
+                except BrokenPipeError:
+                    pass  # the reader quit early, as `q` in less does
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return None
+
+    def discard(self) -> None:
+        if self.kept is not None:
+            self.kept.close()
+            self.kept = None
+        self.kept_lines = 0
+
+    def _progress_factory(self) -> ProgressFactory | None:
+        terminal = self.terminal
+        if not terminal.stderr_isatty:
+            return None
+
+        def progress(label: str, total: int) -> ProgressBar:
+            return ProgressBar(label, total, terminal.stderr, terminal.width)
+
+        return progress
+
+
+def status_note(result: CommandResult) -> str | None:
+    """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded."""
+    if result.timed_out:
+        limit = result.raw.get("time_limit", {}).get("seconds")
+        return f"[timed out after {limit} s]" if limit is not None else "[timed out]"
+    if result.signal is not None:
+        return f"[signal {result.signal}]"
+    if result.exit_status:
+        return f"[exit {result.exit_status}]"
+    return None

@@ -1,0 +1,123 @@
+"""The shell state the REPL carries between commands, and running commands with it.
+
+Lambda may send each command to a different sandbox, so the remote shell cannot
+remember anything. The client does: the cwd and an environment overlay (the
+variables set or unset relative to the sandbox's own environment) go with every
+command, and the state the command left behind comes back and replaces them.
+That makes ``cd``, ``cd -`` (OLDPWD is an exported variable), ``export`` and
+``unset`` behave as in one long-lived shell.
+
+``CarriedShell`` owns that state. It runs commands with bash when the sandbox
+has it, and falls back to sh once the function says bash is missing. When the
+carried cwd does not exist in the sandbox that answers, it drops the cwd, says
+so, and runs the command again in the sandbox's own directory (the handler
+refused the request before running anything, so nothing runs twice).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdash.errors import LambdashError
+from lambdash.remote import CommandResult, RemoteShell
+
+# How the handler words the refusals handled here (handler/app.py and handler/protocol.py).
+_MISSING_CWD = "cwd does not exist: "
+_MISSING_BASH = "bash is not available"
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class CarriedState:
+    """The cwd (None until a command has reported one) and the environment overlay."""
+
+    cwd: str | None = None
+    env: dict[str, str | None] = field(default_factory=dict)
+
+    def copy(self) -> CarriedState:
+        return CarriedState(self.cwd, dict(self.env))
+
+
+@dataclass(frozen=True)
+class SandboxSeen:
+    """The sandbox that answered the last command, as the handler described it."""
+
+    id: str
+    cold: bool
+    invocations: int
+    uptime: float
+    pid: int | None
+
+    @classmethod
+    def from_response(cls, sandbox: Mapping[str, Any]) -> SandboxSeen | None:
+        if not sandbox.get("id"):
+            return None
+        return cls(
+            id=str(sandbox["id"]),
+            cold=bool(sandbox.get("cold")),
+            invocations=int(sandbox.get("invocations") or 0),
+            uptime=float(sandbox.get("uptime") or 0.0),
+            pid=sandbox.get("pid"),
+        )
+
+
+class CarriedShell:
+    """A RemoteShell plus the state that makes it feel like one shell."""
+
+    def __init__(self, remote: RemoteShell, *, prefer_bash: bool = True, require_bash: bool = False,
+                 notify: Notify | None = None) -> None:
+        self.remote = remote
+        self.state = CarriedState()
+        self.shell_name = "bash" if prefer_bash or require_bash else "sh"
+        self.require_bash = require_bash
+        self.sandbox: SandboxSeen | None = None
+        self._notify = notify or (lambda text: None)
+        # Background listings read the state while a command may be replacing it.
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> CarriedState:
+        """A copy of the state, safe to use from another thread."""
+        with self._lock:
+            return self.state.copy()
+
+    def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
+            keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None) -> CommandResult:
+        """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
+        state = self.snapshot()
+        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state)
+        with self._lock:
+            seen = SandboxSeen.from_response(result.sandbox)
+            if keep_state:
+                self.sandbox = seen or self.sandbox
+                if result.state is not None:
+                    # The handler reports the complete overlay relative to the sandbox, so it replaces ours.
+                    self.state = CarriedState(result.state.cwd, dict(result.state.env))
+        return result
+
+    def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: bytes | None, timeout: float | None,
+                            on_throttle: Callable[[int, float], None] | None, keep_state: bool) -> CommandResult:
+        for _ in range(3):
+            try:
+                return self.remote.run(
+                    command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
+                    shell=self.shell_name, on_throttle=on_throttle,
+                )
+            except LambdashError as problem:
+                if _MISSING_CWD in problem.message and state.cwd is not None:
+                    if keep_state:
+                        self._notify(f"{state.cwd} does not exist in this sandbox; running in its own directory")
+                        with self._lock:
+                            self.state.cwd = None
+                    state.cwd = None
+                    continue
+                if _MISSING_BASH in problem.message and self.shell_name == "bash" and not self.require_bash:
+                    if keep_state:
+                        self._notify("this sandbox has no /bin/bash; using /bin/sh")
+                    self.shell_name = "sh"
+                    continue
+                raise
+        raise LambdashError("the function kept refusing the request")

@@ -1,0 +1,148 @@
+"""The installed ``lambdash repl`` in a real terminal: tmux runs it, sends keys and reads the screen.
+
+Each test gets its own tmux server (a private socket in tmp) and its own XDG
+directories, so it touches neither the user's tmux nor their home.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+LAMBDASH = ROOT / ".venv" / "bin" / "lambdash"
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed; the terminal tests need it"),
+]
+
+
+@dataclass
+class Pane:
+    """One tmux session running the REPL."""
+
+    socket: Path
+    status_file: Path
+    state_home: Path
+
+    def tmux(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-S", str(self.socket), *arguments], capture_output=True, text=True,
+                              timeout=10)
+
+    def send(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "repl", *keys)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "repl", "-l", text)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "repl").stdout
+
+    def wait_for(self, check: Callable[[str], bool], timeout: float, what: str) -> str:
+        """Poll the screen until ``check`` holds; fail naming ``what`` and showing the screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not happen within {timeout} s; the screen was:\n{screen}")
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return self.tmux("has-session", "-t", "repl").returncode == 0
+
+
+@pytest.fixture
+def pane(tmp_path: Path) -> Iterator[Pane]:
+    socket, status_file = tmp_path / "tmux.sock", tmp_path / "status"
+    state_home = tmp_path / "state"
+    environment = {
+        "XDG_STATE_HOME": str(state_home),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TERM": "screen",
+        "LAMBDASH_FUNCTION": "",
+        "PAGER": "cat",
+    }
+    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
+    # The shell around lambdash records its exit status once the REPL ends.
+    command = f"env {assignments} {shlex.quote(str(LAMBDASH))} --local repl; echo $? > {shlex.quote(str(status_file))}"
+    made = Pane(socket, status_file, state_home)
+    started = made.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield made
+    finally:
+        made.tmux("kill-server")
+
+
+def prompt_lines(screen: str) -> list[str]:
+    return [line for line in screen.splitlines() if line.startswith("local")]
+
+
+def test_the_repl_in_a_real_terminal(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.wait_for(lambda screen: "local │ no sandbox yet" in screen, 5, "the bottom toolbar")
+
+    pane.type("echo hello")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nhello\n" in screen and len(prompt_lines(screen)) >= 2, 20,
+                  "the output of echo hello and the next prompt")
+    pane.wait_for(lambda screen: "warm │ exit 0 in" in screen or "cold │ exit 0 in" in screen, 5,
+                  "the toolbar showing the sandbox and the last status")
+
+    # Ctrl-C while a command runs returns to the prompt at once.
+    pane.type("sleep 30")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "sleep 30" in screen, 5, "sleep 30 echoed")
+    time.sleep(0.5)
+    pane.send("C-c")
+    pane.wait_for(
+        lambda screen: "the remote command may still be running" in screen and len(prompt_lines(screen)) >= 3,
+        2, "the prompt coming back after Ctrl-C",
+    )
+
+    # State carried across the interrupted command: cd holds in whichever sandbox answers.
+    pane.type("cd /tmp && pwd")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "local:/tmp$" in screen, 20, "the prompt showing the new cwd")
+
+    # Ctrl-D on an empty line ends the REPL with status 0, and the pane goes away.
+    pane.send("C-d")
+    deadline = time.monotonic() + 10
+    while pane.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pane.alive()
+    assert pane.status_file.read_text().strip() == "0"
+
+    history = pane.state_home / "lambdash" / "history-local"
+    audit = pane.state_home / "lambdash" / "audit.jsonl"
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    assert "+echo hello" in history.read_text()
+    commands = [json.loads(line)["command"] for line in audit.read_text().splitlines()]
+    assert commands[:3] == ["echo hello", "sleep 30", "cd /tmp && pwd"]
+
+
+def test_tab_completes_a_remote_path(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("ls /et")
+    pane.send("Tab")
+    # The listing is fetched in the background; the menu appears when it lands.
+    pane.wait_for(lambda screen: "local$ ls /etc/" in screen, 20, "the completed path")
+    pane.send("C-u", "C-d")
+    deadline = time.monotonic() + 10
+    while pane.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pane.status_file.read_text().strip() == "0"
