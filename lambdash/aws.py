@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -260,17 +261,21 @@ class DeployClient:
 
     @property
     def region(self) -> str:
-        region: str | None = self._client("lambda").meta.region_name
-        if not region:
-            raise ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+        if self.target.region:
+            return self.target.region
+        region: str = self._session_with_region().region_name
         return region
+
+    def _session_with_region(self) -> Any:
+        if self._session is None:
+            self._session = make_session(self.target)
+        if self._session.region_name is None:
+            raise ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+        return self._session
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            if self._session is None:
-                self._session = make_session(self.target)
-            if self._session.region_name is None:
-                raise ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+            self._session_with_region()
             config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                             read_timeout=60)
             self._clients[service] = self._session.client(service, endpoint_url=self.target.endpoint_url,
@@ -301,10 +306,16 @@ class DeployClient:
             return _S3_PERMISSIONS[api]
         return f"{prefix}:{api}"
 
-    def _deploy_error(self, client: Any, method: str, subject: str, problem: botocore.exceptions.ClientError) -> Exception:
+    def _deploy_error(
+        self, client: Any, method: str, subject: str, problem: botocore.exceptions.ClientError
+    ) -> Exception:
         error = problem.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
         permission = self.permission(client, method)
+        # AWS names the permission it checked when it is not the call's own (iam:PassRole for CreateFunction).
+        named = re.search(r"not authorized to perform: ([\w-]+:\w+)", message)
+        if named:
+            permission = named.group(1)
         if code in _ACCESS_DENIED or (code == "403" and method != "head_bucket"):
             return TransportError(
                 f"access denied: these credentials may not call {permission} (on {subject}); "
@@ -328,8 +339,8 @@ class DeployClient:
             client.get_waiter(waiter_name).wait(FunctionName=function,
                                                 WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
         except botocore.exceptions.WaiterError as problem:
-            reason = problem.last_response.get("Configuration", {}).get("StateReason") or \
-                problem.last_response.get("Configuration", {}).get("LastUpdateStatusReason") or str(problem)
+            configuration = (problem.last_response or {}).get("Configuration", {})
+            reason = configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or _short(problem)
             raise TransportError(f"function {function} did not become ready: {reason}") from None
 
     # -- identity and network --------------------------------------------------------------------------------------
@@ -365,10 +376,6 @@ class DeployClient:
         answer = self._call("iam", "get_role", f"role {name}", missing=("NoSuchEntity",), RoleName=name)
         return None if answer is None else dict(answer["Role"])
 
-    def role_tags(self, name: str) -> dict[str, str]:
-        answer = self._call("iam", "list_role_tags", f"role {name}", RoleName=name)
-        return {tag["Key"]: tag["Value"] for tag in answer.get("Tags", [])}
-
     def attached_role_policies(self, name: str) -> list[str]:
         pages = self._client("iam").get_paginator("list_attached_role_policies")
         arns: list[str] = []
@@ -396,9 +403,6 @@ class DeployClient:
     def update_trust_policy(self, name: str, trust_policy: dict[str, Any]) -> None:
         self._call("iam", "update_assume_role_policy", f"role {name}", RoleName=name,
                    PolicyDocument=json.dumps(trust_policy))
-
-    def tag_role(self, name: str, tags: dict[str, str]) -> None:
-        self._call("iam", "tag_role", f"role {name}", RoleName=name, Tags=_tag_list(tags))
 
     def attach_role_policy(self, name: str, policy_arn: str) -> None:
         self._call("iam", "attach_role_policy", f"role {name}", RoleName=name, PolicyArn=policy_arn)

@@ -1,0 +1,61 @@
+"""``lambdash destroy``: remove the function, its role and its bucket, if lambdash made them.
+
+Only resources tagged lambdash=managed are removed; the bucket also stays while
+another function spills to it. It asks first on a terminal, and refuses without
+``--yes`` when there is no terminal to ask. Running it twice is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lambdash.commands.common import add_common_options, write_json
+from lambdash.commands.deploy import add_deployment_options, deployment_client, plan_header, print_lines
+from lambdash.errors import ExitStatus, UsageError
+from lambdash.terminal import Terminal
+
+HELP = "remove what deploy created"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Remove the function, then its role (policies detached and deleted first), then its\n"
+        "spill bucket (emptied first, every version), each only if it carries the\n"
+        "lambdash=managed tag. A bucket another function still spills to is kept.\n"
+        "Asks for confirmation on a terminal unless --yes; refuses without a terminal and --yes."
+    )
+    add_deployment_options(parser)
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="do not ask for confirmation (needed without a terminal)")
+    add_common_options(parser, suppress=True)
+
+
+def execute(args: argparse.Namespace, terminal: Terminal) -> int:
+    from lambdash.deploy.executor import apply_plan
+    from lambdash.deploy.planner import prepare_destroy
+
+    client = deployment_client(args, terminal)
+    plan = prepare_destroy(client, client.target.function)
+    if not args.json:
+        print_lines(terminal, [plan_header(plan), *("  " + line for line in plan.lines())])
+    if not plan.changed:
+        if args.json:
+            write_json(terminal, {**plan.to_dict(), "removed": False})
+        else:
+            print_lines(terminal, ["nothing to remove"])
+        return 0
+    if not args.yes:
+        if not terminal.stdin_isatty:
+            raise UsageError("destroy needs confirmation: pass --yes (stdin is not a terminal to ask on)")
+        terminal.stderr.write(b"remove the resources marked delete above? [y/N] ")
+        terminal.stderr.flush()
+        answer = terminal.stdin.readline().decode("utf-8", "replace").strip().lower()
+        if answer not in ("y", "yes"):
+            terminal.message("nothing removed")
+            return ExitStatus.DIFFERENT
+    apply_plan(plan, client, None, terminal.notice)
+    if args.json:
+        write_json(terminal, {**plan.to_dict(), "removed": True})
+    else:
+        print_lines(terminal, ["removed"])
+    return 0

@@ -1,0 +1,73 @@
+"""``lambdash status``: the deployed function, its role and bucket, and any drift.
+
+Drift is whatever ``lambdash deploy`` would change now: a setting changed in the
+console, a policy added to the role, or code that differs from this checkout's.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lambdash.commands.common import add_common_options, write_json
+from lambdash.commands.deploy import add_deployment_options, deployment_client, handler_directory, print_lines
+from lambdash.deploy.models import StatusReport
+from lambdash.terminal import Terminal
+
+HELP = "show the deployed function and any drift"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Show the function's state, runtime, architecture, memory, timeout, last change, code\n"
+        "hash, bucket and role, and its drift: what `lambdash deploy` would change now (settings\n"
+        "changed outside lambdash, or code that differs from this lambdash's handler).\n"
+        "Exit status 0, drift or not; 255 when the function does not exist."
+    )
+    add_deployment_options(parser)
+    parser.add_argument("--handler-dir", metavar="DIR", default=None,
+                        help="compare the code with this handler directory instead of the installed one")
+    add_common_options(parser, suppress=True)
+
+
+def execute(args: argparse.Namespace, terminal: Terminal) -> int:
+    from lambdash.deploy.package import build_zip
+    from lambdash.deploy.planner import inspect_status
+
+    code = build_zip(handler_directory(args))
+    client = deployment_client(args, terminal)
+    report = inspect_status(client, client.target.function, code.sha256)
+    if args.json:
+        write_json(terminal, report.to_dict())
+    else:
+        print_lines(terminal, render_status(report))
+    return 0
+
+
+def render_status(report: StatusReport) -> list[str]:
+    """Aligned ``label  value`` lines, then the drift."""
+    document = report.to_dict()
+    code = document["code_sha256"] + ("  (same as this lambdash's handler)" if document["code_current"]
+                                      else f"  (this lambdash's handler: {report.local_code_sha256})")
+    rows = [
+        ("function", f"{report.function.name}  {report.function.arn}"),
+        ("state", f"{report.function.state or '?'} (last update: {report.function.last_update_status or '?'})"),
+        ("runtime", report.function.runtime or "?"),
+        ("architecture", report.function.architecture),
+        ("memory", f"{report.function.memory_mb} MB"),
+        ("timeout", f"{report.function.timeout_seconds} s"),
+        ("/tmp", f"{report.function.ephemeral_storage_mb} MB"),
+        ("last modified", report.function.last_modified or "?"),
+        ("code sha256", code),
+        ("bucket", f"{document['bucket']} (prefix {document['prefix']}/)" if document["bucket"] else "(none)"),
+        ("role", report.function.role_arn),
+    ]
+    if report.function.subnet_ids:
+        rows.append(("vpc", f"subnets {', '.join(report.function.subnet_ids)}; "
+                            f"security groups {', '.join(report.function.security_group_ids)}"))
+    lines = [f"{label:<14}{value}" for label, value in rows]
+    if report.drift:
+        lines.append("drift         what `lambdash deploy` would change:")
+        lines.extend(f"  - {item}" for item in report.drift)
+    else:
+        lines.append("drift         none")
+    return lines

@@ -1,0 +1,172 @@
+"""Apply a Plan: each Step becomes one DeployClient call, in the plan's order.
+
+The executor decides nothing. Every value it sends comes from the plan's
+settings (the documents are derived in ``models``) or the code artifact, so a
+printed plan is exactly what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lambdash.deploy.models import (
+    FUNCTION_DESCRIPTION,
+    HANDLER,
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    PUBLIC_ACCESS_BLOCK,
+    SSE_ALGORITHM,
+    CodeArtifact,
+    DeploySettings,
+    Plan,
+    PlannedChange,
+    Step,
+)
+
+if TYPE_CHECKING:
+    from lambdash.aws import DeployClient
+
+Progress = Callable[[str], None]
+
+ROLE_DESCRIPTION = "Execution role of a lambdash function (managed by `lambdash deploy`)"
+
+
+def function_spec(settings: DeploySettings, code: CodeArtifact) -> dict[str, Any]:
+    """CreateFunction's parameters."""
+    spec = {
+        **configuration_spec(settings),
+        "Code": {"ZipFile": code.zip_bytes},
+        "PackageType": "Zip",
+        "Architectures": [settings.architecture],
+        "Tags": settings.function_tags,
+    }
+    if not settings.subnet_ids:
+        del spec["VpcConfig"]
+    return spec
+
+
+def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
+    """UpdateFunctionConfiguration's parameters: everything deploy owns except code and architecture."""
+    return {
+        "FunctionName": settings.name,
+        "Runtime": settings.runtime,
+        "Role": settings.role_arn,
+        "Handler": HANDLER,
+        "Description": FUNCTION_DESCRIPTION,
+        "Timeout": settings.timeout_seconds,
+        "MemorySize": settings.memory_mb,
+        "EphemeralStorage": {"Size": settings.ephemeral_storage_mb},
+        "Environment": {"Variables": settings.environment},
+        # Empty lists take a function out of its VPC.
+        "VpcConfig": {"SubnetIds": list(settings.subnet_ids), "SecurityGroupIds": list(settings.security_group_ids)},
+    }
+
+
+def apply_plan(plan: Plan, client: DeployClient, code: CodeArtifact | None, progress: Progress) -> None:
+    """Make every step of the plan, in order, reporting each one through ``progress``."""
+    executor = PlanExecutor(client, plan.settings, code)
+    for change in plan.changes:
+        for step in change.steps:
+            progress(describe_step(change, step))
+            executor.run(change.resource.name, step)
+
+
+def describe_step(change: PlannedChange, step: Step) -> str:
+    words = step.operation.replace("_", " ")
+    return f"{change.resource.kind} {change.resource.name}: {words}" + (f" {step.argument}" if step.argument else "")
+
+
+class PlanExecutor:
+    """One method per Step operation; each makes exactly the calls its name says."""
+
+    def __init__(self, client: DeployClient, settings: DeploySettings, code: CodeArtifact | None) -> None:
+        self.client = client
+        self.settings = settings
+        self.code = code
+
+    def run(self, name: str, step: Step) -> None:
+        operation = getattr(self, f"do_{step.operation}", None)
+        if operation is None:
+            raise ValueError(f"unknown plan step {step.operation!r}")
+        operation(name, step.argument)
+
+    def _code(self) -> CodeArtifact:
+        if self.code is None:
+            raise ValueError("this step needs the code artifact")
+        return self.code
+
+    # bucket
+    def do_create_bucket(self, name: str, argument: str) -> None:
+        self.client.create_bucket(name)
+
+    def do_put_bucket_tags(self, name: str, argument: str) -> None:
+        self.client.put_bucket_tags(name, {MANAGED_TAG_KEY: MANAGED_TAG_VALUE})
+
+    def do_put_public_access_block(self, name: str, argument: str) -> None:
+        self.client.put_public_access_block(name, dict(PUBLIC_ACCESS_BLOCK))
+
+    def do_put_bucket_encryption(self, name: str, argument: str) -> None:
+        self.client.put_bucket_sse(name, SSE_ALGORITHM)
+
+    def do_put_bucket_lifecycle(self, name: str, argument: str) -> None:
+        # The bucket is lambdash's own (tagged), so its lifecycle is exactly lambdash's rule.
+        self.client.put_lifecycle_rules(name, [self.settings.lifecycle_rule])
+
+    def do_empty_bucket(self, name: str, argument: str) -> None:
+        self.client.empty_bucket(name)
+
+    def do_delete_bucket(self, name: str, argument: str) -> None:
+        self.client.delete_bucket(name)
+
+    # role
+    def do_create_role(self, name: str, argument: str) -> None:
+        self.client.create_role(name, self.settings.trust_policy, {MANAGED_TAG_KEY: MANAGED_TAG_VALUE},
+                                ROLE_DESCRIPTION)
+
+    def do_update_trust_policy(self, name: str, argument: str) -> None:
+        self.client.update_trust_policy(name, self.settings.trust_policy)
+
+    def do_attach_role_policy(self, name: str, argument: str) -> None:
+        self.client.attach_role_policy(name, argument)
+
+    def do_detach_role_policy(self, name: str, argument: str) -> None:
+        self.client.detach_role_policy(name, argument)
+
+    def do_put_role_policy(self, name: str, argument: str) -> None:
+        policy = self.settings.spill_policy
+        if policy is None:
+            raise ValueError("no spill policy without a bucket")
+        self.client.put_role_policy(name, argument, policy)
+
+    def do_delete_role_policy(self, name: str, argument: str) -> None:
+        self.client.delete_role_policy(name, argument)
+
+    def do_delete_role(self, name: str, argument: str) -> None:
+        self.client.delete_role(name)
+
+    # function
+    def do_create_function(self, name: str, argument: str) -> None:
+        self.client.create_function(function_spec(self.settings, self._code()))
+
+    def do_update_function_code(self, name: str, argument: str) -> None:
+        self.client.update_function_code(name, self._code().zip_bytes, self.settings.architecture)
+
+    def do_update_function_configuration(self, name: str, argument: str) -> None:
+        self.client.update_function_configuration(configuration_spec(self.settings))
+
+    def do_tag_function(self, name: str, argument: str) -> None:
+        self.client.tag_function(function_arn(self.settings), self.settings.function_tags)
+
+    def do_delete_function_url(self, name: str, argument: str) -> None:
+        self.client.delete_function_url(name)
+
+    def do_remove_permission(self, name: str, argument: str) -> None:
+        self.client.remove_permission(name, argument)
+
+    def do_delete_function(self, name: str, argument: str) -> None:
+        self.client.delete_function(name)
+
+
+def function_arn(settings: DeploySettings) -> str:
+    return f"arn:{settings.partition}:lambda:{settings.region}:{settings.account}:function:{settings.name}"

@@ -1,0 +1,445 @@
+"""What deploy wants, what it found, and what it will change: plain frozen data.
+
+``DeploySettings`` is the desired state; its properties derive every document
+lambdash puts in AWS (trust policy, spill policy, lifecycle rule, environment),
+so the planner, the executor, ``status`` and the CloudFormation template can
+never disagree about them. ``RoleState``, ``BucketState`` and ``FunctionState``
+are what the planner observed. A ``Plan`` is a tuple of ``PlannedChange``; it
+can be printed and tested without AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from handler.constants import DEFAULT_PREFIX, ENV_BUCKET, ENV_PREFIX
+
+# Everything lambdash creates carries this tag; destroy removes nothing without it.
+MANAGED_TAG_KEY = "lambdash"
+MANAGED_TAG_VALUE = "managed"
+# The function also records the settings it was deployed with, so `status` can report drift.
+SETTINGS_TAG_KEY = "lambdash:settings"
+
+HANDLER = "handler.app.handle"
+DEFAULT_NAME = "lambdash"
+# Runtimes the handler supports (it needs Python 3.11 or later).
+SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
+ARCHITECTURES = ("arm64", "x86_64")
+DEFAULT_RUNTIME = "python3.13"
+DEFAULT_ARCHITECTURE = "arm64"
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_TIMEOUT_SECONDS = 300
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+MEMORY_RANGE_MB = (128, 10240)
+TIMEOUT_RANGE_SECONDS = (1, 900)
+EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
+
+BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
+VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+SPILL_POLICY_NAME = "lambdash-spill"
+LIFECYCLE_RULE_ID = "lambdash-expire-spills"
+SPILL_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+FUNCTION_DESCRIPTION = "lambdash: a shell inside AWS Lambda (managed by `lambdash deploy`)"
+
+
+class Action(StrEnum):
+    """What a plan does to one resource."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    NO_CHANGE = "no-change"
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+class ResourceKind(StrEnum):
+    BUCKET = "bucket"
+    ROLE = "role"
+    FUNCTION = "function"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What the command line asked for, before the account and region are known."""
+
+    name: str = DEFAULT_NAME
+    runtime: str = DEFAULT_RUNTIME
+    architecture: str = DEFAULT_ARCHITECTURE
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    # None means the default name, lambdash-<account>-<region>; ignored without use_bucket.
+    bucket: str | None = None
+    use_bucket: bool = True
+    prefix: str = DEFAULT_PREFIX
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """Everything deploy will make true, resolved for one account and region."""
+
+    name: str
+    region: str
+    account: str
+    partition: str = "aws"
+    runtime: str = DEFAULT_RUNTIME
+    architecture: str = DEFAULT_ARCHITECTURE
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    bucket: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+    @property
+    def role_name(self) -> str:
+        return role_name_for(self.name)
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.role_name}"
+
+    @property
+    def managed_policy_arns(self) -> tuple[str, ...]:
+        """AWS managed policies the role gets: logging, and ENI management only inside a VPC."""
+        names = [BASIC_EXECUTION_POLICY] + ([VPC_ACCESS_POLICY] if self.subnet_ids else [])
+        return tuple(f"arn:{self.partition}:iam::aws:policy/{name}" for name in names)
+
+    @property
+    def trust_policy(self) -> dict[str, Any]:
+        return trust_policy()
+
+    @property
+    def spill_policy(self) -> dict[str, Any] | None:
+        """The role's only inline policy: objects under the prefix of the spill bucket, nothing else."""
+        if self.bucket is None:
+            return None
+        return spill_policy(f"arn:{self.partition}:s3:::{self.bucket}/{self.prefix}/*")
+
+    @property
+    def lifecycle_rule(self) -> dict[str, Any]:
+        return lifecycle_rule(self.prefix)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The function's environment: exactly where to spill, or nothing without a bucket."""
+        if self.bucket is None:
+            return {}
+        return {ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix}
+
+    @property
+    def function_tags(self) -> dict[str, str]:
+        return {MANAGED_TAG_KEY: MANAGED_TAG_VALUE, SETTINGS_TAG_KEY: self.record()}
+
+    def record(self) -> str:
+        """The settings as one tag value (spaces, no commas: Lambda tag values forbid them)."""
+        return " ".join([
+            f"runtime={self.runtime}",
+            f"arch={self.architecture}",
+            f"memory={self.memory_mb}",
+            f"timeout={self.timeout_seconds}",
+            f"tmp={self.ephemeral_storage_mb}",
+            f"bucket={self.bucket or '-'}",
+            f"prefix={self.prefix}",
+            f"vpc={vpc_digest(self.subnet_ids, self.security_group_ids)}",
+        ])
+
+    def from_record(self, record: str) -> DeploySettings:
+        """These settings with the recorded ones applied (the VPC ids stay: only their digest is recorded)."""
+        fields = dict(item.partition("=")[::2] for item in record.split())
+        try:
+            return replace(
+                self,
+                runtime=fields.get("runtime", self.runtime),
+                architecture=fields.get("arch", self.architecture),
+                memory_mb=int(fields.get("memory", self.memory_mb)),
+                timeout_seconds=int(fields.get("timeout", self.timeout_seconds)),
+                ephemeral_storage_mb=int(fields.get("tmp", self.ephemeral_storage_mb)),
+                bucket=None if fields.get("bucket") == "-" else fields.get("bucket", self.bucket),
+                prefix=fields.get("prefix", self.prefix),
+            )
+        except ValueError:
+            return self
+
+
+def role_name_for(function_name: str) -> str:
+    return f"lambdash-{function_name}-role"
+
+
+def vpc_digest(subnet_ids: tuple[str, ...], security_group_ids: tuple[str, ...]) -> str:
+    """A short fingerprint of the VPC settings (the ids themselves may not fit in a tag)."""
+    if not subnet_ids and not security_group_ids:
+        return "-"
+    text = ",".join(sorted(subnet_ids)) + "/" + ",".join(sorted(security_group_ids))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def trust_policy() -> dict[str, Any]:
+    """Only Lambda may assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }],
+    }
+
+
+def spill_policy(resource: Any) -> dict[str, Any]:
+    """Put, get and delete objects under one prefix; ``resource`` may be a CloudFormation expression."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "SpillObjects",
+            "Effect": "Allow",
+            "Action": list(SPILL_ACTIONS),
+            "Resource": resource,
+        }],
+    }
+
+
+def lifecycle_rule(prefix: str) -> dict[str, Any]:
+    """Spills are deleted by the client at once; anything left over expires after a day."""
+    return {
+        "ID": LIFECYCLE_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": f"{prefix}/"},
+        "Expiration": {"Days": 1},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+
+
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+SSE_ALGORITHM = "AES256"
+
+
+@dataclass(frozen=True)
+class RoleState:
+    """The role as IAM reports it."""
+
+    name: str
+    arn: str
+    tags: Mapping[str, str]
+    trust_policy: Mapping[str, Any]
+    attached_policy_arns: tuple[str, ...]
+    inline_policies: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def managed(self) -> bool:
+        return self.tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+
+
+class BucketAccess(StrEnum):
+    OWNED = "owned"
+    MISSING = "missing"
+    FORBIDDEN = "forbidden"
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """The spill bucket as S3 reports it; the settings are empty unless ``access`` is owned."""
+
+    name: str
+    access: BucketAccess
+    tags: Mapping[str, str] = field(default_factory=dict)
+    public_access_block: Mapping[str, bool] | None = None
+    sse_algorithm: str | None = None
+    lifecycle_rules: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def managed(self) -> bool:
+        return self.tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    """The function as Lambda reports it."""
+
+    name: str
+    arn: str
+    tags: Mapping[str, str]
+    runtime: str | None
+    handler: str | None
+    architecture: str
+    memory_mb: int
+    timeout_seconds: int
+    ephemeral_storage_mb: int
+    environment: Mapping[str, str]
+    role_arn: str
+    code_sha256: str
+    code_size: int
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    description: str
+    state: str | None
+    last_update_status: str | None
+    last_modified: str | None
+    has_url: bool = False
+    policy_statement_ids: tuple[str, ...] = ()
+
+    @property
+    def managed(self) -> bool:
+        return self.tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """Everything the planner read; None where the resource does not exist (or is not wanted)."""
+
+    role: RoleState | None
+    bucket: BucketState | None
+    function: FunctionState | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call the executor makes, e.g. ``attach_role_policy`` with a policy ARN as its argument."""
+
+    operation: str
+    argument: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.operation}({self.argument})" if self.argument else self.operation
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: ResourceKind
+    name: str
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """What happens to one resource and why; ``steps`` are the calls that make it so.
+
+    ``reason`` is one line for people; ``details`` holds each difference on its own
+    (status lists them as drift).
+    """
+
+    resource: Resource
+    action: Action
+    reason: str
+    steps: tuple[Step, ...] = ()
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CodeArtifact:
+    """The deployment zip and its CodeSha256 (base64 of the SHA-256 of the bytes, as Lambda reports it)."""
+
+    zip_bytes: bytes
+    sha256: str
+
+    @property
+    def sha256_hex(self) -> str:
+        return hashlib.sha256(self.zip_bytes).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.zip_bytes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes to make, in the order to make them."""
+
+    settings: DeploySettings
+    changes: tuple[PlannedChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(change.action not in (Action.NO_CHANGE, Action.KEEP) for change in self.changes)
+
+    def lines(self) -> list[str]:
+        """One aligned line per resource: kind, name, action, reason."""
+        if not self.changes:
+            return []
+        width = max(len(change.resource.name) for change in self.changes)
+        return [
+            f"{change.resource.kind:<9}{change.resource.name:<{width}}  {change.action:<11}{change.reason}"
+            for change in self.changes
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": {**asdict(self.settings), "subnet_ids": list(self.settings.subnet_ids),
+                         "security_group_ids": list(self.settings.security_group_ids)},
+            "changed": self.changed,
+            "changes": [
+                {
+                    "kind": str(change.resource.kind),
+                    "name": change.resource.name,
+                    "action": str(change.action),
+                    "reason": change.reason,
+                    "steps": [str(step) for step in change.steps],
+                }
+                for change in self.changes
+            ],
+        }
+
+
+def canonical(document: Any) -> str:
+    """A policy document in one comparable form (AWS may return one-item lists as strings, or reorder)."""
+    return json.dumps(_normalise(document), sort_keys=True)
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _normalise(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_normalise(item) for item in value]
+        if len(items) == 1:
+            return items[0]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    return value
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``lambdash status`` shows: the function as it is, and what deploy would change (drift)."""
+
+    settings: DeploySettings
+    function: FunctionState
+    role: RoleState | None
+    bucket: BucketState | None
+    local_code_sha256: str
+    drift: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        function = self.function
+        return {
+            "function": function.name,
+            "arn": function.arn,
+            "region": self.settings.region,
+            "state": function.state,
+            "last_update_status": function.last_update_status,
+            "runtime": function.runtime,
+            "architecture": function.architecture,
+            "memory_mb": function.memory_mb,
+            "timeout_seconds": function.timeout_seconds,
+            "ephemeral_storage_mb": function.ephemeral_storage_mb,
+            "last_modified": function.last_modified,
+            "code_sha256": function.code_sha256,
+            "local_code_sha256": self.local_code_sha256,
+            "code_current": function.code_sha256 == self.local_code_sha256,
+            "bucket": function.environment.get(ENV_BUCKET),
+            "prefix": function.environment.get(ENV_PREFIX),
+            "role": function.role_arn,
+            "subnet_ids": list(function.subnet_ids),
+            "security_group_ids": list(function.security_group_ids),
+            "drift": list(self.drift),
+        }
