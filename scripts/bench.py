@@ -10,7 +10,6 @@ import argparse
 import hashlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,10 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import LAMBDASH, ROOT, background, free_port, served
+
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
-LAMBDASH = str(BIN / "lambdash")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -54,48 +52,11 @@ def report(name: str, ours: float, baseline: float, unit: str, target: str) -> N
           f"   (target {target})", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port}")
-
-
-@contextmanager
-def background(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, **(env or {})})
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 @contextmanager
 def moto_server() -> Iterator[str]:
     port = free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with background(argv, port, CREDENTIALS) as url:
-        yield url
-
-
-@contextmanager
-def served(extra: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    port = free_port()
-    with background([LAMBDASH, "serve", "--port", str(port), "--quiet", *(extra or [])], port, env) as url:
         yield url
 
 

@@ -14,56 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import LAMBDASH, ROOT, free_port, served
+
 sys.path.insert(0, str(ROOT))
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 CONCURRENCY = 16
 SLEEP_COMMAND = "sleep 1"
 SPEEDUP_TARGET = 8.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench_census: nothing listening on 127.0.0.1:{port} after {timeout:g} s")
-
-
-@contextmanager
-def served(environment: dict[str, str]) -> Iterator[str]:
-    """A `lambdash serve` with room for 16 sandboxes, stopped with SIGTERM afterwards."""
-    port = free_port()
-    server = subprocess.Popen(
-        [LAMBDASH, "serve", "--port", str(port), "--concurrency", str(CONCURRENCY), "--quiet", "--timeout", "60"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+def served_for_census(environment: dict[str, str]) -> Any:
+    """A `lambdash serve` with room for 16 sandboxes."""
+    return served(["--concurrency", str(CONCURRENCY), "--timeout", "60"], environment)
 
 
 def timed_lambdash(environment: dict[str, str], *args: str) -> tuple[float, bytes]:
@@ -137,7 +104,7 @@ def main() -> None:
     environment = {name: value for name, value in os.environ.items()
                    if not name.startswith(("AWS_", "LAMBDASH_"))}
     environment.update({"AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}", "NO_COLOR": "1"})
-    with served(environment) as url:
+    with served_for_census(environment) as url:
         census_figures(url, environment, options.repeat)
         inventory_figures(url, environment, options.repeat)
 

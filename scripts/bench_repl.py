@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,48 +26,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import LAMBDASH, ROOT, free_port, served
+
 sys.path.insert(0, str(ROOT))
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 SLOW_LISTING_SECONDS = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench_repl: nothing listening on 127.0.0.1:{port} after {timeout:g} s")
 
 
 @contextmanager
 def warm_serve(state_home: str) -> Iterator[str]:
     """A ``lambdash serve`` on a free port, with one sandbox already warm."""
-    port = free_port()
-    env = {**os.environ, "XDG_STATE_HOME": state_home, "XDG_CONFIG_HOME": state_home}
-    process = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        url = f"http://127.0.0.1:{port}"
-        subprocess.run([LAMBDASH, "--endpoint-url", url, "--no-audit", "true"], env=env, check=True)
+    env = {"XDG_STATE_HOME": state_home, "XDG_CONFIG_HOME": state_home}
+    with served(env=env) as url:
+        subprocess.run([LAMBDASH, "--endpoint-url", url, "--no-audit", "true"], env={**os.environ, **env}, check=True)
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def make_terminal() -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -116,3 +119,43 @@ def bucket(s3: Any) -> str:
 
 def bucket_keys(s3: Any, name: str) -> list[str]:
     return [item["Key"] for item in s3.list_objects_v2(Bucket=name).get("Contents", [])]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private home, config and state dir, and no AWS target or credentials configured."""
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE",
+                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The installed `lambdash` in a subprocess, with its output captured."""
+    return subprocess.run(
+        [LAMBDASH, *args], input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def serving(*extra: str) -> Iterator[str]:
+    """`lambdash serve --quiet` on a free port; it must stop cleanly (exit 0) on SIGTERM."""
+    port = free_port()
+    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", *extra],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            status = server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            raise
+    assert status == 0, f"lambdash serve exited {status} on SIGTERM"

@@ -5,59 +5,29 @@ from __future__ import annotations
 import json
 import os
 import pty
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import LAMBDASH, free_port, run_lambdash, serving
 
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 SERVE_CONCURRENCY = 4
 # Holds a sandbox busy long enough for callers to pile up, and prints something the same everywhere.
 CPU_COMMAND = "sleep 0.3; cat /proc/cpuinfo | grep -m1 'model name'"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private home, config and state dir, and no AWS target or credentials configured."""
-    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE",
-                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
 def lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([LAMBDASH, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return run_lambdash(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """A `lambdash serve` with room for 4 sandboxes; it must stop cleanly on SIGTERM."""
-    port = free_port()
-    server = subprocess.Popen(
-        [LAMBDASH, "serve", "--port", str(port), "--concurrency", str(SERVE_CONCURRENCY), "--quiet",
-         "--timeout", "30"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            status = server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            raise
-    assert status == 0, f"lambdash serve exited {status} on SIGTERM"
+    """A `lambdash serve` with room for 4 sandboxes."""
+    with serving("--concurrency", str(SERVE_CONCURRENCY), "--timeout", "30") as url:
+        yield url
 
 
 def census_json(served: str, *args: str) -> dict[str, Any]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,9 @@ import jsonschema
 import pytest
 
 from handler.probes import SECTION_KEYS
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, run_lambdash, serving
 
 ROOT = Path(__file__).resolve().parents[2]
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 DATA = ROOT / "tests" / "data"
 SCHEMA = json.loads((ROOT / "handler" / "inventory_schema.json").read_text())
 INVENTORY_A, INVENTORY_B = str(DATA / "inventory_a.json"), str(DATA / "inventory_b.json")
@@ -51,33 +48,21 @@ EXPECTED_DIFF = f"""\
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private home, config and state dir; no AWS target, and STS unreachable so the probe fails fast."""
-    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE",
-                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    # The local sandbox passes these through; a closed port makes the identity probe fail at once.
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared private home, with STS unreachable so the identity probe fails fast."""
+    # The local sandbox passes this through; a closed port makes the probe fail at once.
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{free_port()}")
-    return tmp_path
+    return home
 
 
 def lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([LAMBDASH, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return run_lambdash(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--concurrency", "4", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+    with serving("--concurrency", "4") as url:
+        yield url
 
 
 def inventory_of(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,42 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import bucket_keys, free_port, wait_for_port
+from tests.conftest import LAMBDASH, bucket_keys, free_port, run_lambdash, serving
 
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private home, config and state dir, and no AWS target configured."""
-    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    return tmp_path
-
-
-def lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [LAMBDASH, *args], input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+lambdash = run_lambdash
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """One warm `lambdash serve` shared by the tests that need many invocations."""
-    port = free_port()
-    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", "--timeout", "20"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
+    with serving("--timeout", "20") as url:
+        yield url
 
 
 def test_all_256_byte_values_come_back_exactly(home: Path, served: str) -> None:
