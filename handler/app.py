@@ -82,7 +82,7 @@ def respond(
         else:
             response = _run(request, context, s3_factory, environ, started, identity)
     except InvalidRequest as problem:
-        response = error_response("InvalidRequest", str(problem))
+        response = error_response("InvalidRequest", str(problem), problem.code)
     except Exception as problem:  # the handler must answer, whatever went wrong
         traceback.print_exc(file=sys.stderr)
         response = error_response("HandlerError", f"{type(problem).__name__}: {problem}")
@@ -95,9 +95,9 @@ def respond(
     return response
 
 
-def error_response(kind: str, message: str) -> dict[str, Any]:
-    """A structured error the client can show as one line."""
-    return {"v": PROTOCOL_VERSION, "ok": False, "error": {"type": kind, "message": message}}
+def error_response(kind: str, message: str, code: str | None = None) -> dict[str, Any]:
+    """A structured error the client can show as one line (``code`` says which refusal it is)."""
+    return {"v": PROTOCOL_VERSION, "ok": False, "error": {"type": kind, "code": code or kind, "message": message}}
 
 
 def _spill_target(request: Request, environ: Mapping[str, str], s3_factory: S3Factory) -> SpillTarget | None:
@@ -138,7 +138,9 @@ def _run(
         limit, limit_kind = _deadline(request, context)
         shell_path = SHELLS[request.shell]
         if not _executable(shell_path):
-            raise InvalidRequest(f"{request.shell} is not available in this sandbox ({shell_path} not found)")
+            raise InvalidRequest(
+                f"{request.shell} is not available in this sandbox ({shell_path} not found)", code="shell_missing"
+            )
         result = run_command(
             request.command,
             spool=spool,

@@ -20,7 +20,15 @@ SHELLS = {"sh": "/bin/sh", "bash": "/bin/bash"}
 
 
 class InvalidRequest(Exception):
-    """The event is not a request this handler understands."""
+    """The event is not a request this handler understands.
+
+    ``code`` lets a client tell apart the refusals it can recover from
+    (``cwd_missing``, ``shell_missing``) without parsing the message.
+    """
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ def _parse_cwd(value: Any) -> str | None:
     if not value or "\0" in value:
         raise InvalidRequest("cwd must be a non-empty path")
     if not os.path.isdir(value):
-        raise InvalidRequest(f"cwd does not exist: {value}")
+        raise InvalidRequest(f"cwd does not exist: {value}", code="cwd_missing")
     return str(value)
 
 

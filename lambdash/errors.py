@@ -42,5 +42,13 @@ class FunctionError(LambdashError):
     """The function ran but failed on Lambda's side: it crashed or timed out."""
 
 
+class RequestRefused(LambdashError):
+    """The function refused the request before running anything; ``code`` says why."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class UsageError(LambdashError):
     """Bad command-line usage."""

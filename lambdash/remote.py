@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from handler.constants import PROTOCOL_VERSION
 from lambdash.aws import InvokeResponse, LambdaClient
-from lambdash.errors import ExitStatus, FunctionError, LambdashError
+from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused
 from lambdash.transfer import ProgressFactory, delete_object, download_verified, upload
 
 # stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
@@ -195,7 +195,10 @@ class RemoteShell:
             )
         if not response.get("ok"):
             error = response.get("error") or {}
-            raise LambdashError(f"the function refused the request: {error.get('message', 'no reason given')}")
+            raise RequestRefused(
+                f"the function refused the request: {error.get('message', 'no reason given')}",
+                code=str(error.get("code") or error.get("type") or "invalid"),
+            )
         return response, invoked
 
 

@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdash.errors import LambdashError
+from lambdash.errors import LambdashError, RequestRefused
 from lambdash.remote import CommandResult, RemoteShell
 
-# How the handler words the refusals handled here (handler/app.py and handler/protocol.py).
-_MISSING_CWD = "cwd does not exist: "
-_MISSING_BASH = "bash is not available"
+# The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
+_MISSING_CWD = "cwd_missing"
+_MISSING_BASH = "shell_missing"
 
 Notify = Callable[[str], None]
 
@@ -106,15 +106,15 @@ class CarriedShell:
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
                     shell=self.shell_name, on_throttle=on_throttle,
                 )
-            except LambdashError as problem:
-                if _MISSING_CWD in problem.message and state.cwd is not None:
+            except RequestRefused as problem:
+                if problem.code == _MISSING_CWD and state.cwd is not None:
                     if keep_state:
                         self._notify(f"{state.cwd} does not exist in this sandbox; running in its own directory")
                         with self._lock:
                             self.state.cwd = None
                     state.cwd = None
                     continue
-                if _MISSING_BASH in problem.message and self.shell_name == "bash" and not self.require_bash:
+                if problem.code == _MISSING_BASH and self.shell_name == "bash" and not self.require_bash:
                     if keep_state:
                         self._notify("this sandbox has no /bin/bash; using /bin/sh")
                     self.shell_name = "sh"

@@ -258,3 +258,8 @@ def test_any_json_value_gets_a_structured_response(event: Any, tmp_path: Path, m
             assert response["error"]["message"]
     else:  # the legacy shape
         assert set(response) == {"stdout", "stderr", "error"}
+
+
+def test_refusals_a_client_can_recover_from_carry_their_own_code() -> None:
+    assert run(command("ls", cwd="/no/such/dir"))["error"]["code"] == "cwd_missing"
+    assert run({"v": 1, "command": 5})["error"]["code"] == "invalid"
