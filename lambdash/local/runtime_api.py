@@ -55,7 +55,8 @@ class RuntimeAPIServer(ThreadingHTTPServer):
         super().__init__((host, 0), _RuntimeAPIHandler)
         self.callbacks = callbacks
         self.closed = False
-        self._thread = threading.Thread(target=self.serve_forever, name="runtime-api", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, once per sandbox killed.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="runtime-api", daemon=True)
 
     @property
     def address(self) -> str:

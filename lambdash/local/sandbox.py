@@ -422,8 +422,12 @@ class SandboxPool:
         with self._lock:
             sandboxes = [*self._idle, *self._busy]
             self._idle, self._busy = [], set()
-        for sandbox in sandboxes:
-            sandbox.kill()
+        # In parallel: each kill waits for its process and its Runtime API to stop.
+        killers = [threading.Thread(target=sandbox.kill, daemon=True) for sandbox in sandboxes]
+        for killer in killers:
+            killer.start()
+        for killer in killers:
+            killer.join()
 
 
 def stage_task_root(parent: Path | None = None) -> Path:

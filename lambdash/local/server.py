@@ -48,7 +48,8 @@ class LocalLambda:
         self.pool = SandboxPool(self.config, self._workdir)
         self.on_invoke = on_invoke
         self._server = _InvokeAPIServer((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="invoke-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="invoke-api",
+                                        daemon=True)
         self._async_lock = threading.Lock()
         self._async_threads: set[threading.Thread] = set()
 
