@@ -1,0 +1,58 @@
+"""End to end on a real AWS account: deploy, run, spill, destroy. Opt-in: `scripts/test --run-aws`.
+
+It uses the caller's own credentials and region (AWS_PROFILE / AWS_REGION) and a
+function name of its own, and destroys everything it made, even on failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import run_lambdash
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[str]:
+    name = f"lambdash-test-{uuid.uuid4().hex[:8]}"
+    done = run_lambdash("deploy", "--name", name, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()
+    try:
+        yield name
+    finally:
+        run_lambdash("destroy", "--name", name, "--yes", timeout=600)
+
+
+def test_a_command_runs_with_exact_bytes_and_status(deployed: str) -> None:
+    octal = "".join(f"\\{value:03o}" for value in range(256))
+    done = run_lambdash("-f", deployed, f"printf '{octal}'; exit 7")
+    assert done.returncode == 7
+    assert done.stdout == bytes(range(256))
+
+
+def test_big_output_spills_through_the_deployed_bucket(deployed: str) -> None:
+    done = run_lambdash("-f", deployed, "head -c 20000000 /dev/urandom > /tmp/o; sha256sum /tmp/o >&2; cat /tmp/o",
+                        timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(done.stdout) == 20_000_000
+    assert hashlib.sha256(done.stdout).hexdigest().encode() in done.stderr
+
+
+def test_a_second_deploy_changes_nothing(deployed: str) -> None:
+    done = run_lambdash("deploy", "--name", deployed, timeout=600)
+    assert done.returncode == 0
+    assert b"no change" in done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"),
+                    reason="needs AWS_REGION")
+def test_inventory_of_the_deployed_function(deployed: str) -> None:
+    done = run_lambdash("-f", deployed, "inventory", "--json", timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b'"schema": "lambdash.inventory"' in done.stdout
