@@ -78,7 +78,7 @@ def respond(
         if request.op == "presign_upload":
             response = _presign_upload(request, context, s3_factory, environ)
         elif request.op == "inventory":
-            response = _inventory(request, identity, s3_factory)
+            response = _inventory(request, identity)
         else:
             response = _run(request, context, s3_factory, environ, started, identity)
     except InvalidRequest as problem:
@@ -249,7 +249,7 @@ def _presign_upload(
     }
 
 
-def _inventory(request: Request, identity: dict[str, Any], s3_factory: S3Factory) -> dict[str, Any]:
+def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:
     from handler.probes import collect_inventory
 
     inventory = collect_inventory(redact=request.redact, sandbox=identity)

@@ -54,14 +54,22 @@ class InvokeResponse:
 
 
 def make_session(target: Target) -> Any:
-    """A boto3 session for the target; the local sandbox gets placeholder credentials if needed."""
+    """A boto3 session for the target.
+
+    The in-process local sandbox checks no signature, so it gets placeholder
+    credentials without a lookup (the credential chain can probe the network).
+    Another endpoint on loopback gets them, and a region, only when none are set.
+    """
+    if target.local:
+        return boto3.session.Session(region_name=target.region or "us-east-1", **LOCAL_CREDENTIALS)
     try:
         session = boto3.session.Session(profile_name=target.profile, region_name=target.region)
     except botocore.exceptions.ProfileNotFound:
         raise ConfigError(f"AWS profile {target.profile!r} not found (see `aws configure list-profiles`)") from None
-    loopback = target.local or _is_loopback(target.endpoint_url)
+    if not _is_loopback(target.endpoint_url):
+        return session
     missing_credentials = session.get_credentials() is None
-    if loopback and (missing_credentials or session.region_name is None):
+    if missing_credentials or session.region_name is None:
         session = boto3.session.Session(
             profile_name=None if missing_credentials else target.profile,
             region_name=session.region_name or "us-east-1",

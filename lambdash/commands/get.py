@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path, PurePosixPath
 
 from lambdash.commands.common import add_common_options, add_target_options, target_of
 from lambdash.errors import ExitStatus
@@ -22,17 +21,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.factory import open_shell
-    from lambdash.files import get_file
+    from lambdash.files import get_file, local_destination
     from lambdash.transfer import ProgressBar
 
-    local = Path(args.local_path or PurePosixPath(args.remote).name)
-    if local.is_dir():
-        local = local / PurePosixPath(args.remote).name
+    local = local_destination(args.remote, args.local_path)
 
     def progress(label: str, total: int) -> ProgressBar | None:
         return ProgressBar(label, total, terminal.stderr, terminal.width) if terminal.stderr_isatty else None
 
     with open_shell(target_of(args, terminal)) as shell:
-        size = get_file(shell, args.remote, local, progress=progress)
+        size = get_file(lambda command, stdin: shell.run(command, stdin=stdin), args.remote, local, progress=progress)
     terminal.notice(f"copied {args.remote} to {local} ({size} bytes)")
     return ExitStatus.OK

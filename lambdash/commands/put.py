@@ -24,6 +24,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.files import put_file
 
     with open_shell(target_of(args, terminal)) as shell:
-        size = put_file(shell, Path(args.local_path), args.remote)
-    terminal.notice(f"copied {args.local_path} to {args.remote} ({size} bytes)")
+        size, written = put_file(lambda command, stdin: shell.run(command, stdin=stdin), Path(args.local_path),
+                                 args.remote)
+    terminal.notice(f"copied {args.local_path} to {written} ({size} bytes)")
     return ExitStatus.OK

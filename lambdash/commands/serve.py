@@ -12,6 +12,7 @@ from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
 HELP = "run the local Lambda on loopback, for any Lambda client"
+DEFAULT_FUNCTION_TIMEOUT = 300.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9001, help="port to listen on (default: 9001; 0 picks one)")
     parser.add_argument("--name", default="lambdash", help="the function name it hosts (default: lambdash)")
-    # Its own dest: the namespace already holds the run timeout, which would hide this default.
-    parser.add_argument("--timeout", dest="function_timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
-                        help="the function timeout (default: 300)")
+    # Also a global option, so (as for deploy) its absence must not hide a value given before `serve`.
+    parser.add_argument("--timeout", type=positive_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help=f"the function timeout (default: {DEFAULT_FUNCTION_TIMEOUT:g})")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB",
                         help="the function memory size, also each sandbox's memory limit (default: 1024)")
     parser.add_argument("--concurrency", type=int, default=10, metavar="N",
@@ -45,8 +46,9 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     if args.concurrency < 1 or args.memory < 128:
         raise UsageError("--concurrency must be at least 1 and --memory at least 128")
     config = FunctionConfig(
-        name=args.name, timeout=args.function_timeout, memory_mb=args.memory, concurrency=args.concurrency,
-        idle_timeout=args.idle_timeout, environment={ENV_BUCKET: args.bucket} if args.bucket else {},
+        name=args.name, timeout=args.timeout or DEFAULT_FUNCTION_TIMEOUT, memory_mb=args.memory,
+        concurrency=args.concurrency, idle_timeout=args.idle_timeout,
+        environment={ENV_BUCKET: args.bucket} if args.bucket else {},
     )
     lock = threading.Lock()
 

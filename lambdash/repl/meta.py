@@ -10,8 +10,6 @@ and ends the REPL by raising LeaveRepl.
 from __future__ import annotations
 
 import argparse
-import os
-import posixpath
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from lambdash.commands.common import positive_seconds, write_json
 from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.files import RunCommand, get_file, local_destination, put_file
 from lambdash.terminal import BOLD
 
 if TYPE_CHECKING:
@@ -189,53 +188,20 @@ def _inventory(session: ReplSession, arguments: list[str]) -> None:
 
 def _get(session: ReplSession, arguments: list[str]) -> None:
     remote = arguments[0]
-    local = Path(arguments[1] if len(arguments) > 1 else posixpath.basename(remote.rstrip("/")) or remote)
-    local = local.expanduser()
-    if local.is_dir():
-        local = local / posixpath.basename(remote.rstrip("/"))
-    command = f"cat -- {shlex.quote(remote)}"
-    result = session.call_remote_command(command)
-    if result.status != 0:
-        raise LambdashError(f"cannot read {remote} in the sandbox: {_first_line(result.stderr.read('stderr'))}")
-    partial = local.with_name(f".{local.name}.lambdash-partial")
-    try:
-        with open(partial, "wb") as destination:
-            result.stdout.write_to(destination, "file")
-        if result.stdout.lost:
-            raise LambdashError(
-                f"{remote} is too big to return inline ({result.stdout.size} bytes) and no spill bucket is "
-                "configured; nothing was written (start with --bucket NAME)"
-            )
-        os.replace(partial, local)
-    except OSError as problem:
-        raise LambdashError(f"cannot write {local}: {problem.strerror}") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    session.terminal.message(f"copied {result.stdout.size} bytes from {remote} to {local}")
+    local = local_destination(remote, arguments[1] if len(arguments) > 1 else None)
+    size = get_file(_remote_runner(session), remote, local)
+    session.terminal.message(f"copied {size} bytes from {remote} to {local}")
 
 
 def _put(session: ReplSession, arguments: list[str]) -> None:
-    local, remote = Path(arguments[0]).expanduser(), arguments[1]
-    try:
-        data = local.read_bytes()
-    except OSError as problem:
-        raise LambdashError(f"cannot read {local}: {problem.strerror}") from None
-    # A directory as the destination gets the file under its own name, as cp does.
-    command = (
-        f"target={shlex.quote(remote)}; "
-        f"if [ -d \"$target\" ]; then target=\"${{target%/}}\"/{shlex.quote(local.name)}; fi; "
-        'cat > "$target" && printf %s "$target"'
-    )
-    result = session.call_remote_command(command, stdin=data)
-    if result.status != 0:
-        raise LambdashError(f"cannot write {remote} in the sandbox: {_first_line(result.stderr.read('stderr'))}")
-    written = result.stdout.read("stdout").decode("utf-8", "replace") or remote
-    session.terminal.message(f"copied {len(data)} bytes from {local} to {written}")
+    local = Path(arguments[0]).expanduser()
+    size, written = put_file(_remote_runner(session), local, arguments[1])
+    session.terminal.message(f"copied {size} bytes from {local} to {written}")
 
 
-def _first_line(data: bytes) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    return text.splitlines()[-1] if text else "no error message"
+def _remote_runner(session: ReplSession) -> RunCommand:
+    """Run through the session: with the carried cwd, audited, and abandoned on Ctrl-C."""
+    return lambda command, stdin: session.call_remote_command(command, stdin=stdin)
 
 
 KEYS_HELP = """
