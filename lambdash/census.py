@@ -12,7 +12,6 @@ after ``take_census`` is pure, so the arithmetic is tested on hand-made records.
 
 from __future__ import annotations
 
-import base64
 import math
 import statistics
 import time
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdash.errors import LambdashError
-from lambdash.remote import RemoteShell
+from lambdash.remote import RemoteShell, text_or_base64
 from lambdash.targets import map_concurrently
 
 CENSUS_SCHEMA = "lambdash.census"
@@ -326,15 +325,8 @@ def _stream_to_json(data: bytes | None, lost: int) -> dict[str, Any] | None:
     if data is None:
         return None
     described: dict[str, Any] = {"size": len(data) + lost, "lost": lost}
-    described.update(_bytes_to_json(data))
+    described.update(text_or_base64(data))
     return described
-
-
-def _bytes_to_json(data: bytes) -> dict[str, str]:
-    try:
-        return {"text": data.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"base64": base64.b64encode(data).decode("ascii")}
 
 
 def summary_to_json(summary: CensusSummary) -> dict[str, Any]:
@@ -345,7 +337,7 @@ def summary_to_json(summary: CensusSummary) -> dict[str, Any]:
         "answered": summary.answered,
         "failed": summary.failed,
         "outputs": [
-            {"stdout": _bytes_to_json(group.stdout), "count": group.count, "sandbox_ids": list(group.sandbox_ids)}
+            {"stdout": text_or_base64(group.stdout), "count": group.count, "sandbox_ids": list(group.sandbox_ids)}
             for group in summary.outputs
         ],
         "errors": [{"message": group.message, "count": group.count} for group in summary.errors],

@@ -18,6 +18,11 @@ from typing import Any
 from lambdash.errors import ConfigError
 
 CONFIG_KEYS = ("function", "region", "profile", "bucket")
+# Printed (on stderr) whenever the local sandbox is the target only because nothing else was configured.
+LOCAL_DEFAULT_NOTICE = (
+    "no function configured; running on the local sandbox "
+    "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
+)
 DEFAULT_FUNCTION = "lambdash"
 
 

@@ -26,6 +26,14 @@ STDIN_INLINE_MAX_BYTES = 4_500_000
 LOG_LINES_SHOWN = 5
 
 
+def text_or_base64(data: bytes) -> dict[str, str]:
+    """Bytes for a JSON document: ``{"text": ...}`` when they are UTF-8, else ``{"base64": ...}``."""
+    try:
+        return {"text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(data).decode("ascii")}
+
+
 @dataclass(frozen=True)
 class Stream:
     """One output stream: inline bytes, or an object in the spill bucket."""

@@ -22,19 +22,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
-from lambdash.config import Target, TargetOptions, resolve_target
+from lambdash.config import LOCAL_DEFAULT_NOTICE, Target, TargetOptions, resolve_target
 from lambdash.errors import LambdashError, UsageError
 from lambdash.remote import RemoteShell
 from lambdash.terminal import Terminal
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-LOCAL_DEFAULT_NOTICE = (
-    "no function configured; running on the local sandbox "
-    "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
-)
-
 
 @dataclass(frozen=True)
 class TargetSet:

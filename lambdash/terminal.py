@@ -18,6 +18,15 @@ YELLOW = "\x1b[33m"
 DIM = "\x1b[2m"
 BOLD = "\x1b[1m"
 RESET = "\x1b[0m"
+# Wipes the line a progress bar was drawn on.
+CLEAR_LINE = b"\r\x1b[K"
+
+
+def progress_line(fraction: float, text: str, width: int) -> bytes:
+    """``[####....] text``, starting with a carriage return so it redraws in place."""
+    bar_width = max(10, min(40, width - len(text) - 4))
+    filled = int(bar_width * min(max(fraction, 0.0), 1.0))
+    return f"\r[{'#' * filled}{'.' * (bar_width - filled)}]{text}".encode()
 
 
 @dataclass

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 from lambdash.errors import TransportError
+from lambdash.terminal import CLEAR_LINE, progress_line
 
 CHUNK_BYTES = 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 60
@@ -46,13 +47,11 @@ class ProgressBar:
         fraction = done / self.total if self.total else 1.0
         rate = done / max(now - self.started, 1e-6)
         text = f" {self.label} {_mb(done)}/{_mb(self.total)} MB {fraction:4.0%} {_mb(int(rate))} MB/s"
-        bar_width = max(10, min(40, self.width - len(text) - 4))
-        filled = int(bar_width * fraction)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (bar_width - filled)}]{text}".encode())
+        self.stream.write(progress_line(fraction, text, self.width))
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write(b"\r\x1b[K")
+        self.stream.write(CLEAR_LINE)
         self.stream.flush()
 
 

@@ -27,7 +27,7 @@ from lambdash.census import (
 )
 from lambdash.commands.common import add_common_options, add_run_options, add_target_options, audit_log, write_json
 from lambdash.errors import ExitStatus, UsageError
-from lambdash.terminal import Terminal
+from lambdash.terminal import CLEAR_LINE, Terminal, progress_line
 
 HELP = "run one command many times and survey the sandboxes that answer"
 MAX_INVOCATIONS = 10_000
@@ -180,12 +180,10 @@ class CensusProgress:
         text = f" {self.done}/{self.total} invocations"
         if self.throttles:
             text += f", {self.throttles} throttled and retried"
-        bar_width = max(10, min(40, self.width - len(text) - 4))
-        filled = bar_width * self.done // self.total if self.total else bar_width
-        self.stream.write(f"\r[{'#' * filled}{'.' * (bar_width - filled)}]{text}".encode())
+        self.stream.write(progress_line(self.done / self.total if self.total else 1.0, text, self.width))
         self.stream.flush()
 
     def close(self) -> None:
         with self._lock:
-            self.stream.write(b"\r\x1b[K")
+            self.stream.write(CLEAR_LINE)
             self.stream.flush()

@@ -62,7 +62,7 @@ def positive_seconds(text: str) -> float:
 
 def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     """The one target this command runs on, with the local-default notice when it applies."""
-    from lambdash.config import TargetOptions, resolve_target
+    from lambdash.config import LOCAL_DEFAULT_NOTICE, TargetOptions, resolve_target
 
     functions, regions = args.function or [], args.region or []
     if len(functions) > 1 or len(regions) > 1:
@@ -73,10 +73,7 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
         profile=args.profile, endpoint_url=args.endpoint_url, bucket=args.bucket, local=args.local,
     ))
     if defaulted:
-        terminal.notice(
-            "no function configured; running on the local sandbox "
-            "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
-        )
+        terminal.notice(LOCAL_DEFAULT_NOTICE)
     return target
 
 

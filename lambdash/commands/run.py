@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 from typing import Any
 
 from lambdash.commands.common import (
@@ -15,7 +14,7 @@ from lambdash.commands.common import (
     write_json,
 )
 from lambdash.errors import LambdashError, UsageError
-from lambdash.remote import CommandResult
+from lambdash.remote import CommandResult, text_or_base64
 from lambdash.terminal import Terminal
 
 HELP = "run one command (the default when the first word is not a subcommand)"
@@ -87,13 +86,7 @@ def result_to_json(result: CommandResult) -> dict[str, Any]:
 
     def stream(name: str) -> dict[str, Any]:
         source = result.stdout if name == "stdout" else result.stderr
-        data = source.read(name)
-        described: dict[str, Any] = {"size": source.size, "lost": source.lost}
-        try:
-            described["text"] = data.decode("utf-8")
-        except UnicodeDecodeError:
-            described["base64"] = base64.b64encode(data).decode("ascii")
-        return described
+        return {"size": source.size, "lost": source.lost, **text_or_base64(source.read(name))}
 
     return {
         "status": result.status,
