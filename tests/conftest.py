@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,64 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The environment pytest was started in, before any fixture cleaned it: only the opt-in real-AWS tests use it.
+CALLERS_ENVIRON: Mapping[str, str] = dict(os.environ)
 LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+# The settings of the caller's shell that change what lambdash or boto3 do; tests never see them.
+_CALLERS_PREFIXES = ("AWS_", "LAMBDASH_", "XDG_", "BOTO_")
+_CALLERS_NAMES = frozenset({"NO_COLOR", "PAGER", "TERM_PROGRAM"})
+HERMETIC_SETTINGS = frozenset({
+    "HOME", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED", "AWS_ENDPOINT_URL",
+})
+
+
+def _from_the_callers_shell(name: str) -> bool:
+    return name.startswith(_CALLERS_PREFIXES) or name in _CALLERS_NAMES
+
+
+@functools.cache
+def closed_loopback_url() -> str:
+    """An endpoint on loopback where nothing listens: a stray AWS call fails at once, on this machine."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def hermetic_environment(home: Path) -> dict[str, str]:
+    """The variables that make a process see ``home`` as an empty home with nothing configured."""
+    return {
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        # botocore would otherwise ask the EC2 metadata service (a link-local address) for credentials.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": closed_loopback_url(),
+    }
+
+
+def clean_environ(home: Path) -> dict[str, str]:
+    """This process's environment without the caller's settings, for servers shared by several tests."""
+    env = {name: value for name, value in os.environ.items() if not _from_the_callers_shell(name)}
+    env.update(hermetic_environment(home))
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same clean environment for fixtures shared by a module or the session (they start before ``home``)."""
+    path = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if _from_the_callers_shell(name):
+                patch.delenv(name)
+        for name, value in hermetic_environment(path).items():
+            patch.setenv(name, value)
+        yield path
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,6 +129,7 @@ def moto_url() -> Iterator[str]:
     """A moto server on a free loopback port, for the whole session."""
     port = free_port()
     env = {**os.environ, **TEST_CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env.pop("AWS_ENDPOINT_URL", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -89,14 +143,10 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment variables that point boto3 (in this process and in children) at moto."""
     env = {**TEST_CREDENTIALS, "AWS_ENDPOINT_URL_S3": moto_url, "AWS_ENDPOINT_URL_STS": moto_url,
            "AWS_ENDPOINT_URL_IAM": moto_url}
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "LAMBDASH_FUNCTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -121,23 +171,45 @@ def bucket_keys(s3: Any, name: str) -> list[str]:
     return [item["Key"] for item in s3.list_objects_v2(Bucket=name).get("Contents", [])]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private home, config and state dir, and no AWS target or credentials configured."""
-    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    for name in ("LAMBDASH_FUNCTION", "LAMBDASH_BUCKET", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL", "AWS_PROFILE",
-                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+@pytest.fixture(autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs as a user with a private, empty home and nothing configured.
+
+    Whatever the caller's shell sets (a region, a profile, a lambdash function or
+    config file, XDG directories, NO_COLOR, a pager) is gone; the AWS config and
+    credentials files are the home's own, absent ones. Any AWS call nothing points
+    elsewhere goes to a closed loopback port, never to a real endpoint. The
+    lambdash config file is ``home/.config/lambdash/config.toml`` and the state
+    dir ``home/.local/state/lambdash``.
+    """
+    path = tmp_path_factory.mktemp("home")
+    for name, value in hermetic_environment(path).items():
+        monkeypatch.setenv(name, value)
+    for name in list(os.environ):
+        if _from_the_callers_shell(name) and name not in HERMETIC_SETTINGS:
+            monkeypatch.delenv(name)
+    return path
+
+
+def config_file(home: Path) -> Path:
+    """Where lambdash reads its config file for a user with this home and no XDG settings."""
+    return home / ".config" / "lambdash" / "config.toml"
+
+
+def state_dir(home: Path) -> Path:
+    """Where lambdash keeps history, the audit log and serve's credentials for this home."""
+    return home / ".local" / "state" / "lambdash"
 
 
 def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    """The installed `lambdash` in a subprocess, with its output captured."""
+                 timeout: float = 120, base_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The installed `lambdash` in a subprocess, with its output captured.
+
+    It runs in this process's (hermetic) environment, or ``base_env``, with ``env`` on top.
+    """
     return subprocess.run(
         [LAMBDASH, *args], input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if base_env is None else base_env), **(env or {})},
     )
 
 

@@ -1,21 +1,28 @@
 """End to end on a real AWS account: deploy, run, spill, destroy. Opt-in: `scripts/test --run-aws`.
 
-It uses the caller's own credentials and region (AWS_PROFILE / AWS_REGION) and a
-function name of its own, and destroys everything it made, even on failure.
+It uses the caller's own environment, as pytest was started with (credentials,
+AWS_PROFILE, AWS_REGION), a function name of its own, and destroys everything it
+made, even on failure.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import run_lambdash
+from tests.conftest import CALLERS_ENVIRON
+from tests.conftest import run_lambdash as run_hermetic
 
 pytestmark = pytest.mark.aws
+
+
+def run_lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The installed lambdash with the caller's own AWS settings."""
+    return run_hermetic(*args, timeout=timeout, base_env=CALLERS_ENVIRON)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,7 @@ def test_a_second_deploy_changes_nothing(deployed: str) -> None:
     assert b"no change" in done.stdout + done.stderr
 
 
-@pytest.mark.skipif(not os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"),
+@pytest.mark.skipif(not CALLERS_ENVIRON.get("AWS_REGION") and not CALLERS_ENVIRON.get("AWS_DEFAULT_REGION"),
                     reason="needs AWS_REGION")
 def test_inventory_of_the_deployed_function(deployed: str) -> None:
     done = run_lambdash("-f", deployed, "inventory", "--json", timeout=120)

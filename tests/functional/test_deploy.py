@@ -40,10 +40,8 @@ Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def run(aws_env: dict[str, str], moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+def run(aws_env: dict[str, str], moto_url: str) -> Run:
     """``lambdash ARGS`` in process against moto; returns (status, stdout, stderr)."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 
     def run_lambdash(*argv: str, stdin: bytes = b"", tty: bool = False) -> tuple[int, str, str]:
         stdout, stderr = io.BytesIO(), io.BytesIO()
@@ -242,8 +240,7 @@ def test_an_unknown_subnet_is_one_line_and_creates_nothing(run: Run, names: tupl
         client("iam", moto_url).get_role(RoleName=f"lambdash-{name}-role")
 
 
-def test_an_invalid_runtime_is_refused_before_any_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+def test_an_invalid_runtime_is_refused_before_any_call() -> None:
     stdout, stderr = io.BytesIO(), io.BytesIO()
     # Nothing listens on port 9: any call would fail with a different message.
     status = main(["deploy", "--runtime", "python3.8", "--endpoint-url", "http://127.0.0.1:9"],
@@ -389,7 +386,7 @@ def test_the_deployed_zip_runs_in_the_local_lambda(tmp_path: Path) -> None:
 
 
 def test_after_a_deploy_the_client_needs_no_bucket(
-    run: Run, names: tuple[str, str], moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run, names: tuple[str, str], moto_url: str, tmp_path: Path
 ) -> None:
     """The deployed zip with the deployed environment spills big output to the deployed bucket by itself."""
     name, bucket = names
@@ -397,7 +394,6 @@ def test_after_a_deploy_the_client_needs_no_bucket(
     environment = client("lambda", moto_url).get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     task_root = tmp_path / "task"
     zipfile.ZipFile(io.BytesIO(build_zip().zip_bytes)).extractall(task_root)
-    monkeypatch.delenv("LAMBDASH_BUCKET", raising=False)
     with LocalLambda(FunctionConfig(name=name, task_root=task_root, environment=environment, timeout=60)) as local:
         stdout, stderr = io.BytesIO(), io.BytesIO()
         status = main(["--endpoint-url", local.endpoint_url, "-f", name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,7 @@ from lambdash.config import Target
 from lambdash.errors import FunctionError, LambdashError, TransportError
 from lambdash.remote import RemoteShell
 from lambdash.terminal import Terminal
-from tests.conftest import free_port
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No AWS credentials, config or target from the machine running the tests."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "LAMBDASH_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    # botocore would otherwise ask the EC2 metadata service for credentials.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    return tmp_path
+from tests.conftest import config_file, free_port
 
 
 def run_main(*argv: str) -> tuple[int, str, bytes]:
@@ -57,7 +41,9 @@ def expected_invoke() -> dict[str, Any]:
     return {"FunctionName": "shell", "InvocationType": "RequestResponse", "LogType": "Tail", "Payload": ANY}
 
 
-def test_no_credentials(isolated: Path) -> None:
+def test_no_credentials(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Against AWS itself: botocore finds no credentials before it sends anything.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
     status, stderr, _ = run_main("-f", "shell", "--region", "eu-west-1", "true")
     assert status == 255
     assert stderr == (
@@ -66,13 +52,13 @@ def test_no_credentials(isolated: Path) -> None:
     )
 
 
-def test_an_unknown_profile(isolated: Path) -> None:
+def test_an_unknown_profile(home: Path) -> None:
     status, stderr, _ = run_main("-f", "shell", "--profile", "nobody", "true")
     assert status == 255
     assert stderr == "lambdash: error: AWS profile 'nobody' not found (see `aws configure list-profiles`)\n"
 
 
-def test_an_unreachable_endpoint(isolated: Path) -> None:
+def test_an_unreachable_endpoint(home: Path) -> None:
     port = free_port()
     status, stderr, _ = run_main("-f", "shell", "--endpoint-url", f"http://127.0.0.1:{port}", "true")
     assert status == 255
@@ -83,8 +69,8 @@ def test_an_unreachable_endpoint(isolated: Path) -> None:
     assert stderr.count("\n") == 1
 
 
-def test_a_bad_config_file(isolated: Path) -> None:
-    config = isolated / "xdg-config" / "lambdash" / "config.toml"
+def test_a_bad_config_file(home: Path) -> None:
+    config = config_file(home)
     config.parent.mkdir(parents=True)
     config.write_text('function = "a"\ncolour = "red"\n')
     status, stderr, _ = run_main("true")
@@ -182,7 +168,7 @@ def test_a_function_that_is_not_lambdash() -> None:
     )
 
 
-def test_main_prints_details_under_the_error_line(isolated: Path, tmp_path: Path) -> None:
+def test_main_prints_details_under_the_error_line(tmp_path: Path) -> None:
     from lambdash.local import FunctionConfig, LocalLambda
 
     (tmp_path / "boom.py").write_text("def handle(event, context):\n    raise KeyError('x')\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
 import urllib.request
 import zlib
@@ -19,9 +20,18 @@ from handler.app import respond
 from handler.constants import MAX_RESPONSE_BYTES
 from tests.conftest import FakeContext, bucket_keys
 
+# The function's environment as Lambda would give it: the handler never reads the test runner's own.
+SANDBOX_ENVIRON = {
+    "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    "LANG": "C.UTF-8",
+    "TZ": ":UTC",
+    "AWS_LAMBDA_FUNCTION_NAME": "lambdash",
+}
 
-def run(event: Any, timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
-    response = respond(event, FakeContext(timeout=timeout), **kwargs)
+
+def run(event: Any, timeout: float = 30.0, environ: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    response = respond(event, FakeContext(timeout=timeout), environ=SANDBOX_ENVIRON if environ is None else environ,
+                       **kwargs)
     # Whatever the handler returns must survive the JSON round trip Lambda makes.
     encoded = json.dumps(response)
     assert len(encoded) <= MAX_RESPONSE_BYTES
@@ -88,9 +98,9 @@ def test_cwd_and_environment_go_in_and_come_back(tmp_path: Path) -> None:
     assert response["state"] == {"cwd": str(tmp_path / "sub"), "env": {"ADDED": "1", "OLDPWD": str(tmp_path)}}
 
 
-def test_unsetting_a_sandbox_variable_comes_back_as_null(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SANDBOX_VARIABLE", "x")
-    response = run(command("unset SANDBOX_VARIABLE", capture_state=True))
+def test_unsetting_a_sandbox_variable_comes_back_as_null() -> None:
+    response = run(command("unset SANDBOX_VARIABLE", capture_state=True),
+                   environ={**SANDBOX_ENVIRON, "SANDBOX_VARIABLE": "x"})
     assert response["state"]["env"] == {"SANDBOX_VARIABLE": None}
 
 
@@ -141,7 +151,7 @@ def test_response_carries_the_sandbox_identity() -> None:
 
 def test_one_structured_log_line_per_invocation(capsys: pytest.CaptureFixture[str]) -> None:
     context = FakeContext()
-    respond(command("exit 4"), context)
+    respond(command("exit 4"), context, environ=SANDBOX_ENVIRON)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 1
     assert lines[0]["request_id"] == context.aws_request_id

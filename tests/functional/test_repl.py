@@ -34,7 +34,7 @@ from lambdash.remote import RemoteShell
 from lambdash.repl import ReplSession, open_history
 from lambdash.repl.history import history_path
 from lambdash.terminal import RED, RESET, Terminal
-from tests.conftest import free_port
+from tests.conftest import free_port, state_dir
 
 LOCAL = Target(local=True)
 ENTER = "\r"
@@ -407,16 +407,14 @@ def test_paths_complete_relative_to_the_carried_cwd(shell: RemoteShell) -> None:
 # --- history and audit --------------------------------------------------------------------------
 
 
-def test_history_and_audit_files_are_private(shell: RemoteShell, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+def test_history_and_audit_files_are_private(shell: RemoteShell, home: Path) -> None:
     history, problem = open_history(LOCAL)
     assert problem is None
-    audit = tmp_path / "state" / "lambdash" / "audit.jsonl"
+    audit = state_dir(home) / "audit.jsonl"
     run = repl(shell, lines("echo audited", ":env"), history=history, audit=AuditLog(audit))
     assert run.out.startswith("audited\n")
     saved = history_path(LOCAL)
-    assert saved == tmp_path / "state" / "lambdash" / "history-local"
+    assert saved == state_dir(home) / "history-local"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert stat.S_IMODE(saved.parent.stat().st_mode) == 0o700
     assert "+echo audited" in saved.read_text()

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from handler.probes import SECTION_KEYS
-from tests.conftest import free_port, run_lambdash, serving
+from tests.conftest import run_lambdash, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -45,14 +45,6 @@ EXPECTED_DIFF = f"""\
 ~ python3.version: Python 3.12.8 -> Python 3.13.1
 14 changes: 3 added, 3 removed, 8 changed
 """
-
-
-@pytest.fixture
-def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The shared private home, with STS unreachable so the identity probe fails fast."""
-    # The local sandbox passes this through; a closed port makes the probe fail at once.
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{free_port()}")
-    return home
 
 
 def lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:

@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-LAMBDASH = ROOT / ".venv" / "bin" / "lambdash"
+from tests.conftest import LAMBDASH, state_dir
 
 pytestmark = [
     pytest.mark.tmux,
@@ -34,7 +32,7 @@ class Pane:
 
     socket: Path
     status_file: Path
-    state_home: Path
+    state_dir: Path
 
     def tmux(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["tmux", "-S", str(self.socket), *arguments], capture_output=True, text=True,
@@ -65,20 +63,14 @@ class Pane:
 
 
 @pytest.fixture
-def pane(tmp_path: Path) -> Iterator[Pane]:
+def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
     socket, status_file = tmp_path / "tmux.sock", tmp_path / "status"
-    state_home = tmp_path / "state"
-    environment = {
-        "XDG_STATE_HOME": str(state_home),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "TERM": "screen",
-        "LAMBDASH_FUNCTION": "",
-        "PAGER": "cat",
-    }
+    # The tmux server passes on this process's (hermetic) environment, with these on top.
+    environment = {"TERM": "screen", "PAGER": "cat"}
     assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
     # The shell around lambdash records its exit status once the REPL ends.
-    command = f"env {assignments} {shlex.quote(str(LAMBDASH))} --local repl; echo $? > {shlex.quote(str(status_file))}"
-    made = Pane(socket, status_file, state_home)
+    command = f"env {assignments} {shlex.quote(LAMBDASH)} --local repl; echo $? > {shlex.quote(str(status_file))}"
+    made = Pane(socket, status_file, state_dir(home))
     started = made.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "repl", command)
     assert started.returncode == 0, started.stderr
     try:
@@ -126,8 +118,8 @@ def test_the_repl_in_a_real_terminal(pane: Pane) -> None:
     assert not pane.alive()
     assert pane.status_file.read_text().strip() == "0"
 
-    history = pane.state_home / "lambdash" / "history-local"
-    audit = pane.state_home / "lambdash" / "audit.jsonl"
+    history = pane.state_dir / "history-local"
+    audit = pane.state_dir / "audit.jsonl"
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
     assert stat.S_IMODE(audit.stat().st_mode) == 0o600
     assert "+echo hello" in history.read_text()

@@ -19,11 +19,28 @@ def long_options(parser: argparse.ArgumentParser) -> list[str]:
                    if option.startswith("--") and action.help != argparse.SUPPRESS})
 
 
+def options_without_help(parser: argparse.ArgumentParser) -> list[str]:
+    """Options shown in --help with no text saying what they do (hidden ones are hidden on purpose)."""
+    return sorted(action.option_strings[0] for action in parser._actions
+                  if action.option_strings and not (action.help or "").strip())
+
+
+def test_an_option_without_help_text_is_caught() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--documented", help="what it does")
+    parser.add_argument("--bare")
+    assert options_without_help(parser) == ["--bare"]
+
+
 def test_every_subcommand_is_in_the_main_help_and_the_readme() -> None:
     help_text = build_main_parser().format_help()
     for name in SUBCOMMANDS:
         assert f"  {name} " in help_text
         assert f"`lambdash {name}" in README or f"lambdash {name}" in README, name
+
+
+def test_every_main_option_has_help() -> None:
+    assert options_without_help(build_main_parser()) == []
 
 
 @pytest.mark.parametrize("option", long_options(build_main_parser()))
@@ -35,6 +52,7 @@ def test_every_main_option_is_in_the_readme(option: str) -> None:
 def test_every_subcommand_option_has_help_and_is_in_the_readme(name: str) -> None:
     parser = build_subparser(name, command_module(name))
     help_text = parser.format_help()
+    assert options_without_help(parser) == []
     for option in long_options(parser):
         assert option in help_text
         assert option in README, f"{option} of `lambdash {name}` is missing from the README"
