@@ -15,20 +15,21 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
-from handler import sandbox
 from handler.constants import (
     DEFAULT_PREFIX,
     ENV_BUCKET,
     ENV_PREFIX,
+    LAMBDA_RESPONSE_LIMIT_BYTES,
     MAX_DEADLINE_MARGIN_SECONDS,
-    MAX_RESPONSE_BYTES,
     MIN_DEADLINE_MARGIN_SECONDS,
     PRESIGN_EXPIRY_SECONDS,
     PROTOCOL_VERSION,
     RESPONSE_SLACK_BYTES,
 )
+from handler.identity import begin_invocation
 from handler.output import SpillTarget, inline_budget, presign, shape_streams
 from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
 from handler.runner import CommandResult, Spool, run_command
@@ -70,7 +71,7 @@ def respond(
 ) -> dict[str, Any]:
     """Answer one event. Never raises."""
     started = time.monotonic()
-    identity = sandbox.begin_invocation()
+    identity = begin_invocation()
     environ = os.environ if environ is None else environ
     request: Request | None = None
     try:
@@ -108,14 +109,25 @@ def _spill_target(request: Request, environ: Mapping[str, str], s3_factory: S3Fa
     return SpillTarget(s3=s3_factory(), bucket=bucket, prefix=prefix)
 
 
-def _deadline(request: Request, context: LambdaContext) -> tuple[float, str]:
-    """How long the command may run, and which limit that is."""
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long the command may run, and whether that is the request's timeout or Lambda's deadline."""
+
+    seconds: float
+    kind: Literal["timeout", "deadline"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seconds": round(self.seconds, 3), "kind": self.kind}
+
+
+def _time_limit(request: Request, context: LambdaContext) -> TimeLimit:
+    """The request's timeout, unless Lambda's deadline (less a margin for the answer) comes first."""
     remaining = context.get_remaining_time_in_millis() / 1000
     margin = min(max(remaining * 0.1, MIN_DEADLINE_MARGIN_SECONDS), MAX_DEADLINE_MARGIN_SECONDS)
     available = max(remaining - margin, 0.05)
     if request.timeout is not None and request.timeout <= available:
-        return request.timeout, "timeout"
-    return available, "deadline"
+        return TimeLimit(request.timeout, "timeout")
+    return TimeLimit(available, "deadline")
 
 
 def _run(
@@ -135,7 +147,7 @@ def _run(
         elif request.stdin_key is not None:
             stdin_path = spool.file("stdin")
             _download_stdin(request.stdin_key, spill, stdin_path)
-        limit, limit_kind = _deadline(request, context)
+        limit = _time_limit(request, context)
         shell_path = SHELLS[request.shell]
         if not _executable(shell_path):
             raise InvalidRequest(
@@ -149,14 +161,14 @@ def _run(
             cwd=request.cwd,
             base_env=environ,
             env_overlay=request.env,
-            timeout=limit,
+            timeout=limit.seconds,
             keep_background=request.keep_background,
             capture_state=request.capture_state,
         )
         if request.legacy:
             return _legacy_response(result)
-        response = _result_envelope(result, limit, limit_kind, identity, context)
-        budget = inline_budget(MAX_RESPONSE_BYTES - RESPONSE_SLACK_BYTES - len(json.dumps(response)))
+        response = _result_envelope(result, limit, identity, context)
+        budget = inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES - len(json.dumps(response)))
         if request.output.inline_limit is not None:
             budget = min(budget, request.output.inline_limit)
         output_started = time.monotonic()
@@ -181,7 +193,7 @@ def _executable(path: str) -> bool:
 
 
 def _result_envelope(
-    result: CommandResult, limit: float, limit_kind: str, identity: dict[str, Any], context: LambdaContext
+    result: CommandResult, limit: TimeLimit, identity: dict[str, Any], context: LambdaContext
 ) -> dict[str, Any]:
     """Everything in the response except the two streams."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -191,7 +203,7 @@ def _result_envelope(
         "exit_status": result.exit_status,
         "signal": result.signal,
         "timed_out": result.timed_out,
-        "time_limit": {"seconds": round(limit, 3), "kind": limit_kind},
+        "time_limit": limit.to_json(),
         "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
         "timings": {"command_ms": _ms(result.duration)},
         # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.
@@ -205,7 +217,7 @@ def _legacy_response(result: CommandResult) -> dict[str, Any]:
     """The shape the 2015 lambdash client reads: base64 streams and a node-style error."""
     streams = shape_streams(
         {"stdout": result.stdout_path, "stderr": result.stderr_path},
-        budget=inline_budget(MAX_RESPONSE_BYTES - RESPONSE_SLACK_BYTES),
+        budget=inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES),
         compress=False,
         spill=None,
         key_stem="",

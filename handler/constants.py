@@ -11,15 +11,16 @@ PROTOCOL_VERSION = 1
 # Environment variables read by the function.
 ENV_BUCKET = "LAMBDASH_BUCKET"
 ENV_PREFIX = "LAMBDASH_PREFIX"
-ENV_TASK_ROOT = "LAMBDA_TASK_ROOT"
 ENV_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 DEFAULT_PREFIX = "lambdash"
 
-# Lambda's synchronous response limit: the whole JSON response must fit.
-MAX_RESPONSE_BYTES = 6_291_456
-# Lambda's synchronous request limit.
-MAX_REQUEST_BYTES = 6_291_456
+# Lambda's limit on a synchronous response payload: the whole JSON response must
+# fit. Lambda's own error message quotes this figure ("... maximum allowed payload
+# size (6291556 bytes)"); it is 100 bytes more than 6 MiB.
+LAMBDA_RESPONSE_LIMIT_BYTES = 6_291_556
+# Lambda's limit on a synchronous invocation request payload: 6 MiB.
+LAMBDA_REQUEST_LIMIT_BYTES = 6_291_456
 # Room kept free in the response for JSON punctuation we do not count exactly.
 RESPONSE_SLACK_BYTES = 4_096
 

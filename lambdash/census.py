@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lambdash.concurrency import map_concurrently
 from lambdash.errors import LambdashError
 from lambdash.remote import RemoteShell, text_or_base64
-from lambdash.targets import map_concurrently
+from lambdash.terminal import BOLD, DIM, RED, Painter
 
 CENSUS_SCHEMA = "lambdash.census"
 CENSUS_SCHEMA_VERSION = 1
@@ -36,11 +37,6 @@ OUTPUT_LINES_SHOWN = 6
 SANDBOX_IDS_SHOWN = 8
 LABEL_WIDTH = 15
 
-_RESET = "\x1b[0m"
-_BOLD = "\x1b[1m"
-_RED = "\x1b[31m"
-_YELLOW = "\x1b[33m"
-_DIM = "\x1b[2m"
 
 
 @dataclass(frozen=True)
@@ -371,21 +367,19 @@ def _status_to_json(status: StatusCount) -> dict[str, Any]:
 def render_report(summary: CensusSummary, *, command: str, concurrency: int, color: bool) -> str:
     """The survey of one target for a terminal; ANSI colour only when ``color``."""
 
-    def paint(text: str, style: str) -> str:
-        return f"{style}{text}{_RESET}" if color and text else text
-
+    paint = Painter(color)
     invocations = _plural(summary.invocations, "invocation")
     lines = [paint(f"census of `{command}` on {summary.target}: {invocations}, at most {concurrency} at a time",
-                   _BOLD)]
-    lines += ["", paint(f"outputs: {len(summary.outputs)} distinct in {_plural(summary.answered, 'answer')}", _BOLD)]
+                   BOLD)]
+    lines += ["", paint(f"outputs: {len(summary.outputs)} distinct in {_plural(summary.answered, 'answer')}", BOLD)]
     for group in summary.outputs:
         lines.extend(_output_lines(group, paint))
     if not summary.outputs:
         lines.append("  (none)")
     if summary.errors:
-        lines += ["", paint(f"failures: {_plural(summary.failed, 'invocation')} got no answer", _BOLD + _RED)]
+        lines += ["", paint(f"failures: {_plural(summary.failed, 'invocation')} got no answer", BOLD + RED)]
         for error in summary.errors:
-            lines.append(f"  {error.count:>4}  " + paint(error.message, _RED))
+            lines.append(f"  {error.count:>4}  " + paint(error.message, RED))
     rows = [
         ("sandboxes", _sandbox_text(summary)),
         ("exit statuses", _statuses_text(summary.statuses, paint)),
@@ -393,7 +387,7 @@ def render_report(summary: CensusSummary, *, command: str, concurrency: int, col
         ("throttles", _throttles_text(summary)),
     ]
     lines.append("")
-    lines.extend(paint(label.ljust(LABEL_WIDTH), _BOLD) + text for label, text in rows)
+    lines.extend(paint(label.ljust(LABEL_WIDTH), BOLD) + text for label, text in rows)
     return "\n".join(lines) + "\n"
 
 
@@ -407,7 +401,7 @@ def _output_lines(group: OutputGroup, paint: Callable[[str, str], str]) -> list[
     if len(ids) > SANDBOX_IDS_SHOWN:
         listed += f" and {len(ids) - SANDBOX_IDS_SHOWN} more"
     where = f"from {_plural(len(ids), 'sandbox', 'sandboxes')}" + (f": {listed}" if ids else "")
-    lines.append(indent + paint(where, _DIM))
+    lines.append(indent + paint(where, DIM))
     return lines
 
 
@@ -447,7 +441,7 @@ def _statuses_text(statuses: Sequence[StatusCount], paint: Callable[[str, str], 
     parts = []
     for status in statuses:
         meaning = " (timed out)" if status.timed_out else f" (signal {status.signal})" if status.signal else ""
-        parts.append(paint(f"{status.status}{meaning}: {status.count}", _RED if status.status else ""))
+        parts.append(paint(f"{status.status}{meaning}: {status.count}", RED if status.status else ""))
     return ", ".join(parts)
 
 

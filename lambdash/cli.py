@@ -15,10 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import NoReturn
 
 from lambdash import __version__
-from lambdash.commands.common import add_common_options, add_run_options, add_target_options
+from lambdash.commands.options import add_common_options, add_run_options, add_target_options
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
@@ -57,7 +57,7 @@ examples:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as lambdash errors (one line, exit 255)."""
 
-    def error(self, message: str) -> Any:
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

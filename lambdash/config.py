@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handler.constants import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 from lambdash.errors import ConfigError
 
 CONFIG_KEYS = ("function", "region", "profile", "bucket")
@@ -90,8 +91,17 @@ class TargetOptions:
     local: bool = False
 
 
-def resolve_target(options: TargetOptions, environ: Mapping[str, str] = os.environ) -> tuple[Target, bool]:
-    """The target, and whether it is the local sandbox only because nothing else was configured."""
+def resolve_target(
+    options: TargetOptions, environ: Mapping[str, str] = os.environ, *, deployment: bool = False
+) -> tuple[Target, bool]:
+    """The target, and whether it is the local sandbox only because nothing else was configured.
+
+    Every subcommand resolves its target here: each setting from its flag, then its
+    environment variable, then the config file. A ``deployment`` (deploy, status,
+    destroy) is always on AWS: its function defaults to ``lambdash``, and its
+    endpoint comes only from ``--endpoint-url``, since boto3 itself honours each
+    service's ``AWS_ENDPOINT_URL_<SERVICE>`` for the several services deploy calls.
+    """
     file = load_config_file(config_path(environ))
 
     def pick(flag: str | None, *names: str, key: str) -> str | None:
@@ -104,15 +114,32 @@ def resolve_target(options: TargetOptions, environ: Mapping[str, str] = os.envir
 
     region = pick(options.region, "AWS_REGION", "AWS_DEFAULT_REGION", key="region")
     profile = pick(options.profile, "AWS_PROFILE", key="profile")
-    bucket = pick(options.bucket, "LAMBDASH_BUCKET", key="bucket")
+    bucket = pick(options.bucket, ENV_BUCKET, key="bucket")
+    function = pick(options.function, "LAMBDASH_FUNCTION", key="function")
+    if deployment:
+        return Target(function=function or DEFAULT_FUNCTION, region=region, profile=profile,
+                      endpoint_url=options.endpoint_url, bucket=bucket), False
     endpoint_url = options.endpoint_url or environ.get("AWS_ENDPOINT_URL_LAMBDA") or environ.get("AWS_ENDPOINT_URL")
     if options.local:
         if options.function or options.endpoint_url:
             raise ConfigError("--local runs on the local sandbox; it cannot be combined with -f or --endpoint-url")
         return Target(local=True, bucket=bucket, region=region), False
-    function = pick(options.function, "LAMBDASH_FUNCTION", key="function")
     if function is None and endpoint_url is None:
         return Target(local=True, bucket=bucket, region=region), True
     return Target(
         function=function or DEFAULT_FUNCTION, region=region, profile=profile, endpoint_url=endpoint_url, bucket=bucket,
     ), False
+
+
+def parse_seconds(text: str) -> float:
+    """A command's time limit as written by the user: more than 0, at most Lambda's 900 s.
+
+    Raises ValueError with a message that can follow the option's name.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise ValueError(f"must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds: {text}")
+    return value

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from lambdash.terminal import BOLD, CYAN, GREEN, RED, YELLOW, Painter
+
 # These must match handler/probes.py, which the client cannot import (the handler
 # is deployed on its own); a unit test checks that they agree.
 INVENTORY_SCHEMA = "lambdash.inventory"
@@ -58,12 +60,6 @@ REPORT_WIDTH = 100
 INDENT = "  "
 NULL_TEXT = "-"
 
-_RESET = "\x1b[0m"
-_BOLD = "\x1b[1m"
-_RED = "\x1b[31m"
-_GREEN = "\x1b[32m"
-_YELLOW = "\x1b[33m"
-_CYAN = "\x1b[36m"
 
 
 @dataclass(frozen=True)
@@ -149,17 +145,17 @@ def render_text(inventory: Mapping[str, Any], *, color: bool) -> str:
     Lists are written on one line, wrapped under their column. ANSI colour is used
     only when ``color`` is true.
     """
-    paint = _Paint(color)
+    paint = Painter(color)
     parts: list[str] = []
     for section_name, fields in _sections(inventory).items():
-        lines = [paint(section_name, _BOLD + _CYAN)]
+        lines = [paint(section_name, BOLD + CYAN)]
         blocks = _blocks(fields)
         if not blocks:
             lines.append(INDENT + "(nothing recorded)")
         for block in blocks:
             indent = INDENT
             if block.title:
-                lines.append(INDENT + paint(block.title, _BOLD))
+                lines.append(INDENT + paint(block.title, BOLD))
                 indent = INDENT * 2
             if isinstance(block, _FieldTable):
                 lines.extend(_text_field_rows(block, indent, paint))
@@ -274,27 +270,27 @@ def _human_size(size: int) -> str:
     return f"{size} B" if unit_index == 0 else f"{amount:.1f} {units[unit_index]}"
 
 
-def _text_field_rows(block: _FieldTable, indent: str, paint: _Paint) -> list[str]:
+def _text_field_rows(block: _FieldTable, indent: str, paint: Painter) -> list[str]:
     key_width = max(len(key) for key, _ in block.rows)
     value_width = max(REPORT_WIDTH - len(indent) - key_width - 2, 30)
     continuation = indent + " " * (key_width + 2)
     lines = []
     for key, value in block.rows:
         wrapped = textwrap.wrap(value, value_width, break_long_words=False, break_on_hyphens=False) or [""]
-        style = _RED if key == "error" else ""
+        style = RED if key == "error" else ""
         lines.append(f"{indent}{key.ljust(key_width)}  {paint(wrapped[0], style)}".rstrip())
         lines.extend(continuation + paint(line, style) for line in wrapped[1:])
     return lines
 
 
-def _text_record_rows(block: _RecordTable, indent: str, paint: _Paint) -> list[str]:
+def _text_record_rows(block: _RecordTable, indent: str, paint: Painter) -> list[str]:
     widths = [max(len(cell) for cell in column) for column in zip(block.columns, *block.rows, strict=True)]
 
     def line(cells: tuple[str, ...], style: str) -> str:
         padded = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
         return indent + paint(padded.rstrip(), style)
 
-    return [line(block.columns, _BOLD)] + [line(row, "") for row in block.rows]
+    return [line(block.columns, BOLD)] + [line(row, "") for row in block.rows]
 
 
 def _markdown_row(cells: tuple[str, ...]) -> str:
@@ -306,18 +302,6 @@ def _markdown_cell(text: str) -> str:
     # tag (a redacted value, "<redacted>", would otherwise vanish when rendered).
     escaped = "".join("\\" + char if char in "\\`|<>" else char for char in text)
     return escaped.replace("\n", "<br>")
-
-
-class _Paint:
-    """Wraps text in ANSI styles, or leaves it alone when colour is off."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, text: str, style: str) -> str:
-        if not self.enabled or not style or not text:
-            return text
-        return f"{style}{text}{_RESET}"
 
 
 # --- diffs ---------------------------------------------------------------------------
@@ -408,14 +392,14 @@ def _change_order(change: Change) -> tuple[str, str, int, str]:
 
 def render_diff(changes: Sequence[Change], *, color: bool, label_a: str, label_b: str) -> str:
     """The changes as diff-like text: a ``@@ section @@`` line, then -/+/~ lines."""
-    paint = _Paint(color)
-    colors = {"removed": _RED, "added": _GREEN, "changed": _YELLOW}
-    lines = [paint(f"--- {label_a}", _BOLD), paint(f"+++ {label_b}", _BOLD)]
+    paint = Painter(color)
+    colors = {"removed": RED, "added": GREEN, "changed": YELLOW}
+    lines = [paint(f"--- {label_a}", BOLD), paint(f"+++ {label_b}", BOLD)]
     by_section: dict[str, list[Change]] = {}
     for change in changes:
         by_section.setdefault(change.section, []).append(change)
     for section, section_changes in by_section.items():
-        lines.append(paint(f"@@ {section} @@", _CYAN))
+        lines.append(paint(f"@@ {section} @@", CYAN))
         for change in section_changes:
             if change.kind == "changed":
                 shown = f"{format_diff_value(change.old)} -> {format_diff_value(change.new)}"

@@ -1,7 +1,7 @@
 """A shell on a Lambda target: send one command, get back exact bytes and its status.
 
 ``RemoteShell`` builds the request the handler understands, invokes the
-function, and turns the response into a ``CommandResult``. The one-shot command,
+function, and turns the response into a ``RemoteResult``. The one-shot command,
 the REPL and census all run commands through it.
 """
 
@@ -13,12 +13,15 @@ import json
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from handler.constants import PROTOCOL_VERSION
-from lambdash.aws import InvokeResponse, LambdaClient
+from handler.constants import ENV_BUCKET, PROTOCOL_VERSION
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused
-from lambdash.transfer import ProgressFactory, delete_object, download_verified, upload
+from lambdash.presigned import delete_object, download_verified, upload
+from lambdash.terminal import ProgressFactory
+
+if TYPE_CHECKING:
+    from lambdash.aws.invoke import InvokeResponse, LambdaClient
 
 # stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
 # and the whole request must stay under Lambda's 6 MB.
@@ -71,23 +74,23 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class ShellState:
-    """The cwd and environment changes a command left behind."""
+class RemoteState:
+    """The cwd and environment changes a remote command left behind."""
 
     cwd: str
     env: dict[str, str | None]
 
 
 @dataclass(frozen=True)
-class CommandResult:
-    """The outcome of one remote command."""
+class RemoteResult:
+    """The outcome of one remote command, as the client received it."""
 
     exit_status: int | None
     signal: int | None
     timed_out: bool
     stdout: Stream
     stderr: Stream
-    state: ShellState | None
+    state: RemoteState | None
     sandbox: Mapping[str, Any]
     request_id: str
     timings: Mapping[str, Any]
@@ -106,6 +109,32 @@ class CommandResult:
     @property
     def lost(self) -> int:
         return self.stdout.lost + self.stderr.lost
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole result for scripts: streams as text when they are UTF-8, else base64."""
+
+        def stream(name: str, source: Stream) -> dict[str, Any]:
+            return {"size": source.size, "lost": source.lost, **text_or_base64(source.read(name))}
+
+        return {
+            "status": self.status,
+            "exit_status": self.exit_status,
+            "signal": self.signal,
+            "timed_out": self.timed_out,
+            "stdout": stream("stdout", self.stdout),
+            "stderr": stream("stderr", self.stderr),
+            "request_id": self.request_id,
+            "sandbox": dict(self.sandbox),
+            "timings": dict(self.timings),
+        }
+
+
+def truncation_warning(name: str, stream: Stream) -> str:
+    """What to tell the user about a stream that was cut because nothing could spill it."""
+    return (
+        f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because it was too big to return inline "
+        f"and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
+    )
 
 
 class RemoteShell:
@@ -126,7 +155,7 @@ class RemoteShell:
         capture_state: bool = False,
         shell: str = "sh",
         on_throttle: Callable[[int, float], None] | None = None,
-    ) -> CommandResult:
+    ) -> RemoteResult:
         """Run one command and return its result; lambdash's own failures raise LambdashError."""
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
@@ -148,13 +177,13 @@ class RemoteShell:
             request["output"] = {"bucket": self.bucket}
         response, invoked = self.call(request, on_throttle=on_throttle)
         state = response.get("state")
-        return CommandResult(
+        return RemoteResult(
             exit_status=response.get("exit_status"),
             signal=response.get("signal"),
             timed_out=bool(response.get("timed_out")),
             stdout=Stream.from_response(response["stdout"]),
             stderr=Stream.from_response(response["stderr"]),
-            state=ShellState(cwd=state["cwd"], env=state["env"]) if state else None,
+            state=RemoteState(cwd=state["cwd"], env=state["env"]) if state else None,
             sandbox=response.get("sandbox", {}),
             request_id=response.get("request_id") or invoked.request_id,
             timings=response.get("timings", {}),

@@ -1,34 +1,29 @@
-"""Several targets at once: expanding repeated -f and --region, and running work over them concurrently.
+"""Targets: opening a shell on one, expanding repeated -f and --region, and working on several at once.
 
-``lambdash inventory`` and ``lambdash census`` accept ``-f NAME`` and ``--region``
-more than once. The targets are the cross product of the functions and the regions
-(``-f a -f b --region x --region y`` is a@x, a@y, b@x, b@y), each labelled by
-``Target.label``. The work for each target runs in its own thread, so a slow region
-does not hold up the others.
-
-The threads here are daemon threads and the results are collected in the calling
-thread, so Ctrl-C reaches the command at once instead of waiting for every
-invocation in flight to finish.
+``open_shell`` gives a RemoteShell on a target, starting the local Lambda when the
+target is the local sandbox. ``lambdash inventory`` and ``lambdash census`` accept
+``-f NAME`` and ``--region`` more than once. The targets are the cross product of
+the functions and the regions (``-f a -f b --region x --region y`` is a@x, a@y,
+b@x, b@y), each labelled by ``Target.label``. The work for each target runs in its
+own thread, so a slow region does not hold up the others.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
-from lambdash.config import LOCAL_DEFAULT_NOTICE, Target, TargetOptions, resolve_target
+from handler.constants import ENV_BUCKET
+from lambdash.concurrency import map_concurrently
+from lambdash.config import Target, TargetOptions, resolve_target
 from lambdash.errors import LambdashError, UsageError
 from lambdash.remote import RemoteShell
-from lambdash.terminal import Terminal
 
-Item = TypeVar("Item")
 Result = TypeVar("Result")
+
 
 @dataclass(frozen=True)
 class TargetSet:
@@ -88,83 +83,49 @@ def expand_targets(
     return TargetSet(tuple(targets), defaulted)
 
 
-def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ...]:
-    """The targets the command line names, with the local-default notice when it applies."""
-    target_set = expand_targets(
-        args.function or [], args.region or [], profile=args.profile, endpoint_url=args.endpoint_url,
-        bucket=args.bucket, local=args.local,
+@contextmanager
+def open_shell(
+    target: Target, *, timeout: float | None = None, concurrency: int | None = None
+) -> Iterator[RemoteShell]:
+    """A RemoteShell on the target; for the local sandbox, a local Lambda started for the call.
+
+    The local Lambda lets a command run its default time limit, or ``timeout`` and
+    a little more, and starts up to its default number of sandboxes, or ``concurrency``
+    when that is more.
+    """
+    from lambdash.aws.invoke import LambdaClient
+
+    if not target.local:
+        yield RemoteShell(LambdaClient(target), bucket=target.bucket)
+        return
+    from lambdash.local import FunctionConfig, LocalLambda
+
+    defaults = FunctionConfig()
+    config = replace(
+        defaults,
+        timeout=max(defaults.timeout, (timeout or 0) + 5),
+        concurrency=max(defaults.concurrency, concurrency or 0),
+        region=target.region or defaults.region,
+        environment={ENV_BUCKET: target.bucket} if target.bucket else {},
     )
-    if target_set.defaulted:
-        terminal.notice(LOCAL_DEFAULT_NOTICE)
-    return target_set.targets
+    with LocalLambda(config) as local:
+        yield RemoteShell(LambdaClient(replace(target, endpoint_url=local.endpoint_url)), bucket=target.bucket)
 
 
 @contextmanager
 def open_shells(
-    targets: Sequence[Target], *, timeout: float | None = None, concurrency: int = 10
+    targets: Sequence[Target], *, timeout: float | None = None, concurrency: int | None = None
 ) -> Iterator[dict[Target, RemoteShell]]:
     """A RemoteShell per target, opened and closed in the calling thread.
 
     Opening here rather than in the worker threads means Ctrl-C, which arrives in
     the main thread, still closes a local Lambda and kills its sandboxes.
     """
-    from lambdash.factory import open_shell
-
     with ExitStack() as stack:
         yield {
             target: stack.enter_context(open_shell(target, timeout=timeout, concurrency=concurrency))
             for target in targets
         }
-
-
-def map_concurrently(
-    work: Callable[[Item], Result],
-    items: Sequence[Item],
-    *,
-    concurrency: int,
-    on_result: Callable[[int, Result], None] | None = None,
-) -> list[Result]:
-    """``work`` applied to every item, at most ``concurrency`` at a time; results in item order.
-
-    Each item is taken by exactly one worker exactly once. ``on_result`` is called
-    in the calling thread as each item finishes. If ``work`` raises, no further item
-    is started and the exception is raised here; items in flight are abandoned.
-    """
-    if not items:
-        return []
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for index in range(len(items)):
-        pending.put(index)
-    finished: queue.SimpleQueue[tuple[int, Result | None, BaseException | None]] = queue.SimpleQueue()
-    stopping = threading.Event()
-
-    def worker() -> None:
-        while not stopping.is_set():
-            try:
-                index = pending.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                finished.put((index, work(items[index]), None))
-            except BaseException as problem:  # handed to the calling thread, which re-raises it
-                finished.put((index, None, problem))
-
-    for number in range(min(concurrency, len(items))):
-        threading.Thread(target=worker, name=f"lambdash-worker-{number}", daemon=True).start()
-    results: dict[int, Result] = {}
-    try:
-        while len(results) < len(items):
-            index, value, problem = finished.get()
-            if problem is not None:
-                raise problem
-            results[index] = cast(Result, value)  # set whenever problem is None
-            if on_result is not None:
-                on_result(index, results[index])
-    finally:
-        stopping.set()
-    return [results[index] for index in range(len(items))]
 
 
 def run_on_targets(

@@ -1,25 +1,44 @@
 """The one place that knows the process's streams, whether each is a terminal, and colour.
 
 Nothing else reads ``sys.stdout`` or calls ``isatty()``. Remote bytes go to the
-binary buffers unchanged; only lambdash's own messages are text.
+binary buffers unchanged; only lambdash's own messages are text. The ANSI styles
+and the progress bar live here too, so every report paints and draws alike.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 RED = "\x1b[31m"
+GREEN = "\x1b[32m"
 YELLOW = "\x1b[33m"
+CYAN = "\x1b[36m"
 DIM = "\x1b[2m"
 BOLD = "\x1b[1m"
 RESET = "\x1b[0m"
 # Wipes the line a progress bar was drawn on.
 CLEAR_LINE = b"\r\x1b[K"
+# How often a progress bar may redraw.
+PROGRESS_REDRAW_SECONDS = 0.1
+
+
+class Painter:
+    """Wraps text in ANSI styles, or leaves it alone when colour is off."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        if not self.enabled or not style or not text:
+            return text
+        return f"{style}{text}{RESET}"
 
 
 def progress_line(fraction: float, text: str, width: int) -> bytes:
@@ -27,6 +46,45 @@ def progress_line(fraction: float, text: str, width: int) -> bytes:
     bar_width = max(10, min(40, width - len(text) - 4))
     filled = int(bar_width * min(max(fraction, 0.0), 1.0))
     return f"\r[{'#' * filled}{'.' * (bar_width - filled)}]{text}".encode()
+
+
+class ProgressDisplay(Protocol):
+    """Something that shows how far a transfer has come."""
+
+    def update(self, done: int) -> None: ...
+    def close(self) -> None: ...
+
+
+# Makes a display for a transfer of ``total`` bytes named ``label``, or None for no display.
+ProgressFactory = Callable[[str, int], ProgressDisplay | None]
+
+
+class ProgressBar:
+    """A one-line progress bar for a byte transfer, redrawn in place on a terminal's stderr."""
+
+    def __init__(self, label: str, total: int, stream: BinaryIO, width: int = 80) -> None:
+        self.label, self.total, self.stream, self.width = label, total, stream, width
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < PROGRESS_REDRAW_SECONDS and done < self.total:
+            return
+        self._last_draw = now
+        fraction = done / self.total if self.total else 1.0
+        rate = done / max(now - self.started, 1e-6)
+        text = f" {self.label} {_mb(done)}/{_mb(self.total)} MB {fraction:4.0%} {_mb(int(rate))} MB/s"
+        self.stream.write(progress_line(fraction, text, self.width))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write(CLEAR_LINE)
+        self.stream.flush()
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f}"
 
 
 @dataclass
@@ -67,8 +125,7 @@ class Terminal:
         return shutil.get_terminal_size().columns
 
     def paint(self, text: str, style: str, *, stream: str = "stderr") -> str:
-        enabled = self.stderr_color if stream == "stderr" else self.color
-        return f"{style}{text}{RESET}" if enabled else text
+        return Painter(self.stderr_color if stream == "stderr" else self.color)(text, style)
 
     def message(self, text: str) -> None:
         """One line of lambdash's own on stderr."""
@@ -83,3 +140,23 @@ class Terminal:
 
     def notice(self, text: str) -> None:
         self.message(self.paint(f"lambdash: {text}", DIM))
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Text for people on stdout, one line each."""
+        self.stdout.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+        self.stdout.flush()
+
+    def write_json(self, document: Any) -> None:
+        """Pretty JSON on stdout, for scripts."""
+        self.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
+        self.stdout.flush()
+
+    def progress_bars(self) -> ProgressFactory | None:
+        """Progress bars on stderr for long transfers, when stderr is a terminal to draw them on."""
+        if not self.stderr_isatty:
+            return None
+
+        def bar(label: str, total: int) -> ProgressDisplay:
+            return ProgressBar(label, total, self.stderr, self.width)
+
+        return bar

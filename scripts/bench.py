@@ -38,7 +38,8 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
 
 def interleaved(first: Callable[[], object], second: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Medians of two actions run alternately, so machine noise hits both alike."""
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(repeat):
         for action, samples in ((first, a), (second, b)):
             started = time.perf_counter()
@@ -193,7 +194,7 @@ def bench_spill_fetch(repeat: int) -> None:
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
         with served(["--bucket", bucket, "--timeout", "120"], env) as lambda_url:
-            from lambdash.aws import LambdaClient
+            from lambdash.aws.invoke import LambdaClient
             from lambdash.config import Target
             from lambdash.remote import RemoteShell
 

@@ -75,7 +75,7 @@ def census_figures(url: str, environment: dict[str, str], repeat: int) -> None:
 
 def inventory_figures(url: str, environment: dict[str, str], repeat: int) -> None:
     from handler.constants import PROTOCOL_VERSION
-    from lambdash.aws import LambdaClient
+    from lambdash.aws.invoke import LambdaClient
     from lambdash.config import Target
 
     client = LambdaClient(Target(function="lambdash", endpoint_url=url))

@@ -54,7 +54,7 @@ def keystroke_latency(repeat: int) -> tuple[list[float], list[float], list[float
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from lambdash.aws import LambdaClient
+    from lambdash.aws.invoke import LambdaClient
     from lambdash.config import Target
     from lambdash.remote import RemoteShell
     from lambdash.repl import ReplSession
@@ -132,8 +132,8 @@ def repl_round_trips(url: str, repeat: int) -> list[float]:
     from prompt_toolkit.output import DummyOutput
 
     from lambdash.config import Target
-    from lambdash.factory import open_shell
     from lambdash.repl import ReplSession
+    from lambdash.targets import open_shell
 
     target = Target(function="lambdash", region="us-east-1", endpoint_url=url)
     samples: list[float] = []

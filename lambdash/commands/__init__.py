@@ -1,5 +1,7 @@
-"""One module per subcommand. Each has HELP, ``configure(parser)`` and ``execute(args, terminal)``.
+"""One module per subcommand, each with ``configure(parser)`` and ``execute(args, terminal)``.
 
 ``lambdash.cli`` imports a command's module only when that command runs, so
-``--help`` and ``--version`` stay fast and commands never import each other.
+``--help`` and ``--version`` stay fast; its one-line help is in ``cli.SUBCOMMANDS``.
+Commands never import each other: what several share is in ``options`` and
+``deployment_options``, which are not subcommands.
 """

@@ -25,16 +25,19 @@ from lambdash.census import (
     summarize,
     take_census,
 )
-from lambdash.commands.common import add_common_options, add_run_options, add_target_options, audit_log, write_json
+from lambdash.commands.options import (
+    add_common_options,
+    add_run_options,
+    add_target_options,
+    audit_log,
+    targets_of,
+)
 from lambdash.errors import ExitStatus, UsageError
 from lambdash.terminal import CLEAR_LINE, Terminal, progress_line
 
-HELP = "run one command many times and survey the sandboxes that answer"
 MAX_INVOCATIONS = 10_000
 # Lambda's default account concurrency; more threads than this only collect 429s.
 MAX_CONCURRENCY = 1000
-# The in-process local Lambda's default number of sandboxes (open_shell's default).
-LOCAL_DEFAULT_CONCURRENCY = 10
 
 EPILOG = """\
 The output of an invocation is its stdout; distinct outputs are counted, with the
@@ -86,7 +89,7 @@ def _count_of(what: str, maximum: int) -> Callable[[str], int]:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Take the census on every target, print the survey (or JSON), and return 0 or 255."""
-    from lambdash.targets import open_shells, run_on_targets, targets_of
+    from lambdash.targets import open_shells, run_on_targets
 
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
     if not words:
@@ -99,7 +102,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     shell_name = "bash" if args.bash else "sh"
     try:
         with open_shells(targets, timeout=args.timeout,
-                         concurrency=max(LOCAL_DEFAULT_CONCURRENCY, concurrency)) as shells:
+                         concurrency=concurrency) as shells:
             outcomes = run_on_targets(targets, lambda target: take_census(
                 shells[target], command, target=target.label, count=count, concurrency=concurrency,
                 timeout=args.timeout, shell_name=shell_name,
@@ -121,7 +124,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             audit.record(target=record.target, command=command, request_id=record.request_id,
                          exit_status=record.status, sandbox_id=record.sandbox_id, error=record.error)
     if args.json:
-        write_json(terminal, census_to_json(command, count=count, concurrency=concurrency, results=results))
+        terminal.write_json(census_to_json(command, count=count, concurrency=concurrency, results=results))
     else:
         reports = [render_report(summary, command=command, concurrency=concurrency, color=terminal.color)
                    for summary, _ in results]

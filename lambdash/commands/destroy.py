@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.common import add_common_options, write_json
-from lambdash.commands.deploy import add_deployment_options, deployment_client, plan_header, print_lines
+from lambdash.commands.deployment_options import add_deployment_options, deployment_client
+from lambdash.commands.options import add_common_options
 from lambdash.errors import ExitStatus, UsageError
 from lambdash.terminal import Terminal
-
-HELP = "remove what deploy created"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +35,12 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     client = deployment_client(args, terminal)
     plan = prepare_destroy(client, client.target.function)
     if not args.json:
-        print_lines(terminal, [plan_header(plan), *("  " + line for line in plan.lines())])
+        terminal.write_lines([plan.header, *("  " + line for line in plan.lines())])
     if not plan.changed:
         if args.json:
-            write_json(terminal, {**plan.to_dict(), "removed": False})
+            terminal.write_json({**plan.to_dict(), "removed": False})
         else:
-            print_lines(terminal, ["nothing to remove"])
+            terminal.write_lines(["nothing to remove"])
         return 0
     if not args.yes:
         if not terminal.stdin_isatty:
@@ -52,10 +50,10 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         answer = terminal.stdin.readline().decode("utf-8", "replace").strip().lower()
         if answer not in ("y", "yes"):
             terminal.message("nothing removed")
-            return ExitStatus.DIFFERENT
+            return ExitStatus.DECLINED
     apply_plan(plan, client, None, terminal.notice)
     if args.json:
-        write_json(terminal, {**plan.to_dict(), "removed": True})
+        terminal.write_json({**plan.to_dict(), "removed": True})
     else:
-        print_lines(terminal, ["removed"])
+        terminal.write_lines(["removed"])
     return 0

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.common import add_common_options, add_target_options, target_of
+from lambdash.commands.options import add_common_options, add_target_options, target_of
 from lambdash.errors import ExitStatus
 from lambdash.terminal import Terminal
-
-HELP = "copy a file out of the sandbox"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,16 +18,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from lambdash.factory import open_shell
-    from lambdash.files import get_file, local_destination
-    from lambdash.transfer import ProgressBar
+    from lambdash.filecopy import get_file, local_destination
+    from lambdash.targets import open_shell
 
     local = local_destination(args.remote, args.local_path)
-
-    def progress(label: str, total: int) -> ProgressBar | None:
-        return ProgressBar(label, total, terminal.stderr, terminal.width) if terminal.stderr_isatty else None
-
     with open_shell(target_of(args, terminal)) as shell:
-        size = get_file(lambda command, stdin: shell.run(command, stdin=stdin), args.remote, local, progress=progress)
+        size = get_file(lambda command, stdin: shell.run(command, stdin=stdin), args.remote, local,
+                        progress=terminal.progress_bars())
     terminal.notice(f"copied {args.remote} to {local} ({size} bytes)")
     return ExitStatus.OK

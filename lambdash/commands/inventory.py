@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambdash.commands.common import add_common_options, add_target_options
+from lambdash.commands.options import add_common_options, add_target_options, targets_of
 from lambdash.config import Target
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import BOLD, RESET, Terminal
 
-HELP = "take, render or diff an inventory of the sandbox"
 # --json with several targets: the inventories keyed by target label.
 INVENTORY_SET_SCHEMA = "lambdash.inventory-set"
 INVENTORY_SET_SCHEMA_VERSION = 1
@@ -77,7 +76,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         return execute_diff(args, terminal)
     if args.include_volatile:
         raise UsageError("--include-volatile only applies to --diff")
-    from lambdash.targets import open_shells, run_on_targets, targets_of
+    from lambdash.targets import open_shells, run_on_targets
 
     targets = targets_of(args, terminal)
     redact = not args.no_redact
@@ -198,8 +197,9 @@ def load_sources(sources: Sequence[InventorySource], *, redact: bool) -> list[di
 
     Two live sources on the same target (``local local``) share one shell, and so one local Lambda.
     """
+    from lambdash.concurrency import map_concurrently
     from lambdash.inventory import load_inventory_file
-    from lambdash.targets import map_concurrently, open_shells
+    from lambdash.targets import open_shells
 
     inventories: dict[int, dict[str, Any]] = {}
     for index, source in enumerate(sources):

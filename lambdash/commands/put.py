@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lambdash.commands.common import add_common_options, add_target_options, target_of
+from lambdash.commands.options import add_common_options, add_target_options, target_of
 from lambdash.errors import ExitStatus
 from lambdash.terminal import Terminal
-
-HELP = "copy a file into the sandbox"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from lambdash.factory import open_shell
-    from lambdash.files import put_file
+    from lambdash.filecopy import put_file
+    from lambdash.targets import open_shell
 
     with open_shell(target_of(args, terminal)) as shell:
         size, written = put_file(lambda command, stdin: shell.run(command, stdin=stdin), Path(args.local_path),

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.common import add_common_options, add_run_options, add_target_options, audit_log, target_of
+from lambdash.commands.options import add_common_options, add_run_options, add_target_options, audit_log, target_of
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
-
-HELP = "open an interactive shell on the target"
 
 EPILOG = """\
 The cwd and environment changes (cd, export, unset) are kept by lambdash and sent
@@ -42,8 +40,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the REPL until Ctrl-D or :exit."""
     if not terminal.stdin_isatty:
         raise UsageError("the REPL needs a terminal on stdin; to run a script, pipe it to `lambdash` instead")
-    from lambdash.factory import open_shell
     from lambdash.repl import ReplSession, open_history
+    from lambdash.targets import open_shell
 
     target = target_of(args, terminal)
     history, problem = open_history(target)

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from lambdash.commands.common import (
-    add_common_options,
-    add_run_options,
-    add_target_options,
-    audit_log,
-    target_of,
-    write_json,
-)
+from lambdash.commands.options import add_common_options, add_run_options, add_target_options, audit_log, target_of
 from lambdash.errors import LambdashError, UsageError
-from lambdash.remote import CommandResult, text_or_base64
+from lambdash.remote import RemoteResult, truncation_warning
 from lambdash.terminal import Terminal
-
-HELP = "run one command (the default when the first word is not a subcommand)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the words (or a script on stdin) and return the remote status."""
-    from lambdash.factory import open_shell
+    from lambdash.targets import open_shell
 
     stdin: bytes | None = None
     if args.words:
@@ -55,47 +45,20 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         audit.record(target=target.label, command=command, request_id=result.request_id,
                      exit_status=result.status, sandbox_id=result.sandbox.get("id"))
         if args.json:
-            write_json(terminal, result_to_json(result))
+            terminal.write_json(result.to_json())
         else:
             deliver(result, terminal)
     return result.status
 
 
-def deliver(result: CommandResult, terminal: Terminal) -> None:
+def deliver(result: RemoteResult, terminal: Terminal) -> None:
     """Write the remote streams byte for byte, then lambdash's own notes on stderr."""
-    from lambdash.transfer import ProgressBar
-
-    def progress(label: str, total: int) -> ProgressBar | None:
-        return ProgressBar(label, total, terminal.stderr, terminal.width) if terminal.stderr_isatty else None
-
+    progress = terminal.progress_bars()
     result.stdout.write_to(terminal.stdout, "stdout", progress)
     result.stderr.write_to(terminal.stderr, "stderr", progress)
     for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
         if stream.lost:
-            terminal.warning(
-                f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because it was too big to return "
-                "inline and no spill bucket is configured (pass --bucket NAME, or set LAMBDASH_BUCKET on the function)"
-            )
+            terminal.warning(truncation_warning(name, stream))
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         terminal.warning(f"the command was stopped at its time limit ({limit} s); the output above is partial")
-
-
-def result_to_json(result: CommandResult) -> dict[str, Any]:
-    """The whole result for scripts: streams as text when they are UTF-8, else base64."""
-
-    def stream(name: str) -> dict[str, Any]:
-        source = result.stdout if name == "stdout" else result.stderr
-        return {"size": source.size, "lost": source.lost, **text_or_base64(source.read(name))}
-
-    return {
-        "status": result.status,
-        "exit_status": result.exit_status,
-        "signal": result.signal,
-        "timed_out": result.timed_out,
-        "stdout": stream("stdout"),
-        "stderr": stream("stderr"),
-        "request_id": result.request_id,
-        "sandbox": dict(result.sandbox),
-        "timings": dict(result.timings),
-    }

@@ -7,12 +7,16 @@ import signal
 import threading
 from typing import Any
 
-from lambdash.commands.common import positive_seconds
+from handler.constants import ENV_BUCKET
+from lambdash.commands.options import seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.local.function import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 from lambdash.terminal import Terminal
-
-HELP = "run the local Lambda on loopback, for any Lambda client"
-DEFAULT_FUNCTION_TIMEOUT = 300.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,29 +28,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9001, help="port to listen on (default: 9001; 0 picks one)")
     parser.add_argument("--name", default="lambdash", help="the function name it hosts (default: lambdash)")
     # Also a global option, so (as for deploy) its absence must not hide a value given before `serve`.
-    parser.add_argument("--timeout", type=positive_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
-                        help=f"the function timeout (default: {DEFAULT_FUNCTION_TIMEOUT:g})")
-    parser.add_argument("--memory", type=int, default=1024, metavar="MB",
-                        help="the function memory size, also each sandbox's memory limit (default: 1024)")
-    parser.add_argument("--concurrency", type=int, default=10, metavar="N",
-                        help="at most this many sandboxes; past that callers get 429 (default: 10)")
-    parser.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
-                        help="reap a sandbox left idle this long (default: 600)")
+    parser.add_argument("--timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help=f"the function timeout (default: {DEFAULT_TIMEOUT_SECONDS:g})")
+    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help="the function memory size, also each sandbox's memory limit "
+                             f"(default: {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"at most this many sandboxes; past that callers get 429 (default: {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help=f"reap a sandbox left idle this long (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})")
     parser.add_argument("--bucket", default=None, metavar="NAME",
-                        help="spill bucket, set as the function's LAMBDASH_BUCKET")
+                        help=f"spill bucket, set as the function's {ENV_BUCKET}")
     parser.add_argument("--quiet", action="store_true", help="do not print each invocation's log")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the local Lambda in the foreground until Ctrl-C or SIGTERM."""
-    from handler.constants import ENV_BUCKET
     from lambdash.local import FunctionConfig, LocalLambda
 
     if args.concurrency < 1 or args.memory < 128:
         raise UsageError("--concurrency must be at least 1 and --memory at least 128")
     config = FunctionConfig(
-        name=args.name, timeout=args.timeout or DEFAULT_FUNCTION_TIMEOUT, memory_mb=args.memory,
+        name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
         concurrency=args.concurrency, idle_timeout=args.idle_timeout,
         environment={ENV_BUCKET: args.bucket} if args.bucket else {},
     )

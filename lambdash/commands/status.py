@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.common import add_common_options, write_json
-from lambdash.commands.deploy import add_deployment_options, deployment_client, handler_directory, print_lines
+from lambdash.commands.deployment_options import add_deployment_options, deployment_client, handler_directory
+from lambdash.commands.options import add_common_options
 from lambdash.deploy.models import StatusReport
 from lambdash.terminal import Terminal
-
-HELP = "show the deployed function and any drift"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +35,9 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     client = deployment_client(args, terminal)
     report = inspect_status(client, client.target.function, code.sha256)
     if args.json:
-        write_json(terminal, report.to_dict())
+        terminal.write_json(report.to_dict())
     else:
-        print_lines(terminal, render_status(report))
+        terminal.write_lines(render_status(report))
     return 0
 
 

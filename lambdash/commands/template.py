@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lambdash.commands.deploy import add_deployment_options, add_function_options, deploy_options, handler_directory
+from lambdash.commands.deployment_options import (
+    add_deployment_options,
+    add_function_options,
+    deploy_options,
+    handler_directory,
+)
 from lambdash.errors import ConfigError
 from lambdash.terminal import Terminal
-
-HELP = "print a CloudFormation template for the function"
 
 EPILOG = """\
 The handler does not fit inline, so the template reads the code from S3:

@@ -3,6 +3,6 @@
 As in aws/chalice, deploy is split in two: ``planner`` reads what exists and
 computes a ``Plan`` of plain frozen dataclasses (``models``), which can be printed
 (``--dry-run``) and tested without AWS; ``executor`` then applies it through
-``lambdash.aws.DeployClient``. ``package`` builds the reproducible zip of
+``lambdash.aws.deploy.DeployClient``. ``package`` builds the reproducible zip of
 ``handler/`` and ``template`` writes the same resources as CloudFormation.
 """

@@ -19,15 +19,17 @@ from lambdash.deploy.models import (
     SSE_ALGORITHM,
     CodeArtifact,
     DeploySettings,
+    Operation,
     Plan,
     PlannedChange,
     Step,
 )
 
 if TYPE_CHECKING:
-    from lambdash.aws import DeployClient
+    from lambdash.aws.deploy import DeployClient
 
-Progress = Callable[[str], None]
+# Told one line per step, before the step is made.
+StepReporter = Callable[[str], None]
 
 ROLE_DESCRIPTION = "Execution role of a lambdash function (managed by `lambdash deploy`)"
 
@@ -63,17 +65,17 @@ def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
     }
 
 
-def apply_plan(plan: Plan, client: DeployClient, code: CodeArtifact | None, progress: Progress) -> None:
-    """Make every step of the plan, in order, reporting each one through ``progress``."""
+def apply_plan(plan: Plan, client: DeployClient, code: CodeArtifact | None, report: StepReporter) -> None:
+    """Make every step of the plan, in order, reporting each one before it is made."""
     executor = PlanExecutor(client, plan.settings, code)
     for change in plan.changes:
         for step in change.steps:
-            progress(describe_step(change, step))
+            report(describe_step(change, step))
             executor.run(change.resource.name, step)
 
 
 def describe_step(change: PlannedChange, step: Step) -> str:
-    words = step.operation.replace("_", " ")
+    words = step.operation.value.replace("_", " ")
     return f"{change.resource.kind} {change.resource.name}: {words}" + (f" {step.argument}" if step.argument else "")
 
 
@@ -84,12 +86,32 @@ class PlanExecutor:
         self.client = client
         self.settings = settings
         self.code = code
+        self.methods: dict[Operation, Callable[[str, str], None]] = {
+            Operation.CREATE_BUCKET: self.do_create_bucket,
+            Operation.PUT_BUCKET_TAGS: self.do_put_bucket_tags,
+            Operation.PUT_PUBLIC_ACCESS_BLOCK: self.do_put_public_access_block,
+            Operation.PUT_BUCKET_ENCRYPTION: self.do_put_bucket_encryption,
+            Operation.PUT_BUCKET_LIFECYCLE: self.do_put_bucket_lifecycle,
+            Operation.EMPTY_BUCKET: self.do_empty_bucket,
+            Operation.DELETE_BUCKET: self.do_delete_bucket,
+            Operation.CREATE_ROLE: self.do_create_role,
+            Operation.UPDATE_TRUST_POLICY: self.do_update_trust_policy,
+            Operation.ATTACH_ROLE_POLICY: self.do_attach_role_policy,
+            Operation.DETACH_ROLE_POLICY: self.do_detach_role_policy,
+            Operation.PUT_ROLE_POLICY: self.do_put_role_policy,
+            Operation.DELETE_ROLE_POLICY: self.do_delete_role_policy,
+            Operation.DELETE_ROLE: self.do_delete_role,
+            Operation.CREATE_FUNCTION: self.do_create_function,
+            Operation.UPDATE_FUNCTION_CODE: self.do_update_function_code,
+            Operation.UPDATE_FUNCTION_CONFIGURATION: self.do_update_function_configuration,
+            Operation.TAG_FUNCTION: self.do_tag_function,
+            Operation.DELETE_FUNCTION_URL: self.do_delete_function_url,
+            Operation.REMOVE_PERMISSION: self.do_remove_permission,
+            Operation.DELETE_FUNCTION: self.do_delete_function,
+        }
 
     def run(self, name: str, step: Step) -> None:
-        operation = getattr(self, f"do_{step.operation}", None)
-        if operation is None:
-            raise ValueError(f"unknown plan step {step.operation!r}")
-        operation(name, step.argument)
+        self.methods[step.operation](name, step.argument)
 
     def _code(self) -> CodeArtifact:
         if self.code is None:

@@ -305,11 +305,37 @@ class ObservedState:
     function: FunctionState | None
 
 
+class Operation(StrEnum):
+    """One kind of call the executor makes; each has exactly one method in ``PlanExecutor``."""
+
+    CREATE_BUCKET = "create_bucket"
+    PUT_BUCKET_TAGS = "put_bucket_tags"
+    PUT_PUBLIC_ACCESS_BLOCK = "put_public_access_block"
+    PUT_BUCKET_ENCRYPTION = "put_bucket_encryption"
+    PUT_BUCKET_LIFECYCLE = "put_bucket_lifecycle"
+    EMPTY_BUCKET = "empty_bucket"
+    DELETE_BUCKET = "delete_bucket"
+    CREATE_ROLE = "create_role"
+    UPDATE_TRUST_POLICY = "update_trust_policy"
+    ATTACH_ROLE_POLICY = "attach_role_policy"
+    DETACH_ROLE_POLICY = "detach_role_policy"
+    PUT_ROLE_POLICY = "put_role_policy"
+    DELETE_ROLE_POLICY = "delete_role_policy"
+    DELETE_ROLE = "delete_role"
+    CREATE_FUNCTION = "create_function"
+    UPDATE_FUNCTION_CODE = "update_function_code"
+    UPDATE_FUNCTION_CONFIGURATION = "update_function_configuration"
+    TAG_FUNCTION = "tag_function"
+    DELETE_FUNCTION_URL = "delete_function_url"
+    REMOVE_PERMISSION = "remove_permission"
+    DELETE_FUNCTION = "delete_function"
+
+
 @dataclass(frozen=True)
 class Step:
     """One call the executor makes, e.g. ``attach_role_policy`` with a policy ARN as its argument."""
 
-    operation: str
+    operation: Operation
     argument: str = ""
 
     def __str__(self) -> str:
@@ -363,6 +389,11 @@ class Plan:
     @property
     def changed(self) -> bool:
         return any(change.action not in (Action.NO_CHANGE, Action.KEEP) for change in self.changes)
+
+    @property
+    def header(self) -> str:
+        """The line above the plan: which function, where."""
+        return f"function {self.settings.name} in {self.settings.region} (account {self.settings.account}):"
 
     def lines(self) -> list[str]:
         """One aligned line per resource: kind, name, action, reason."""

@@ -34,6 +34,7 @@ from lambdash.deploy.models import (
     DeploySettings,
     FunctionState,
     ObservedState,
+    Operation,
     Plan,
     PlannedChange,
     Resource,
@@ -48,7 +49,7 @@ from lambdash.deploy.models import (
 from lambdash.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lambdash.aws import CallerIdentity, DeployClient
+    from lambdash.aws.deploy import CallerIdentity, DeployClient
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -219,12 +220,13 @@ def plan_deploy(settings: DeploySettings, observed: ObservedState, code_sha256: 
 def plan_bucket(settings: DeploySettings, bucket: BucketState) -> PlannedChange:
     resource = Resource(ResourceKind.BUCKET, bucket.name)
     configure = (
-        Step("put_public_access_block"), Step("put_bucket_encryption"), Step("put_bucket_lifecycle"),
+        Step(Operation.PUT_PUBLIC_ACCESS_BLOCK), Step(Operation.PUT_BUCKET_ENCRYPTION),
+        Step(Operation.PUT_BUCKET_LIFECYCLE),
     )
     if bucket.access is BucketAccess.MISSING:
         # Tagged first, so a deploy cut short leaves a bucket the next deploy knows is its own.
         return PlannedChange(resource, Action.CREATE, "does not exist",
-                             (Step("create_bucket"), Step("put_bucket_tags"), *configure))
+                             (Step(Operation.CREATE_BUCKET), Step(Operation.PUT_BUCKET_TAGS), *configure))
     if bucket.access is BucketAccess.FORBIDDEN:
         raise ConfigError(
             f"bucket {bucket.name} exists but this account cannot use it (it belongs to another account, "
@@ -253,9 +255,9 @@ def plan_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange
     wanted_policies = settings.managed_policy_arns
     spill = settings.spill_policy
     if role is None:
-        steps = [Step("create_role"), *(Step("attach_role_policy", arn) for arn in wanted_policies)]
+        steps = [Step(Operation.CREATE_ROLE), *(Step(Operation.ATTACH_ROLE_POLICY, arn) for arn in wanted_policies)]
         if spill is not None:
-            steps.append(Step("put_role_policy", SPILL_POLICY_NAME))
+            steps.append(Step(Operation.PUT_ROLE_POLICY, SPILL_POLICY_NAME))
         return PlannedChange(resource, Action.CREATE, "does not exist", tuple(steps))
     if not role.managed:
         raise ConfigError(
@@ -266,32 +268,32 @@ def plan_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange
     steps = []
     if canonical(role.trust_policy) != canonical(settings.trust_policy):
         details.append("trust policy is not lambda.amazonaws.com only")
-        steps.append(Step("update_trust_policy"))
+        steps.append(Step(Operation.UPDATE_TRUST_POLICY))
     for arn in wanted_policies:
         if arn not in role.attached_policy_arns:
             details.append(f"{_policy_name(arn)} is not attached")
-            steps.append(Step("attach_role_policy", arn))
+            steps.append(Step(Operation.ATTACH_ROLE_POLICY, arn))
     for arn in role.attached_policy_arns:
         if arn not in wanted_policies:
             details.append(f"{_policy_name(arn)} is attached but not wanted")
-            steps.append(Step("detach_role_policy", arn))
+            steps.append(Step(Operation.DETACH_ROLE_POLICY, arn))
     for name, document in sorted(role.inline_policies.items()):
         if name != SPILL_POLICY_NAME or spill is None:
             details.append(f"inline policy {name} is not wanted")
-            steps.append(Step("delete_role_policy", name))
+            steps.append(Step(Operation.DELETE_ROLE_POLICY, name))
         elif canonical(document) != canonical(spill):
             details.append(f"inline policy {name} differs (wanted: {settings.bucket}/{settings.prefix}/* only)")
-            steps.append(Step("put_role_policy", name))
+            steps.append(Step(Operation.PUT_ROLE_POLICY, name))
     if spill is not None and SPILL_POLICY_NAME not in role.inline_policies:
         details.append(f"inline policy {SPILL_POLICY_NAME} is missing")
-        steps.append(Step("put_role_policy", SPILL_POLICY_NAME))
+        steps.append(Step(Operation.PUT_ROLE_POLICY, SPILL_POLICY_NAME))
     return _change(resource, details, steps)
 
 
 def plan_function(settings: DeploySettings, function: FunctionState | None, code_sha256: str) -> PlannedChange:
     resource = Resource(ResourceKind.FUNCTION, settings.name)
     if function is None:
-        return PlannedChange(resource, Action.CREATE, "does not exist", (Step("create_function"),))
+        return PlannedChange(resource, Action.CREATE, "does not exist", (Step(Operation.CREATE_FUNCTION),))
     if not function.managed:
         raise ConfigError(
             f"function {function.name} exists but was not created by lambdash (no lambdash=managed tag); "
@@ -302,10 +304,10 @@ def plan_function(settings: DeploySettings, function: FunctionState | None, code
     # Access first: a lambdash function is reachable by its owner only.
     if function.has_url:
         details.append("it has a function URL")
-        steps.append(Step("delete_function_url"))
+        steps.append(Step(Operation.DELETE_FUNCTION_URL))
     for statement in function.policy_statement_ids:
         details.append(f"its resource policy lets others invoke it ({statement})")
-        steps.append(Step("remove_permission", statement))
+        steps.append(Step(Operation.REMOVE_PERMISSION, statement))
 
     code_details = []
     if function.code_sha256 != code_sha256:
@@ -314,18 +316,18 @@ def plan_function(settings: DeploySettings, function: FunctionState | None, code
         code_details.append(f"architecture {function.architecture} -> {settings.architecture}")
     if code_details:
         details.extend(code_details)
-        steps.append(Step("update_function_code"))
+        steps.append(Step(Operation.UPDATE_FUNCTION_CODE))
 
     config_details = configuration_differences(settings, function)
     if config_details:
         details.extend(config_details)
-        steps.append(Step("update_function_configuration"))
+        steps.append(Step(Operation.UPDATE_FUNCTION_CONFIGURATION))
 
     missing_tags = {key: value for key, value in settings.function_tags.items() if function.tags.get(key) != value}
     if missing_tags:
         if not config_details and not code_details:
             details.append("tags " + ", ".join(sorted(missing_tags)) + " out of date")
-        steps.append(Step("tag_function"))
+        steps.append(Step(Operation.TAG_FUNCTION))
     return _change(resource, details, steps)
 
 
@@ -448,7 +450,7 @@ def _destroy_function(settings: DeploySettings, function: FunctionState | None) 
         return PlannedChange(resource, Action.KEEP, "does not exist")
     if not function.managed:
         return PlannedChange(resource, Action.KEEP, "not tagged lambdash=managed: left alone")
-    return PlannedChange(resource, Action.DELETE, "tagged lambdash=managed", (Step("delete_function"),))
+    return PlannedChange(resource, Action.DELETE, "tagged lambdash=managed", (Step(Operation.DELETE_FUNCTION),))
 
 
 def _destroy_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange:
@@ -457,9 +459,9 @@ def _destroy_role(settings: DeploySettings, role: RoleState | None) -> PlannedCh
         return PlannedChange(resource, Action.KEEP, "does not exist")
     if not role.managed:
         return PlannedChange(resource, Action.KEEP, "not tagged lambdash=managed: left alone")
-    steps = [Step("detach_role_policy", arn) for arn in role.attached_policy_arns]
-    steps += [Step("delete_role_policy", name) for name in sorted(role.inline_policies)]
-    steps.append(Step("delete_role"))
+    steps = [Step(Operation.DETACH_ROLE_POLICY, arn) for arn in role.attached_policy_arns]
+    steps += [Step(Operation.DELETE_ROLE_POLICY, name) for name in sorted(role.inline_policies)]
+    steps.append(Step(Operation.DELETE_ROLE))
     return PlannedChange(resource, Action.DELETE, "tagged lambdash=managed", tuple(steps))
 
 
@@ -472,7 +474,7 @@ def _destroy_bucket(bucket: BucketState, users: tuple[str, ...]) -> PlannedChang
     if users:
         return PlannedChange(resource, Action.KEEP, f"still the spill bucket of {', '.join(users)}")
     return PlannedChange(resource, Action.DELETE, "tagged lambdash=managed (emptied first, every version)",
-                         (Step("empty_bucket"), Step("delete_bucket")))
+                         (Step(Operation.EMPTY_BUCKET), Step(Operation.DELETE_BUCKET)))
 
 
 # -- the three commands' reads, in one place -------------------------------------------------------------------------

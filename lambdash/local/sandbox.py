@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import queue
 import resource
@@ -29,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
+from lambdash.local.function import FunctionConfig
 from lambdash.local.runtime_api import RuntimeAPIServer, error_body
 
 # Lambda gives a runtime this long to initialise before the first invocation.
 INIT_TIMEOUT_SECONDS = 10.0
-# Lambda's own limit on a synchronous response payload.
-MAX_RESPONSE_BYTES = 6_291_556
 # X-Amz-Log-Result holds at most the last 4 KB of the invocation's log.
 LOG_TAIL_BYTES = 4096
 # Every process of a sandbox inherits this variable, so none can be left behind.
@@ -47,27 +46,6 @@ PASSED_THROUGH_VARIABLES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
 )
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """The one function the local Lambda hosts."""
-
-    name: str = "lambdash"
-    timeout: float = 300.0
-    memory_mb: int = 1024
-    concurrency: int = 10
-    idle_timeout: float = 600.0
-    region: str = "us-east-1"
-    account: str = "000000000000"
-    handler: str = "handler.app.handle"
-    task_root: Path | None = None
-    python: str = sys.executable
-    environment: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
 
 
 @dataclass
@@ -113,7 +91,7 @@ class Sandbox:
         self.tmp.mkdir(parents=True)
         self.log_path = self.dir / "log"
         self.task_root = task_root
-        self.max_response_bytes = MAX_RESPONSE_BYTES
+        self.max_response_bytes = LAMBDA_RESPONSE_LIMIT_BYTES
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_duration: float | None = None
@@ -217,7 +195,7 @@ class Sandbox:
     def response_too_large(self, request_id: str, size: int) -> None:
         self._finish_current(request_id, "Unhandled", error_body(
             f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
-            f"({MAX_RESPONSE_BYTES} bytes).", "Function.ResponseSizeTooLarge"))
+            f"({LAMBDA_RESPONSE_LIMIT_BYTES} bytes).", "Function.ResponseSizeTooLarge"))
 
     def init_error(self, error_type: str, body: bytes) -> None:
         self._finish_current(None, "Unhandled", body or error_body(error_type, error_type))
@@ -461,22 +439,3 @@ def stage_task_root(parent: Path | None = None) -> Path:
 def encode_log_tail(log: bytes) -> str:
     """The X-Amz-Log-Result header: the last 4 KB of the log, base64."""
     return base64.b64encode(log[-LOG_TAIL_BYTES:]).decode("ascii")
-
-
-def function_configuration(config: FunctionConfig) -> dict[str, object]:
-    """What GetFunctionConfiguration answers for the local function."""
-    return {
-        "FunctionName": config.name,
-        "FunctionArn": config.arn,
-        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
-        "Handler": config.handler,
-        "Timeout": int(config.timeout),
-        "MemorySize": config.memory_mb,
-        "Version": "$LATEST",
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
-        "Architectures": [os.uname().machine.replace("aarch64", "arm64")],
-        "Environment": {"Variables": dict(config.environment)},
-        "Description": json.dumps({"local": True}),
-    }

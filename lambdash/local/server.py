@@ -12,6 +12,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,17 +20,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from handler.constants import LAMBDA_REQUEST_LIMIT_BYTES
+from lambdash.local.function import FunctionConfig, function_configuration
 from lambdash.local.http import read_body, report_unless_disconnected, send_json
-from lambdash.local.sandbox import (
-    FunctionConfig,
-    InvokeOutcome,
-    SandboxPool,
-    Throttled,
-    encode_log_tail,
-    function_configuration,
-)
+from lambdash.local.sandbox import InvokeOutcome, SandboxPool, Throttled, encode_log_tail
 
-MAX_REQUEST_BYTES = 6_291_456
 _FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/(?P<what>invocations|configuration/?)$")
 
 
@@ -41,7 +36,7 @@ class LocalLambda:
         config: FunctionConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        on_invoke: Any = None,
+        on_invoke: Callable[[InvokeOutcome], None] | None = None,
     ) -> None:
         self.config = config or FunctionConfig()
         self._workdir = Path(tempfile.mkdtemp(prefix="lambdash-local-"))
@@ -171,9 +166,10 @@ class _InvokeAPIHandler(BaseHTTPRequestHandler):
         if route[0] != "invocations":
             self._error(HTTPStatus.NOT_FOUND, "UnknownOperationException", "Unknown operation")
             return
-        if len(body) > MAX_REQUEST_BYTES:
+        if len(body) > LAMBDA_REQUEST_LIMIT_BYTES:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
-                        f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation")
+                        f"Request must be smaller than {LAMBDA_REQUEST_LIMIT_BYTES} bytes "
+                        "for the InvokeFunction operation")
             return
         if body:
             try:

@@ -1,7 +1,7 @@
 """The interactive shell: ``lambdash repl``, or ``lambdash`` alone on a terminal.
 
 One module per concern: ``session`` (the loop), ``state`` (the carried cwd and
-environment), ``calls`` (remote calls Ctrl-C can walk away from), ``output``
+environment), ``interruptible`` (remote calls Ctrl-C can walk away from), ``output``
 (showing results, ``:less``), ``scanner`` (continuation lines and the word under
 the cursor), ``completer`` and ``listing`` (completion from cached remote
 listings), ``lexer`` (highlighting and colours), ``toolbar``, ``meta``

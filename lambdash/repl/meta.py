@@ -9,16 +9,15 @@ and ends the REPL by raising LeaveRepl.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lambdash.commands.common import positive_seconds, write_json
+from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
-from lambdash.files import RunCommand, get_file, local_destination, put_file
+from lambdash.filecopy import RunCommand, get_file, local_destination, put_file
 from lambdash.terminal import BOLD
 
 if TYPE_CHECKING:
@@ -106,8 +105,8 @@ def _timeout(session: ReplSession, arguments: list[str]) -> None:
         _say(session, "timeout: off (the function's own limit)")
         return
     try:
-        session.timeout = positive_seconds(arguments[0])
-    except argparse.ArgumentTypeError as problem:
+        session.timeout = parse_seconds(arguments[0])
+    except ValueError as problem:
         raise UsageError(f":timeout {problem}") from None
     _say(session, f"timeout: {session.timeout:g} s")
 
@@ -180,7 +179,7 @@ def _inventory(session: ReplSession, arguments: list[str]) -> None:
 
     inventory = session.call_remote(lambda: session.shell.remote.inventory(), label="inventory")
     if session.json_output:
-        write_json(session.terminal, inventory)
+        session.terminal.write_json(inventory)
         return
     session.terminal.stdout.write(render_text(inventory, color=session.terminal.color).encode("utf-8"))
     session.terminal.stdout.flush()

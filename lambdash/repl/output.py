@@ -17,9 +17,8 @@ import subprocess
 import tempfile
 from typing import IO, BinaryIO, cast
 
-from lambdash.remote import CommandResult
+from lambdash.remote import RemoteResult, truncation_warning
 from lambdash.terminal import DIM, RED, RESET, YELLOW, Terminal
-from lambdash.transfer import ProgressBar, ProgressFactory
 
 # The kept output stays in memory up to this size, then moves to a private temp file.
 KEPT_IN_MEMORY_BYTES = 1_048_576
@@ -65,13 +64,13 @@ class ResultPrinter:
         self.kept: IO[bytes] | None = None
         self.kept_lines = 0
 
-    def show(self, result: CommandResult) -> None:
+    def show(self, result: RemoteResult) -> None:
         """Write both streams, then lambdash's notes about the status and any truncation."""
         terminal = self.terminal
         self.discard()
         kept = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY_BYTES)  # noqa: SIM115 - kept for :less
         self.kept = kept
-        progress = self._progress_factory()
+        progress = terminal.progress_bars()
         out = _Tee(terminal.stdout, kept)
         red = terminal.stderr_color
         err = _Tee(terminal.stderr, kept, RED.encode() if red else b"", RESET.encode() if red else b"")
@@ -90,10 +89,7 @@ class ResultPrinter:
         self.kept_lines = out.newlines + err.newlines
         for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
             if stream.lost:
-                terminal.warning(
-                    f"{name} was truncated: {stream.lost} of {stream.size} bytes lost (too big to return inline and "
-                    "no spill bucket is configured; start with --bucket NAME or set LAMBDASH_BUCKET on the function)"
-                )
+                terminal.warning(truncation_warning(name, stream))
         note = status_note(result)
         if note:
             terminal.message(terminal.paint(note, YELLOW))
@@ -137,18 +133,8 @@ class ResultPrinter:
             self.kept = None
         self.kept_lines = 0
 
-    def _progress_factory(self) -> ProgressFactory | None:
-        terminal = self.terminal
-        if not terminal.stderr_isatty:
-            return None
 
-        def progress(label: str, total: int) -> ProgressBar:
-            return ProgressBar(label, total, terminal.stderr, terminal.width)
-
-        return progress
-
-
-def status_note(result: CommandResult) -> str | None:
+def status_note(result: RemoteResult) -> str | None:
     """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded."""
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")

@@ -8,7 +8,7 @@ bytes, so tests drive it with ``create_pipe_input()`` and ``DummyOutput()`` and
 read what it printed.
 
 How it stays alive: Ctrl-C at the prompt clears the line; Ctrl-C while a command
-runs abandons the wait at once (see ``calls``); Ctrl-D leaves with status 0; a
+runs abandons the wait at once (see ``interruptible``); Ctrl-D leaves with status 0; a
 lambdash error prints one line; anything else is reported in one line, and the
 loop goes on.
 """
@@ -33,12 +33,11 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.shortcuts import CompleteStyle
 
 from lambdash.audit import AuditLog
-from lambdash.commands.common import write_json
 from lambdash.config import Target
 from lambdash.errors import ExitStatus, LambdashError
-from lambdash.remote import CommandResult, RemoteShell
-from lambdash.repl.calls import Interrupted, RemoteCall, Settled
+from lambdash.remote import RemoteResult, RemoteShell
 from lambdash.repl.completer import Location, ShellCompleter
+from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
 from lambdash.repl.meta import META_COMMANDS, LeaveRepl, run_meta
@@ -167,7 +166,7 @@ class ReplSession:
             raise LeaveRepl(ExitStatus.OK)
         self.run_command(line)
 
-    def run_command(self, command: str) -> CommandResult:
+    def run_command(self, command: str) -> RemoteResult:
         """Run a command with the carried state, show its result and adopt the state it leaves."""
         started = time.monotonic()
         try:
@@ -180,9 +179,7 @@ class ReplSession:
             raise
         self.last = LastCommand(result.status, time.monotonic() - started)
         if self.json_output:
-            from lambdash.commands.run import result_to_json
-
-            write_json(self.terminal, result_to_json(result))
+            self.terminal.write_json(result.to_json())
         else:
             self.printer.show(result)
             if self.terminal.stdout_isatty:
@@ -192,14 +189,14 @@ class ReplSession:
     # --- remote calls -----------------------------------------------------------
 
     def call_remote_command(self, command: str, *, stdin: bytes | None = None, adopt_state: bool = False,
-                            on_throttle: Callable[[int, float], None] | None = None) -> CommandResult:
+                            on_throttle: Callable[[int, float], None] | None = None) -> RemoteResult:
         """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait."""
 
-        def work() -> CommandResult:
+        def work() -> RemoteResult:
             return self.shell.run(command, stdin=stdin, timeout=self.timeout, keep_state=adopt_state,
                                   on_throttle=on_throttle)
 
-        def settled(outcome: Settled[CommandResult]) -> None:
+        def settled(outcome: Settled[RemoteResult]) -> None:
             self._record(command, outcome)
 
         try:
@@ -233,7 +230,7 @@ class ReplSession:
             self.terminal.message("lambdash: interrupted; the remote command may still be running (request unknown)")
             raise
 
-    def _record(self, command: str, outcome: Settled[CommandResult]) -> None:
+    def _record(self, command: str, outcome: Settled[RemoteResult]) -> None:
         """The audit line for a command that ended; an interrupted one gets this second line when it ends."""
         result, error = outcome.value, outcome.error
         problem = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
-from lambdash.remote import CommandResult, RemoteShell
+from lambdash.remote import RemoteResult, RemoteShell
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
 _MISSING_CWD = "cwd_missing"
@@ -85,7 +85,7 @@ class CarriedShell:
             return self.state.copy()
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
-            keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None) -> CommandResult:
+            keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None) -> RemoteResult:
         """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
         state = self.snapshot()
         result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state)
@@ -99,7 +99,7 @@ class CarriedShell:
         return result
 
     def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: bytes | None, timeout: float | None,
-                            on_throttle: Callable[[int, float], None] | None, keep_state: bool) -> CommandResult:
+                            on_throttle: Callable[[int, float], None] | None, keep_state: bool) -> RemoteResult:
         for _ in range(3):
             try:
                 return self.remote.run(

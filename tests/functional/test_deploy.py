@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lambdash.aws import DeployClient
+from lambdash.aws.deploy import DeployClient
 from lambdash.cli import main
 from lambdash.config import Target
 from lambdash.deploy.executor import apply_plan
@@ -499,7 +499,7 @@ def test_a_role_lambda_never_sees_gives_up_after_about_30_seconds() -> None:
 
 
 def _identity() -> Any:
-    from lambdash.aws import CallerIdentity
+    from lambdash.aws.deploy import CallerIdentity
 
     return CallerIdentity(account=ACCOUNT, arn=f"arn:aws:iam::{ACCOUNT}:user/dev")
 

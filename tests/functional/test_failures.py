@@ -13,7 +13,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from lambdash.aws import RETRY_ATTEMPTS, LambdaClient
+from lambdash.aws.invoke import RETRY_ATTEMPTS, LambdaClient
 from lambdash.cli import main
 from lambdash.config import Target
 from lambdash.errors import FunctionError, LambdashError, TransportError
@@ -52,10 +52,13 @@ def test_no_credentials(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_an_unknown_profile(home: Path) -> None:
+def test_an_unknown_profile_names_it_and_where_profiles_are_read_from(home: Path) -> None:
     status, stderr, _ = run_main("-f", "shell", "--profile", "nobody", "true")
     assert status == 255
-    assert stderr == "lambdash: error: AWS profile 'nobody' not found (see `aws configure list-profiles`)\n"
+    assert stderr == (
+        f"lambdash: error: AWS profile 'nobody' not found in {home}/.aws/config or {home}/.aws/credentials "
+        "(`aws configure list-profiles` lists the profiles there)\n"
+    )
 
 
 def test_an_unreachable_endpoint(home: Path) -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.app import respond
-from handler.constants import MAX_RESPONSE_BYTES
+from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
 from tests.conftest import FakeContext, bucket_keys
 
 # The function's environment as Lambda would give it: the handler never reads the test runner's own.
@@ -34,7 +34,7 @@ def run(event: Any, timeout: float = 30.0, environ: dict[str, str] | None = None
                        **kwargs)
     # Whatever the handler returns must survive the JSON round trip Lambda makes.
     encoded = json.dumps(response)
-    assert len(encoded) <= MAX_RESPONSE_BYTES
+    assert len(encoded) <= LAMBDA_RESPONSE_LIMIT_BYTES
     decoded: dict[str, Any] = json.loads(encoded)
     return decoded
 

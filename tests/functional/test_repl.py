@@ -27,12 +27,12 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from lambdash.audit import AuditLog
-from lambdash.aws import LambdaClient
+from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
-from lambdash.factory import open_shell
 from lambdash.remote import RemoteShell
 from lambdash.repl import ReplSession, open_history
 from lambdash.repl.history import history_path
+from lambdash.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
 from tests.conftest import free_port, state_dir
 

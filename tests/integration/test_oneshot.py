@@ -132,6 +132,18 @@ def test_with_no_function_it_runs_locally_and_says_so(home: Path, monkeypatch: p
     assert quiet.stderr == b""
 
 
+def test_the_local_sandbox_needs_none_of_the_users_aws_configuration(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    done = lambdash("--local", "echo", "fine")
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"fine\n", b"")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # else it would be a target of its own
+    defaulted = lambdash("echo", "fine")
+    assert (defaulted.returncode, defaulted.stdout) == (0, b"fine\n")
+    assert b"no function configured; running on the local sandbox" in defaulted.stderr
+
+
 def test_without_a_bucket_truncation_is_announced(home: Path) -> None:
     done = lambdash("--local", "head -c 6000000 /dev/urandom")
     assert done.returncode == 0

@@ -24,9 +24,10 @@ from lambdash.census import (
     render_report,
     summarize,
 )
+from lambdash.concurrency import map_concurrently
 from lambdash.config import Target
 from lambdash.errors import UsageError
-from lambdash.targets import expand_targets, map_concurrently
+from lambdash.targets import expand_targets
 
 CPU_A = b"model name\t: Intel(R) Xeon(R) Processor @ 2.90GHz\n"
 CPU_B = b"model name\t: AMD EPYC\n"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from lambdash.cli import parse_arguments
-from lambdash.commands.deploy import deploy_options
+from lambdash.commands.deployment_options import deploy_options
 from lambdash.deploy.models import (
     FUNCTION_DESCRIPTION,
     HANDLER,
@@ -23,6 +23,7 @@ from lambdash.deploy.models import (
     DeploySettings,
     FunctionState,
     ObservedState,
+    Operation,
     Plan,
     ResourceKind,
     RoleState,
@@ -39,6 +40,8 @@ from lambdash.deploy.planner import (
 from lambdash.errors import ConfigError, UsageError
 from lambdash.terminal import Terminal
 
+Present = TypeVar("Present")
+
 SHA = "c2hhLW9mLXRoZS16aXA="
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
@@ -48,6 +51,12 @@ def settings(**changes: Any) -> DeploySettings:
     base = DeploySettings(name="shell", region="eu-west-1", account="123456789012",
                           bucket=default_bucket_name("123456789012", "eu-west-1"))
     return replace(base, **changes)
+
+
+def present(value: Present | None) -> Present:
+    """The value a test knows to be there."""
+    assert value is not None
+    return value
 
 
 def as_deployed(wanted: DeploySettings, code_sha256: str = SHA) -> ObservedState:
@@ -169,7 +178,7 @@ def test_the_spill_policy_covers_the_prefix_of_the_bucket_only() -> None:
         "Resource": "arn:aws:s3:::spills/lambdash/*",
     }]}
     assert settings(bucket=None).spill_policy is None
-    assert settings(partition="aws-cn").spill_policy["Statement"][0]["Resource"].startswith("arn:aws-cn:s3:::")
+    assert present(settings(partition="aws-cn").spill_policy)["Statement"][0]["Resource"].startswith("arn:aws-cn:s3:::")
 
 
 def test_managed_policies_are_basic_logging_plus_vpc_access_only_in_a_vpc() -> None:
@@ -206,20 +215,22 @@ def test_a_first_deploy_creates_bucket_role_and_function_in_that_order() -> None
     ]
     assert all(change.reason == "does not exist" for change in plan.changes)
     assert change_of(plan, ResourceKind.BUCKET).steps == (
-        Step("create_bucket"), Step("put_bucket_tags"), Step("put_public_access_block"),
-        Step("put_bucket_encryption"), Step("put_bucket_lifecycle"),
+        Step(Operation.CREATE_BUCKET), Step(Operation.PUT_BUCKET_TAGS), Step(Operation.PUT_PUBLIC_ACCESS_BLOCK),
+        Step(Operation.PUT_BUCKET_ENCRYPTION), Step(Operation.PUT_BUCKET_LIFECYCLE),
     )
     assert change_of(plan, ResourceKind.ROLE).steps == (
-        Step("create_role"), Step("attach_role_policy", BASIC), Step("put_role_policy", "lambdash-spill"),
+        Step(Operation.CREATE_ROLE), Step(Operation.ATTACH_ROLE_POLICY, BASIC),
+        Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"),
     )
-    assert change_of(plan, ResourceKind.FUNCTION).steps == (Step("create_function"),)
+    assert change_of(plan, ResourceKind.FUNCTION).steps == (Step(Operation.CREATE_FUNCTION),)
     assert plan.changed
 
 
 def test_without_a_bucket_there_is_no_bucket_and_no_inline_policy() -> None:
     plan = plan_deploy(settings(bucket=None), ObservedState(role=None, bucket=None, function=None), SHA)
     assert [change.resource.kind for change in plan.changes] == [ResourceKind.ROLE, ResourceKind.FUNCTION]
-    assert change_of(plan, ResourceKind.ROLE).steps == (Step("create_role"), Step("attach_role_policy", BASIC))
+    assert change_of(plan, ResourceKind.ROLE).steps == (
+        Step(Operation.CREATE_ROLE), Step(Operation.ATTACH_ROLE_POLICY, BASIC))
 
 
 def test_a_deploy_of_what_exists_changes_nothing_and_says_so() -> None:
@@ -233,12 +244,12 @@ def test_a_deploy_of_what_exists_changes_nothing_and_says_so() -> None:
 def test_memory_changed_outside_updates_the_configuration_only() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, function=replace(observed.function, memory_mb=2048))
+    observed = replace(observed, function=replace(present(observed.function), memory_mb=2048))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
     assert change.action is Action.UPDATE
     assert change.reason == "memory 2048 MB -> 1024 MB"
     # The recorded settings did not change, so the tags stay as they are.
-    assert change.steps == (Step("update_function_configuration"),)
+    assert change.steps == (Step(Operation.UPDATE_FUNCTION_CONFIGURATION),)
 
 
 def test_new_settings_update_the_configuration_and_the_recorded_settings() -> None:
@@ -247,7 +258,7 @@ def test_new_settings_update_the_configuration_and_the_recorded_settings() -> No
     change = change_of(plan_deploy(wanted, as_deployed(deployed), SHA), ResourceKind.FUNCTION)
     assert change.details == ("runtime python3.13 -> python3.12", "timeout 300 s -> 60 s",
                               "ephemeral storage 512 MB -> 1024 MB")
-    assert change.steps == (Step("update_function_configuration"), Step("tag_function"))
+    assert change.steps == (Step(Operation.UPDATE_FUNCTION_CONFIGURATION), Step(Operation.TAG_FUNCTION))
 
 
 def test_new_code_updates_the_code_only() -> None:
@@ -255,20 +266,20 @@ def test_new_code_updates_the_code_only() -> None:
     change = change_of(plan_deploy(wanted, as_deployed(wanted, "b2xkLWNvZGU="), SHA), ResourceKind.FUNCTION)
     assert change.action is Action.UPDATE
     assert change.reason == "code sha256 b2xkLWNvZGU=... -> c2hhLW9mLXRo..."
-    assert change.steps == (Step("update_function_code"),)
+    assert change.steps == (Step(Operation.UPDATE_FUNCTION_CODE),)
 
 
 def test_a_new_architecture_goes_with_the_code() -> None:
     change = change_of(plan_deploy(settings(architecture="x86_64"), as_deployed(settings()), SHA),
                        ResourceKind.FUNCTION)
     assert change.details[0] == "architecture arm64 -> x86_64"
-    assert change.steps == (Step("update_function_code"), Step("tag_function"))
+    assert change.steps == (Step(Operation.UPDATE_FUNCTION_CODE), Step(Operation.TAG_FUNCTION))
 
 
 def test_an_environment_changed_outside_is_set_back() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, function=replace(observed.function, environment={"EXTRA": "1"}))
+    observed = replace(observed, function=replace(present(observed.function), environment={"EXTRA": "1"}))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
     assert change.reason == (
         "environment EXTRA=1 -> LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash"
@@ -278,10 +289,11 @@ def test_an_environment_changed_outside_is_set_back() -> None:
 def test_a_function_url_and_a_resource_policy_are_removed_first() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, function=replace(observed.function, has_url=True,
+    observed = replace(observed, function=replace(present(observed.function), has_url=True,
                                                   policy_statement_ids=("FunctionURLAllowPublicAccess",)))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
-    assert change.steps == (Step("delete_function_url"), Step("remove_permission", "FunctionURLAllowPublicAccess"))
+    assert change.steps == (
+        Step(Operation.DELETE_FUNCTION_URL), Step(Operation.REMOVE_PERMISSION, "FunctionURLAllowPublicAccess"))
     assert "function URL" in change.reason
 
 
@@ -292,13 +304,15 @@ def test_the_role_gets_back_to_least_privilege() -> None:
     loose_trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
     observed = replace(observed, role=replace(
-        observed.role, trust_policy=loose_trust, attached_policy_arns=(BASIC, admin),
-        inline_policies={"lambdash-spill": settings(bucket="elsewhere").spill_policy, "extra": {"Statement": []}},
+        present(observed.role), trust_policy=loose_trust, attached_policy_arns=(BASIC, admin),
+        inline_policies={"lambdash-spill": present(settings(bucket="elsewhere").spill_policy),
+                         "extra": {"Statement": []}},
     ))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.ROLE)
     assert change.steps == (
-        Step("update_trust_policy"), Step("detach_role_policy", admin), Step("delete_role_policy", "extra"),
-        Step("put_role_policy", "lambdash-spill"),
+        Step(Operation.UPDATE_TRUST_POLICY), Step(Operation.DETACH_ROLE_POLICY, admin),
+        Step(Operation.DELETE_ROLE_POLICY, "extra"),
+        Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"),
     )
     assert "AdministratorAccess is attached but not wanted" in change.details
 
@@ -306,11 +320,12 @@ def test_the_role_gets_back_to_least_privilege() -> None:
 def test_a_policy_returned_in_another_but_equal_form_is_no_change() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    statement = dict(wanted.spill_policy["Statement"][0], Action=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+    spill_policy = present(wanted.spill_policy)
+    statement = dict(spill_policy["Statement"][0], Action=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
     trust = {"Version": "2012-10-17", "Statement": {
         "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}}
-    observed = replace(observed, role=replace(observed.role, trust_policy=trust,
-                                              inline_policies={"lambdash-spill": {**wanted.spill_policy,
+    observed = replace(observed, role=replace(present(observed.role), trust_policy=trust,
+                                              inline_policies={"lambdash-spill": {**spill_policy,
                                                                                   "Statement": [statement]}}))
     assert change_of(plan_deploy(wanted, observed, SHA), ResourceKind.ROLE).action is Action.NO_CHANGE
 
@@ -318,7 +333,7 @@ def test_a_policy_returned_in_another_but_equal_form_is_no_change() -> None:
 def test_joining_a_vpc_attaches_the_vpc_policy_and_updates_the_configuration() -> None:
     wanted = settings(subnet_ids=("subnet-0123abcd",), security_group_ids=("sg-0123abcd",))
     plan = plan_deploy(wanted, as_deployed(settings()), SHA)
-    assert change_of(plan, ResourceKind.ROLE).steps == (Step("attach_role_policy", VPC),)
+    assert change_of(plan, ResourceKind.ROLE).steps == (Step(Operation.ATTACH_ROLE_POLICY, VPC),)
     assert change_of(plan, ResourceKind.FUNCTION).details == (
         "VPC (none) -> subnets subnet-0123abcd groups sg-0123abcd",)
 
@@ -326,11 +341,11 @@ def test_joining_a_vpc_attaches_the_vpc_policy_and_updates_the_configuration() -
 def test_a_bucket_that_drifted_is_set_back() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, bucket=replace(observed.bucket, public_access_block=None, sse_algorithm="aws:kms",
-                                                lifecycle_rules=()))
+    observed = replace(observed, bucket=replace(present(observed.bucket), public_access_block=None,
+                                                sse_algorithm="aws:kms", lifecycle_rules=()))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.BUCKET)
-    assert change.steps == (Step("put_public_access_block"), Step("put_bucket_encryption"),
-                            Step("put_bucket_lifecycle"))
+    assert change.steps == (Step(Operation.PUT_PUBLIC_ACCESS_BLOCK), Step(Operation.PUT_BUCKET_ENCRYPTION),
+                            Step(Operation.PUT_BUCKET_LIFECYCLE))
     assert change.details == ("public access block is not fully on",
                               "default encryption is aws:kms, not SSE-S3 (AES256)",
                               "lifecycle is not exactly: expire lambdash/ after 1 day")
@@ -355,15 +370,15 @@ def test_a_role_or_function_not_made_by_lambdash_is_never_taken_over() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
     with pytest.raises(ConfigError, match="role lambdash-shell-role exists but was not created by lambdash"):
-        plan_deploy(wanted, replace(observed, role=replace(observed.role, tags={})), SHA)
+        plan_deploy(wanted, replace(observed, role=replace(present(observed.role), tags={})), SHA)
     with pytest.raises(ConfigError, match="function shell exists but was not created by lambdash"):
-        plan_deploy(wanted, replace(observed, function=replace(observed.function, tags={"team": "x"})), SHA)
+        plan_deploy(wanted, replace(observed, function=replace(present(observed.function), tags={"team": "x"})), SHA)
 
 
 def test_the_plan_prints_one_aligned_line_per_resource_and_is_json() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, function=replace(observed.function, memory_mb=2048))
+    observed = replace(observed, function=replace(present(observed.function), memory_mb=2048))
     plan = plan_deploy(wanted, observed, SHA)
     assert plan.lines() == [
         "bucket   lambdash-123456789012-eu-west-1  no-change  up to date",
@@ -380,10 +395,10 @@ def test_the_plan_prints_one_aligned_line_per_resource_and_is_json() -> None:
 def test_status_compares_with_the_recorded_settings_not_the_defaults() -> None:
     deployed = settings(memory_mb=2048, bucket="spills")
     observed = as_deployed(deployed)
-    recorded, notes = recorded_settings(settings(), observed.function)
+    recorded, notes = recorded_settings(settings(), present(observed.function))
     assert recorded == deployed
     assert notes == []
-    untagged = replace(observed.function, tags={"lambdash": "managed"})
+    untagged = replace(present(observed.function), tags={"lambdash": "managed"})
     recorded, notes = recorded_settings(settings(), untagged)
     assert recorded.memory_mb == 1024
     assert recorded.bucket == "spills"
@@ -391,7 +406,7 @@ def test_status_compares_with_the_recorded_settings_not_the_defaults() -> None:
 
 
 def test_status_notices_a_vpc_changed_outside() -> None:
-    function = replace(as_deployed(settings()).function, subnet_ids=("subnet-0123abcd",),
+    function = replace(present(as_deployed(settings()).function), subnet_ids=("subnet-0123abcd",),
                        security_group_ids=("sg-0123abcd",))
     _, notes = recorded_settings(settings(), function)
     assert notes == ["VPC subnets or security groups changed outside lambdash"]
@@ -405,15 +420,16 @@ def test_destroy_removes_function_then_role_then_bucket() -> None:
         (ResourceKind.BUCKET, Action.DELETE),
     ]
     assert change_of(plan, ResourceKind.ROLE).steps == (
-        Step("detach_role_policy", BASIC), Step("delete_role_policy", "lambdash-spill"), Step("delete_role"))
-    assert change_of(plan, ResourceKind.BUCKET).steps == (Step("empty_bucket"), Step("delete_bucket"))
+        Step(Operation.DETACH_ROLE_POLICY, BASIC), Step(Operation.DELETE_ROLE_POLICY, "lambdash-spill"),
+        Step(Operation.DELETE_ROLE))
+    assert change_of(plan, ResourceKind.BUCKET).steps == (Step(Operation.EMPTY_BUCKET), Step(Operation.DELETE_BUCKET))
 
 
 def test_destroy_keeps_what_lambdash_did_not_make_and_a_bucket_in_use() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
-    observed = replace(observed, role=replace(observed.role, tags={}),
-                       function=replace(observed.function, tags={}))
+    observed = replace(observed, role=replace(present(observed.role), tags={}),
+                       function=replace(present(observed.function), tags={}))
     plan = plan_destroy(wanted, observed, bucket_users=("other-shell",))
     assert [change.action for change in plan.changes] == [Action.KEEP] * 3
     assert change_of(plan, ResourceKind.BUCKET).reason == "still the spill bucket of other-shell"
@@ -438,3 +454,10 @@ def test_lifecycle_rule_expires_the_prefix_after_a_day() -> None:
         "ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": "lambdash/"},
         "Expiration": {"Days": 1}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
     }
+
+
+def test_the_executor_has_a_method_for_every_operation_a_plan_can_hold() -> None:
+    from lambdash.deploy.executor import PlanExecutor
+
+    executor = PlanExecutor(client=None, settings=None, code=None)  # type: ignore[arg-type]
+    assert set(executor.methods) == set(Operation)

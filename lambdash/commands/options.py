@@ -1,17 +1,24 @@
-"""Options and helpers that several commands share: the target, audit log, JSON output."""
+"""The options most subcommands share, and the targets and audit log they ask for.
+
+Options that pick a target (``-f``, ``--region``, ``--profile``, ``--endpoint-url``,
+``--local``, ``--bucket``), the run options (``-t``, ``--bash``) and the common ones
+(``--json``, ``--debug``, ``--no-audit``). Every subcommand resolves its target
+through ``lambdash.config.resolve_target``: flags, then environment, then the
+config file, whichever subcommand it is (deploy, status and destroy too, through
+``deployment_options``). Not a subcommand: ``lambdash.cli`` never runs it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
+from lambdash.config import LOCAL_DEFAULT_NOTICE, Target, TargetOptions, parse_seconds, resolve_target
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
     from lambdash.audit import AuditLog
-    from lambdash.config import Target
 
 
 def add_target_options(parser: argparse.ArgumentParser, *, many: bool = False, suppress: bool = False) -> None:
@@ -44,26 +51,22 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
 
 def add_run_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("-t", "--timeout", type=positive_seconds, default=default, metavar="SECONDS",
+    parser.add_argument("-t", "--timeout", type=seconds, default=default, metavar="SECONDS",
                         help="stop the command after this long and exit 124 (default: the function's limit)")
     parser.add_argument("--bash", action="store_true", default=default if suppress else False,
                         help="run the command with bash instead of /bin/sh")
 
 
-def positive_seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """argparse's type for a command's time limit."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 900:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 900 seconds: {text}")
-    return value
+        return parse_seconds(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
 
 
 def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     """The one target this command runs on, with the local-default notice when it applies."""
-    from lambdash.config import LOCAL_DEFAULT_NOTICE, TargetOptions, resolve_target
-
     functions, regions = args.function or [], args.region or []
     if len(functions) > 1 or len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one -f and one --region")
@@ -77,14 +80,21 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     return target
 
 
+def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ...]:
+    """The targets the command line names (-f and --region may repeat), with the local-default notice."""
+    from lambdash.targets import expand_targets
+
+    target_set = expand_targets(
+        args.function or [], args.region or [], profile=args.profile, endpoint_url=args.endpoint_url,
+        bucket=args.bucket, local=args.local,
+    )
+    if target_set.defaulted:
+        terminal.notice(LOCAL_DEFAULT_NOTICE)
+    return target_set.targets
+
+
 def audit_log(args: argparse.Namespace) -> AuditLog:
     from lambdash.audit import AuditLog
     from lambdash.config import state_dir
 
     return AuditLog(None if args.no_audit else state_dir() / "audit.jsonl")
-
-
-def write_json(terminal: Terminal, document: Any) -> None:
-    """Pretty JSON on stdout, for scripts."""
-    terminal.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
-    terminal.stdout.flush()

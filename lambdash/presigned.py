@@ -8,55 +8,17 @@ checked against its sha256, and then deleted.
 from __future__ import annotations
 
 import hashlib
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from lambdash.errors import TransportError
-from lambdash.terminal import CLEAR_LINE, progress_line
+from lambdash.terminal import ProgressFactory
 
 CHUNK_BYTES = 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 60
 # Transfers at least this big show a progress bar on a terminal.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
-
-
-class Progress(Protocol):
-    def update(self, done: int) -> None: ...
-    def close(self) -> None: ...
-
-
-ProgressFactory = Callable[[str, int], Progress | None]
-
-
-class ProgressBar:
-    """A one-line progress bar redrawn in place on a terminal's stderr."""
-
-    def __init__(self, label: str, total: int, stream: BinaryIO, width: int = 80) -> None:
-        self.label, self.total, self.stream, self.width = label, total, stream, width
-        self.started = time.monotonic()
-        self._last_draw = 0.0
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self._last_draw < 0.1 and done < self.total:
-            return
-        self._last_draw = now
-        fraction = done / self.total if self.total else 1.0
-        rate = done / max(now - self.started, 1e-6)
-        text = f" {self.label} {_mb(done)}/{_mb(self.total)} MB {fraction:4.0%} {_mb(int(rate))} MB/s"
-        self.stream.write(progress_line(fraction, text, self.width))
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write(CLEAR_LINE)
-        self.stream.flush()
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f}"
 
 
 def download_verified(

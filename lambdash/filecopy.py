@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambdash.errors import LambdashError
-from lambdash.remote import CommandResult
-from lambdash.transfer import ProgressFactory
+from lambdash.remote import RemoteResult
+from lambdash.terminal import ProgressFactory
 
 # Runs one remote command with optional stdin bytes.
-RunCommand = Callable[[str, bytes | None], CommandResult]
+RunCommand = Callable[[str, bytes | None], RemoteResult]
 
 
 def local_destination(remote: str, local: str | None) -> Path:
@@ -77,7 +77,7 @@ def put_file(run: RunCommand, local: Path, remote: str) -> tuple[int, str]:
     return len(data), written or remote
 
 
-def _reason(result: CommandResult) -> str:
+def _reason(result: RemoteResult) -> str:
     """The last line the command wrote on stderr, or its status."""
     lines = result.stderr.read("stderr").decode("utf-8", "replace").strip().splitlines()
     return lines[-1] if lines else f"exit status {result.status}"

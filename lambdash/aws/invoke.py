@@ -1,0 +1,124 @@
+"""Invoking the lambdash function: one request in, one answer out, never run twice.
+
+A command must never run twice because of a retry, so botocore's own retries are
+off. Only what Lambda refused before running anything is retried here:
+throttling (429) and a connection that could not be opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+from botocore.config import Config
+
+from lambdash.aws.session import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    THROTTLING_CODES,
+    backoff,
+    first_line,
+    make_session,
+    translate,
+)
+from lambdash.config import Target
+from lambdash.errors import TransportError
+
+RETRY_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class InvokeResponse:
+    """What Lambda answered to one synchronous invoke."""
+
+    payload: bytes
+    function_error: str | None
+    log_tail: str
+    request_id: str
+    throttles: int = 0
+
+
+class LambdaClient:
+    """Invoke one function, with errors turned into one-line lambdash errors."""
+
+    def __init__(
+        self, target: Target, *, session: Any = None, client: Any = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.target = target
+        self._sleep = sleep
+        self.function = target.function
+        if client is None:
+            session = session or make_session(target)
+            config = Config(
+                retries={"total_max_attempts": 1},
+                read_timeout=READ_TIMEOUT_SECONDS,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                tcp_keepalive=True,
+                max_pool_connections=64,
+            )
+            try:
+                client = session.client("lambda", endpoint_url=target.endpoint_url, config=config)
+            except botocore.exceptions.NoRegionError:
+                raise translate(botocore.exceptions.NoRegionError(), target.function) from None
+        self._client = client
+
+    @property
+    def region(self) -> str:
+        region: str = self._client.meta.region_name
+        return region
+
+    def invoke(
+        self, payload: bytes, *, on_throttle: Callable[[int, float], None] | None = None
+    ) -> InvokeResponse:
+        """Invoke synchronously, retrying only what never reached the function."""
+        throttles = 0
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                raw = self._client.invoke(
+                    FunctionName=self.function, InvocationType="RequestResponse", LogType="Tail", Payload=payload,
+                )
+            except botocore.exceptions.ClientError as problem:
+                code = problem.response.get("Error", {}).get("Code", "")
+                if code in THROTTLING_CODES and attempt < RETRY_ATTEMPTS:
+                    throttles += 1
+                    delay = backoff(attempt)
+                    if on_throttle is not None:
+                        on_throttle(attempt, delay)
+                    self._sleep(delay)
+                    continue
+                raise self._client_error(problem, attempt) from None
+            except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as problem:
+                # Nothing was sent: the connection itself failed, so a retry cannot run the command twice.
+                if attempt < min(RETRY_ATTEMPTS, 3):
+                    self._sleep(backoff(attempt))
+                    continue
+                raise self._unreachable(problem) from None
+            except Exception as problem:
+                raise translate(problem, self.function) from None
+            log = raw.get("LogResult")
+            return InvokeResponse(
+                payload=raw["Payload"].read(),
+                function_error=raw.get("FunctionError"),
+                log_tail=base64.b64decode(log).decode("utf-8", "replace") if log else "",
+                request_id=raw.get("ResponseMetadata", {}).get("RequestId", ""),
+                throttles=throttles,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unreachable(self, problem: Exception) -> TransportError:
+        where = self.target.endpoint_url or f"Lambda in {self.region}"
+        hint = " (is `lambdash serve` running there?)" if self.target.endpoint_url else ""
+        return TransportError(f"cannot reach {where}{hint}: {first_line(problem)}")
+
+    def _client_error(self, problem: botocore.exceptions.ClientError, attempts: int) -> Exception:
+        code = problem.response.get("Error", {}).get("Code", "")
+        if code in THROTTLING_CODES:
+            return TransportError(
+                f"Lambda throttled {self.function} on all {attempts} attempts; "
+                "try again later or raise its concurrency limit"
+            )
+        return translate(problem, self.function)

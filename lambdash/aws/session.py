@@ -1,0 +1,121 @@
+"""Sessions for a target, and botocore's failures as one-line lambdash errors.
+
+The ``lambdash.aws`` package is the only code that talks to AWS through boto3:
+``invoke`` runs commands (Lambda's Invoke API), ``deploy`` makes and inspects
+what ``lambdash deploy`` manages. Both build their sessions here and turn
+botocore's exceptions into lambdash errors that say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import urllib.parse
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import botocore.session
+
+from lambdash.config import Target
+from lambdash.errors import ConfigError, TransportError
+
+CONNECT_TIMEOUT_SECONDS = 10
+# Longer than Lambda's maximum function timeout (900 s), so a slow command is
+# never abandoned by the client while it still runs.
+READ_TIMEOUT_SECONDS = 960
+# Credentials for a Lambda on loopback when the machine has none.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "lambdash-local", "aws_secret_access_key": "lambdash-local"}
+
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+BAD_CREDENTIALS_CODES = frozenset({
+    "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
+    "InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch",
+})
+THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
+
+
+def make_session(target: Target) -> Any:
+    """A boto3 session for the target.
+
+    The in-process local sandbox checks no signature, so it gets placeholder
+    credentials without a lookup (the credential chain can probe the network).
+    Another endpoint on loopback gets them, and a region, only when none are set.
+    """
+    if target.local:
+        # None of the user's AWS configuration applies, not even an AWS_PROFILE that names nothing.
+        unconfigured = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.session.Session(botocore_session=unconfigured, region_name=target.region or "us-east-1",
+                                     **LOCAL_CREDENTIALS)
+    try:
+        session = boto3.session.Session(profile_name=target.profile, region_name=target.region)
+    except botocore.exceptions.ProfileNotFound as problem:
+        raise profile_not_found(problem.kwargs.get("profile") or target.profile) from None
+    if not is_loopback(target.endpoint_url):
+        return session
+    missing_credentials = session.get_credentials() is None
+    if missing_credentials or session.region_name is None:
+        session = boto3.session.Session(
+            profile_name=None if missing_credentials else target.profile,
+            region_name=session.region_name or "us-east-1",
+            **(LOCAL_CREDENTIALS if missing_credentials else {}),
+        )
+    return session
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether an endpoint is on this machine (a local Lambda needs no real credentials or region)."""
+    if not url:
+        return False
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def profile_not_found(profile: str | None) -> ConfigError:
+    """The one line for a profile that is in neither of the files AWS reads profiles from."""
+    config = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    credentials = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
+    return ConfigError(
+        f"AWS profile {profile!r} not found in {config} or {credentials} "
+        "(`aws configure list-profiles` lists the profiles there)"
+    )
+
+
+def translate(problem: Exception, function: str) -> Exception:
+    """Turn a botocore exception into a lambdash error with a hint; leave others alone."""
+    if isinstance(problem, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return ConfigError(
+            "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or use --local for the local sandbox"
+        )
+    if isinstance(problem, botocore.exceptions.ProfileNotFound):
+        return profile_not_found(problem.kwargs.get("profile"))
+    if isinstance(problem, botocore.exceptions.NoRegionError):
+        return ConfigError("no AWS region: pass --region, set AWS_REGION, or add region to the config file")
+    if isinstance(problem, botocore.exceptions.ReadTimeoutError):
+        return TransportError(
+            f"no answer from {function} within {READ_TIMEOUT_SECONDS} s; the command may still be running"
+        )
+    if isinstance(problem, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
+        return TransportError(f"cannot reach Lambda: {first_line(problem)}")
+    if isinstance(problem, botocore.exceptions.ClientError):
+        error = problem.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code == "ResourceNotFoundException":
+            return TransportError(f"function {function!r} not found: {message}; create it with `lambdash deploy`")
+        if code in ACCESS_DENIED_CODES:
+            return TransportError(f"access denied: {message}")
+        if code in BAD_CREDENTIALS_CODES:
+            return ConfigError(f"AWS rejected the credentials ({code}): {message}")
+        if code == "RequestTooLargeException":
+            return TransportError(f"the request is too large for Lambda: {message}")
+        return TransportError(f"{code or 'error'}: {message}")
+    return problem
+
+
+def backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff: up to 0.1 s, 0.2 s, 0.4 s... capped at 5 s."""
+    return random.uniform(0, min(5.0, 0.1 * 2 ** (attempt - 1)))
+
+
+def first_line(problem: Exception) -> str:
+    return str(problem).splitlines()[0]

@@ -1,0 +1,62 @@
+"""The one function the local Lambda hosts: its settings, with Lambda's defaults where lambdash has none.
+
+``lambdash serve``, ``--local`` and the tests all start from ``FunctionConfig()``,
+so each default below is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# How long a command may run on the local Lambda unless asked for more.
+DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_MEMORY_MB = 1024
+# At most this many sandboxes at once; past that, callers get 429 as on Lambda.
+DEFAULT_CONCURRENCY = 10
+# A sandbox left idle this long is reaped.
+DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """The one function the local Lambda hosts."""
+
+    name: str = "lambdash"
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    concurrency: int = DEFAULT_CONCURRENCY
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    handler: str = "handler.app.handle"
+    task_root: Path | None = None
+    python: str = sys.executable
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+
+def function_configuration(config: FunctionConfig) -> dict[str, object]:
+    """What GetFunctionConfiguration answers for the local function."""
+    return {
+        "FunctionName": config.name,
+        "FunctionArn": config.arn,
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "Handler": config.handler,
+        "Timeout": int(config.timeout),
+        "MemorySize": config.memory_mb,
+        "Version": "$LATEST",
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": [os.uname().machine.replace("aarch64", "arm64")],
+        "Environment": {"Variables": dict(config.environment)},
+        "Description": json.dumps({"local": True}),
+    }
