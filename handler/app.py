@@ -32,7 +32,7 @@ from handler.constants import (
 from handler.identity import begin_invocation
 from handler.output import SpillTarget, inline_budget, presign, shape_streams
 from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
-from handler.runner import CommandResult, Spool, run_command
+from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command
 
 _LOGGED_COMMAND_CHARS = 4096
 
@@ -72,6 +72,8 @@ def respond(
     """Answer one event. Never raises."""
     started = time.monotonic()
     identity = begin_invocation()
+    # What jobs kept by earlier commands wrote since goes to the log, never into this command's output.
+    KEPT_OUTPUT.drain(sys.stderr.buffer)
     environ = os.environ if environ is None else environ
     request: Request | None = None
     try:

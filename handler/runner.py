@@ -8,6 +8,7 @@ as the shell exits, even when a background child still holds stdout open.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import shutil
@@ -20,6 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from handler.constants import SHELL_OWNED_VARIABLES
 
@@ -70,13 +72,17 @@ class Spool:
     """A private temp dir holding one invocation's stdin, stdout, stderr and state.
 
     A sandbox runs one invocation at a time, so it reuses one directory: making
-    and removing a directory per command costs more than running ``true``. Its
-    files are emptied afterwards, so /tmp holds nothing between invocations. A
-    second spool wanted at the same time gets a directory of its own.
+    and removing a directory per command costs more than running ``true``. Each
+    invocation gets files of its own there, removed when it ends, so /tmp holds
+    nothing between invocations. The stdout and stderr of a command whose
+    background jobs were kept are kept too (see ``KeptOutput``): a job's later
+    output lands there, never in another command's files. A second spool wanted
+    at the same time gets a directory of its own.
     """
 
     _shared: Path | None = None
     _shared_lock = threading.Lock()
+    _counter = itertools.count(1)
 
     def __init__(self) -> None:
         self._shared_held = Spool._shared_lock.acquire(blocking=False)
@@ -84,26 +90,33 @@ class Spool:
             if Spool._shared is None or not Spool._shared.is_dir():
                 Spool._shared = Path(tempfile.mkdtemp(prefix="lambdash-"))
             self.path = Spool._shared
-            self._empty()
         else:
             self.path = Path(tempfile.mkdtemp(prefix="lambdash-"))
+        self.serial = next(Spool._counter)
+        self._made: list[Path] = []
+        self.kept: list[Path] = []
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """This invocation's file ``name`` (removed when the spool is)."""
+        path = self.path / f"{name}-{self.serial}"
+        self._made.append(path)
+        return path
 
-    def _empty(self) -> None:
-        for entry in os.scandir(self.path):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            elif entry.name in ("stdout", "stderr") and entry.stat().st_size == 0:
-                continue  # empty already, and opening it again truncates it
-            else:
-                os.unlink(entry.path)
+    def keep(self, path: Path, process_group: int) -> None:
+        """Leave ``path`` in place for the background jobs of ``process_group`` still writing to it."""
+        KEPT_OUTPUT.add(path, path.stat().st_size, process_group)
+        self.kept.append(path)
 
     def remove(self) -> None:
         if self._shared_held:
             try:
-                self._empty()
+                for path in self._made:
+                    if path in self.kept:
+                        continue
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
             finally:
                 self._shared_held = False
                 Spool._shared_lock.release()
@@ -115,6 +128,59 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class KeptOutput:
+    """The output files of kept background jobs: what they write later goes to the sandbox's log.
+
+    Lambda logs what a function writes to its own stdout and stderr; a job kept
+    from an earlier command writes to that command's spool files, so each new
+    invocation first copies what they gained to the handler's stderr (the log),
+    and removes the files once the job's process group is gone.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[int, int]] = {}  # path -> (bytes already accounted for, process group)
+        self._lock = threading.Lock()
+
+    def add(self, path: Path, offset: int, process_group: int) -> None:
+        with self._lock:
+            self._files[path] = (offset, process_group)
+
+    def drain(self, log: BinaryIO) -> None:
+        with self._lock:
+            files = dict(self._files)
+        for path, (offset, group) in files.items():
+            alive = _group_alive(group)
+            try:
+                with open(path, "rb") as source:
+                    source.seek(offset)
+                    while chunk := source.read(_COPY_CHUNK):
+                        log.write(chunk)
+                        offset += len(chunk)
+            except OSError:
+                alive = False
+            log.flush()
+            with self._lock:
+                if alive:
+                    self._files[path] = (offset, group)
+                else:
+                    self._files.pop(path, None)
+                    path.unlink(missing_ok=True)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+KEPT_OUTPUT = KeptOutput()
+_COPY_CHUNK = 1024 * 1024
 
 
 def run_command(
@@ -172,9 +238,12 @@ def run_command(
     duration = time.monotonic() - started
     if not keep_background:
         kill_group(process.pid)
+    elif _group_alive(process.pid):
+        spool.keep(stdout_path, process.pid)
+        spool.keep(stderr_path, process.pid)
     state = None
     if capture_state and not timed_out:
-        state = read_state(spool.file("state"), base_env)
+        state = read_state(state_dir, base_env)
     return CommandResult(
         stdout_path=stdout_path,
         stderr_path=stderr_path,

@@ -1,5 +1,7 @@
-"""``python -m lambdash`` runs the command-line tool."""
+"""``python -m lambdash``: the same as the ``lambdash`` command."""
 
-from lambdash.cli import main
+import sys
 
-raise SystemExit(main())
+from lambdash.cli import console_main
+
+sys.exit(console_main())

@@ -131,6 +131,9 @@ def invoke_once(
     except LambdashError as problem:
         return InvocationRecord(index=index, target=target, duration=time.monotonic() - started,
                                 throttles=throttles, error=problem.message)
+    except Exception as problem:  # one invocation's failure, whatever it is, is that invocation's record
+        return InvocationRecord(index=index, target=target, duration=time.monotonic() - started,
+                                throttles=throttles, error=f"unexpected {type(problem).__name__}: {problem}")
     sandbox = result.sandbox
     return InvocationRecord(
         index=index,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
 from lambdash import __version__
-from lambdash.commands.options import add_common_options, add_run_options, add_target_options
+from lambdash.commands.options import add_common_options, add_one_shot_options, add_run_options, add_target_options
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
@@ -72,6 +73,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lambdash {__version__}")
     add_target_options(parser)
     add_run_options(parser)
+    add_one_shot_options(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")
@@ -113,6 +115,29 @@ def parse_arguments(argv: Sequence[str], terminal: Terminal) -> tuple[argparse.N
     return args, module
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP (a closed terminal) arrived: leave as Ctrl-C leaves, cleaning up on the way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def console_main() -> int:
+    """The ``lambdash`` command: ``main`` with SIGTERM and SIGHUP unwinding like Ctrl-C.
+
+    Unwinding runs every ``with`` on the way out, so a local Lambda started for
+    this call stops its sandboxes and removes its files.
+    """
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, terminate)
+    return main()
+
+
 def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) -> int:
     """Run lambdash; return the exit status."""
     terminal = terminal or Terminal.from_system()
@@ -125,6 +150,8 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
     except KeyboardInterrupt:
         terminal.message("")
         return ExitStatus.INTERRUPTED
+    except Terminated as ended:
+        return ExitStatus.SIGNAL_BASE + ended.signum
     except LambdashError as problem:
         if debug:
             import traceback

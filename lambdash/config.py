@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler.constants import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 from lambdash.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lambdash.local.credentials import CredentialPair
 
 CONFIG_KEYS = ("function", "region", "profile", "bucket")
 # Printed (on stderr) whenever the local sandbox is the target only because nothing else was configured.
@@ -37,6 +40,8 @@ class Target:
     endpoint_url: str | None = None
     bucket: str | None = None
     local: bool = False
+    # The pair a local Lambda (``--local``, or ``lambdash serve`` at endpoint_url) checks signatures with.
+    credentials: CredentialPair | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -126,8 +131,15 @@ def resolve_target(
         return Target(local=True, bucket=bucket, region=region), False
     if function is None and endpoint_url is None:
         return Target(local=True, bucket=bucket, region=region), True
+    credentials = None
+    if endpoint_url is not None and options.profile is None:
+        from lambdash.local.credentials import pair_for_endpoint
+
+        # A `lambdash serve` there accepts only its own pair, kept where serve stored it.
+        credentials = pair_for_endpoint(endpoint_url, environ)
     return Target(
         function=function or DEFAULT_FUNCTION, region=region, profile=profile, endpoint_url=endpoint_url, bucket=bucket,
+        credentials=credentials,
     ), False
 
 

@@ -315,6 +315,8 @@ def diff_inventories(a: Mapping[str, Any], b: Mapping[str, Any], *, include_vola
     no change. Fields in VOLATILE_FIELDS are skipped unless ``include_volatile``.
     """
     sections_a, sections_b = _sections(a), _sections(b)
+    if not include_volatile:
+        sections_a, sections_b = _own_tmpdir_named(sections_a), _own_tmpdir_named(sections_b)
     changes: list[Change] = []
     for section in sorted(set(sections_a) | set(sections_b)):
         flat_a = _flatten(sections_a.get(section, {}))
@@ -325,6 +327,22 @@ def diff_inventories(a: Mapping[str, Any], b: Mapping[str, Any], *, include_vola
             changes.extend(_compare_field(section, key, flat_a, flat_b))
     changes.sort(key=_change_order)
     return changes
+
+
+def _own_tmpdir_named(sections: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    """The sections with the mount of the sandbox's own temp dir shown as ``$TMPDIR``.
+
+    The local sandbox mounts a private temp dir at a path of each sandbox's own
+    (see TMPDIR in VOLATILE_FIELD_REASONS); named so, two sandboxes' mounts compare.
+    """
+    tmpdir = sections.get("environment", {}).get("variables", {}).get("TMPDIR")
+    mounts = sections.get("mounts", {})
+    entries = mounts.get("entries")
+    if not tmpdir or not isinstance(entries, list):
+        return sections
+    named = [{**entry, "mountpoint": "$TMPDIR"} if isinstance(entry, Mapping) and entry.get("mountpoint") == tmpdir
+             else entry for entry in entries]
+    return {**sections, "mounts": {**mounts, "entries": named}}
 
 
 def is_volatile(section: str, key: str) -> bool:

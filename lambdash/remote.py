@@ -153,6 +153,7 @@ class RemoteShell:
         cwd: str | None = None,
         env: Mapping[str, str | None] | None = None,
         capture_state: bool = False,
+        keep_background: bool = False,
         shell: str = "sh",
         on_throttle: Callable[[int, float], None] | None = None,
     ) -> RemoteResult:
@@ -173,6 +174,8 @@ class RemoteShell:
             request["env"] = dict(env)
         if capture_state:
             request["capture_state"] = True
+        if keep_background:
+            request["keep_background"] = True
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
         response, invoked = self.call(request, on_throttle=on_throttle)

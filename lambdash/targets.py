@@ -98,7 +98,8 @@ def open_shell(
     if not target.local:
         yield RemoteShell(LambdaClient(target), bucket=target.bucket)
         return
-    from lambdash.local import FunctionConfig, LocalLambda
+    from lambdash.local.function import FunctionConfig
+    from lambdash.local.server import LocalLambda
 
     defaults = FunctionConfig()
     config = replace(
@@ -108,8 +109,10 @@ def open_shell(
         region=target.region or defaults.region,
         environment={ENV_BUCKET: target.bucket} if target.bucket else {},
     )
+    # Loopback only, and a fresh credential pair of its own (LocalLambda makes one).
     with LocalLambda(config) as local:
-        yield RemoteShell(LambdaClient(replace(target, endpoint_url=local.endpoint_url)), bucket=target.bucket)
+        here = replace(target, endpoint_url=local.endpoint_url, credentials=local.credentials)
+        yield RemoteShell(LambdaClient(here), bucket=target.bucket)
 
 
 @contextmanager

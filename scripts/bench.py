@@ -95,7 +95,8 @@ def bench_handler_overhead(repeat: int) -> None:
 
 
 def bench_emulator_round_trip(repeat: int) -> None:
-    from lambdash.local import FunctionConfig, LocalLambda
+    from lambdash.local.function import FunctionConfig
+    from lambdash.local.server import LocalLambda
 
     with tempfile.TemporaryDirectory() as task_root:
         Path(task_root, "noop.py").write_text("def handle(event, context):\n    return {}\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,7 +173,7 @@ def bucket_keys(s3: Any, name: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, hermetic_session: Path) -> Path:
     """Every test runs as a user with a private, empty home and nothing configured.
 
     Whatever the caller's shell sets (a region, a profile, a lambdash function or
@@ -188,6 +189,11 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     for name in list(os.environ):
         if _from_the_callers_shell(name) and name not in HERMETIC_SETTINGS:
             monkeypatch.delenv(name)
+    # The same user started the shared `lambdash serve`s (``serving``): their kept credential pairs come along.
+    kept = state_dir(hermetic_session) / "local-credentials"
+    if kept.exists():
+        state_dir(path).mkdir(parents=True, mode=0o700)
+        shutil.copy2(kept, state_dir(path) / "local-credentials")
     return path
 
 
@@ -215,7 +221,12 @@ def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | N
 
 @contextmanager
 def serving(*extra: str) -> Iterator[str]:
-    """`lambdash serve --quiet` on a free port; it must stop cleanly (exit 0) on SIGTERM."""
+    """`lambdash serve --quiet` on a free port; it must stop cleanly (exit 0) on SIGTERM.
+
+    It keeps its credential pair in the state dir of whoever starts it: a test's own
+    home, or (for a server a whole module shares) the session's, which ``home``
+    copies into every test's.
+    """
     port = free_port()
     server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -38,15 +38,19 @@ THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"}
 def make_session(target: Target) -> Any:
     """A boto3 session for the target.
 
-    The in-process local sandbox checks no signature, so it gets placeholder
-    credentials without a lookup (the credential chain can probe the network).
-    Another endpoint on loopback gets them, and a region, only when none are set.
+    A local Lambda (``--local``, or a ``lambdash serve`` whose pair is kept) gets
+    its own credential pair, and none of the user's AWS configuration applies: not
+    even an AWS_PROFILE that names nothing, and no credential lookup (the chain
+    can probe the network). Another endpoint on loopback gets placeholder
+    credentials, and a region, only when none are set.
     """
-    if target.local:
-        # None of the user's AWS configuration applies, not even an AWS_PROFILE that names nothing.
+    if target.credentials is not None or target.local:
+        pair = target.credentials
+        credentials = LOCAL_CREDENTIALS if pair is None else {
+            "aws_access_key_id": pair.access_key_id, "aws_secret_access_key": pair.secret_access_key}
         unconfigured = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         return boto3.session.Session(botocore_session=unconfigured, region_name=target.region or "us-east-1",
-                                     **LOCAL_CREDENTIALS)
+                                     **credentials)
     try:
         session = boto3.session.Session(profile_name=target.profile, region_name=target.region)
     except botocore.exceptions.ProfileNotFound as problem:
@@ -95,6 +99,10 @@ def translate(problem: Exception, function: str) -> Exception:
         return TransportError(
             f"no answer from {function} within {READ_TIMEOUT_SECONDS} s; the command may still be running"
         )
+    if isinstance(problem, (botocore.exceptions.ConnectionClosedError, botocore.exceptions.ProxyConnectionError)):
+        return TransportError(
+            f"the connection to {function} broke before it answered; the command may have run: {first_line(problem)}"
+        )
     if isinstance(problem, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
         return TransportError(f"cannot reach Lambda: {first_line(problem)}")
     if isinstance(problem, botocore.exceptions.ClientError):
@@ -109,6 +117,8 @@ def translate(problem: Exception, function: str) -> Exception:
         if code == "RequestTooLargeException":
             return TransportError(f"the request is too large for Lambda: {message}")
         return TransportError(f"{code or 'error'}: {message}")
+    if isinstance(problem, botocore.exceptions.BotoCoreError):
+        return TransportError(f"{type(problem).__name__}: {first_line(problem)}")
     return problem
 
 

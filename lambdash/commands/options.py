@@ -57,6 +57,13 @@ def add_run_options(parser: argparse.ArgumentParser, *, suppress: bool = False) 
                         help="run the command with bash instead of /bin/sh")
 
 
+def add_one_shot_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Options of one-shot runs only (``lambdash COMMAND``)."""
+    parser.add_argument("--keep-background", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="keep what the command leaves running in the background: it stays in its sandbox, "
+                             "frozen between invocations, as on Lambda (default: killed when the command ends)")
+
+
 def seconds(text: str) -> float:
     """argparse's type for a command's time limit."""
     try:

@@ -17,7 +17,7 @@ commands, remote paths and meta-commands; Ctrl-R searches the history; Ctrl-C cl
 the line or stops waiting for a running command; Ctrl-D leaves.
 
 meta-commands (:help in the REPL explains each):
-  :help :exit :timeout SECONDS|off :env :sandbox :json on|off :history [N]
+  :help :exit :timeout SECONDS|off :env :sandbox :json on|off :keep on|off :history [N]
   :less :inventory :get REMOTE [LOCAL] :put LOCAL REMOTE
 
 History: $XDG_STATE_HOME/lambdash/history-TARGET (mode 0600).

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.options import add_common_options, add_run_options, add_target_options, audit_log, target_of
+from lambdash.commands.options import (
+    add_common_options,
+    add_one_shot_options,
+    add_run_options,
+    add_target_options,
+    audit_log,
+    target_of,
+)
 from lambdash.errors import LambdashError, UsageError
 from lambdash.remote import RemoteResult, truncation_warning
 from lambdash.terminal import Terminal
@@ -13,6 +20,7 @@ from lambdash.terminal import Terminal
 def configure(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser, suppress=True)
     add_run_options(parser, suppress=True)
+    add_one_shot_options(parser, suppress=True)
     add_common_options(parser, suppress=True)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...", help="the command to run")
 
@@ -37,7 +45,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     audit = audit_log(args)
     with open_shell(target, timeout=args.timeout) as shell:
         try:
-            result = shell.run(command, stdin=stdin, timeout=args.timeout, shell="bash" if args.bash else "sh")
+            result = shell.run(command, stdin=stdin, timeout=args.timeout, shell="bash" if args.bash else "sh",
+                               keep_background=args.keep_background)
         except LambdashError as problem:
             audit.record(target=target.label, command=command, request_id=None, exit_status=None,
                          sandbox_id=None, error=problem.message)

@@ -12,6 +12,7 @@ from lambdash.commands.options import seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.local.function import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_EPHEMERAL_STORAGE_MB,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
@@ -39,19 +40,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"reap a sandbox left idle this long (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})")
     parser.add_argument("--bucket", default=None, metavar="NAME",
                         help=f"spill bucket, set as the function's {ENV_BUCKET}")
+    parser.add_argument("--ephemeral-storage", type=int, default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
+                        help="the size of each sandbox's private temp dir (TMPDIR), where the kernel allows one "
+                             f"(default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+    parser.add_argument("--access-key-id", metavar="ID",
+                        help="accept only requests signed with this access key id (with --secret-access-key); "
+                             "default: a pair kept for this host and port in the state dir")
+    parser.add_argument("--secret-access-key", metavar="KEY", help="the secret of --access-key-id")
     parser.add_argument("--quiet", action="store_true", help="do not print each invocation's log")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    """Run the local Lambda in the foreground until Ctrl-C or SIGTERM."""
-    from lambdash.local import FunctionConfig, LocalLambda
+    """Run the local Lambda in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
+    from lambdash.local.credentials import CredentialPair, credentials_path, profile_name
+    from lambdash.local.function import FunctionConfig
+    from lambdash.local.http import is_loopback_address
+    from lambdash.local.server import LocalLambda
 
     if args.concurrency < 1 or args.memory < 128:
         raise UsageError("--concurrency must be at least 1 and --memory at least 128")
+    if args.ephemeral_storage < 1:
+        raise UsageError("--ephemeral-storage must be at least 1 MB")
+    if (args.access_key_id is None) != (args.secret_access_key is None):
+        raise UsageError("--access-key-id and --secret-access-key go together; give both, or neither")
     config = FunctionConfig(
         name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
-        concurrency=args.concurrency, idle_timeout=args.idle_timeout,
+        concurrency=args.concurrency, idle_timeout=args.idle_timeout, ephemeral_storage_mb=args.ephemeral_storage,
         environment={ENV_BUCKET: args.bucket} if args.bucket else {},
     )
     lock = threading.Lock()
@@ -67,14 +82,38 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         local = LocalLambda(config, host=args.host, port=args.port, on_invoke=show)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
+    port = local.port
+    if args.access_key_id:
+        local.credentials = CredentialPair(args.access_key_id, args.secret_access_key)
+        how = "AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... (the pair given) aws"
+    else:
+        try:
+            local.keep_credentials()
+        except OSError as problem:
+            local.close()
+            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {problem}") from None
+        how = f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, port)}"
+    if not is_loopback_address(args.host) and args.host != "localhost":
+        terminal.warning(
+            f"listening on {args.host}, beyond loopback: anyone who can reach port {port} and holds the "
+            "credential pair runs shell commands as you, and commands and their output cross the network "
+            "unencrypted (prefer 127.0.0.1 and an SSH tunnel)"
+        )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
     with local:
         terminal.message(
             f"lambdash: local Lambda serving function {config.name!r} at {local.endpoint_url} "
-            f"(timeout {config.timeout:g} s, {config.memory_mb} MB, up to {config.concurrency} sandboxes)"
+            f"(timeout {config.timeout:g} s, {config.memory_mb} MB, up to {config.concurrency} sandboxes); "
+            "it answers only requests signed with its credential pair"
         )
         terminal.message(f"lambdash: try: lambdash --endpoint-url {local.endpoint_url} uname -a")
+        terminal.message(
+            f"lambdash: AWS CLI: {how} --region {config.region} --endpoint-url {local.endpoint_url} lambda invoke "
+            f"""--function-name {config.name} --payload '{{"v": 1, "command": "uname -a"}}' out.json """
+            "(version 2 also wants --cli-binary-format raw-in-base64-out)"
+        )
         try:
             while not stop.wait(0.5):
                 pass

@@ -19,6 +19,8 @@ DEFAULT_MEMORY_MB = 1024
 DEFAULT_CONCURRENCY = 10
 # A sandbox left idle this long is reaped.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
+# The size of each sandbox's private temp dir, as Lambda's default ephemeral storage.
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,13 @@ class FunctionConfig:
     task_root: Path | None = None
     python: str = sys.executable
     environment: dict[str, str] = field(default_factory=dict)
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    # The managed runtime's command line; None runs the handler under awslambdaric, as Lambda's Python runtimes do.
+    runtime_command: tuple[str, ...] | None = None
+
+    @property
+    def runtime_argv(self) -> tuple[str, ...]:
+        return self.runtime_command or (self.python, "-m", "awslambdaric", self.handler)
 
     @property
     def arn(self) -> str:
@@ -58,5 +67,6 @@ def function_configuration(config: FunctionConfig) -> dict[str, object]:
         "PackageType": "Zip",
         "Architectures": [os.uname().machine.replace("aarch64", "arm64")],
         "Environment": {"Variables": dict(config.environment)},
+        "EphemeralStorage": {"Size": config.ephemeral_storage_mb},
         "Description": json.dumps({"local": True}),
     }

@@ -1,11 +1,119 @@
-"""Small helpers shared by the emulator's two HTTP APIs (Invoke and Runtime)."""
+"""The HTTP layer both of the local Lambda's APIs stand on: guards, bounded bodies, one answer each.
+
+Both APIs (Invoke for clients, Runtime for sandboxes) listen on loopback and run
+shell commands or hand out invocations, so:
+
+- a request from a browser (any ``Origin`` header) or one naming a host this
+  server is not (DNS rebinding) is refused before anything else;
+- a body is read only up to the API's limit: a ``Content-Length`` over it is
+  refused unread, and a chunked body is cut off as soon as it passes it;
+- bad framing gets a 400, never a closed connection with no answer;
+- the listen backlog holds a burst of connections, so none is reset.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import sys
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 1024
+
+
+class HTTPProblem(Exception):
+    """A request refused with a status, an error type and a message."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+class GuardedServer(ThreadingHTTPServer):
+    """A threading HTTP server on one address, which knows the Host names that address answers to."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.closed = False
+
+    @property
+    def port(self) -> int:
+        port: int = self.server_address[1]
+        return port
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not self.closed:
+            report_unless_disconnected(client_address)
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Whether a Host header names this server: its own address, or ``localhost`` for loopback.
+
+        On a wildcard address, any address of this machine's own, or its host name.
+        Nothing is looked up in DNS.
+        """
+        if not host_header:
+            return False
+        host, port = split_host(host_header)
+        if port != self.port:
+            return False
+        bound = str(self.server_address[0])
+        if host == bound:
+            return True
+        if is_loopback_address(bound):
+            return host == "localhost"
+        if bound in ("0.0.0.0", "::"):
+            return host in ("localhost", socket.gethostname()) or is_own_address(host)
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self.shutdown()
+        self.server_close()
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port`` or a bare host, lower-cased; the port None when absent or bad."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    try:
+        return host, int(port_text) if port_text else None
+    except ValueError:
+        return host, None
+
+
+def is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_own_address(host: str) -> bool:
+    """Whether ``host`` is an IP address of this machine: only those can be bound."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return False
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+        return True
+    except OSError:
+        return False
 
 
 def report_unless_disconnected(client_address: Any) -> None:
@@ -16,20 +124,91 @@ def report_unless_disconnected(client_address: Any) -> None:
     print(f"lambdash: local Lambda: error serving {client_address}: {problem!r}", file=sys.stderr)
 
 
-def read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """Read a request body sent with Content-Length or chunked transfer encoding."""
-    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+class GuardedRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with the guards; subclasses say how a refusal is written (``send_problem``)."""
+
+    server: GuardedServer
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; Nagle would hold the second one back.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def send_problem(self, problem: HTTPProblem) -> None:
+        send_json(self, problem.status, {"message": problem.message}, {"x-amzn-ErrorType": problem.error_type})
+
+    def refuse_browsers_and_strangers(self) -> None:
+        """Raise HTTPProblem for a request a browser sent, or one naming another host."""
+        if self.headers.get("Origin") is not None:
+            raise HTTPProblem(HTTPStatus.FORBIDDEN, "AccessDeniedException",
+                              "requests from web pages are refused (this server runs shell commands)")
+        if not self.server.host_allowed(self.headers.get("Host")):
+            raise HTTPProblem(HTTPStatus.FORBIDDEN, "AccessDeniedException",
+                              f"Host {self.headers.get('Host')!r} is not this server")
+
+    def declared_length(self, limit: int) -> int | None:
+        """The body's Content-Length, checked against ``limit`` before anything is read; None when chunked."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return None
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit():
+            self.close_connection = True
+            raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
+                              f"Content-Length is not a number: {text!r}")
+        length = int(text)
+        if length > limit:
+            self.close_connection = True  # the body stays unread
+            raise HTTPProblem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
+                              f"Request must be smaller than {limit} bytes")
+        return length
+
+    def read_body(self, limit: int) -> bytes:
+        """The whole body, at most ``limit`` bytes, with Content-Length or chunked framing."""
+        length = self.declared_length(limit)
+        if length is not None:
+            body = self.rfile.read(length) if length else b""
+            if len(body) != length:
+                self.close_connection = True
+                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
+                                  f"the body ended after {len(body)} of {length} bytes")
+            return body
         parts: list[bytes] = []
+        size = 0
+        for chunk in self.read_chunks():
+            size += len(chunk)
+            if size > limit:
+                self.close_connection = True
+                raise HTTPProblem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
+                                  f"Request must be smaller than {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def read_chunks(self) -> Iterator[bytes]:
+        """The chunks of a chunked body as they arrive; the trailers land in ``self.trailers``."""
+        self.trailers: dict[str, str] = {}
         while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
+                                  f"bad chunk header {line[:40]!r}") from None
             if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(parts)
-            parts.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
+                break
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self.close_connection = True
+                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException", "a chunk was cut short")
+            yield chunk
+        while True:  # trailers, then the blank line that ends the body
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                return
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                self.trailers[name.strip().lower()] = value.strip()
 
 
 def send_json(
@@ -44,3 +223,17 @@ def send_json(
         handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(payload)
+
+
+def parse_json_event(body: bytes) -> None:
+    """Refuse what Lambda refuses as an event: not JSON, NaN or Infinity, or nested too deep to read."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        json.loads(body, parse_constant=no_constants)
+    except (ValueError, RecursionError) as problem:
+        reason = "nested too deeply" if isinstance(problem, RecursionError) else str(problem)
+        raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
+                          f"Could not parse request body into json: {reason}") from None

@@ -1,26 +1,36 @@
-"""The Lambda Runtime API that one sandbox process polls for its invocations.
+"""The Lambda Runtime API that one sandbox's runtime polls for its invocations.
 
 Each sandbox gets its own listener on loopback, as each Lambda execution
-environment has its own ``AWS_LAMBDA_RUNTIME_API``. The runtime interface client
-(awslambdaric) long-polls ``/invocation/next``, then posts ``/response`` or
-``/error``; a failed import posts ``/init/error``.
+environment has its own ``AWS_LAMBDA_RUNTIME_API``. The runtime long-polls
+``/invocation/next``, then answers with ``/response`` or ``/error``; a failed start
+posts ``/init/error``. A response comes whole (``Content-Length``, at most Lambda's
+6 MB) or streamed: chunked, with ``Lambda-Runtime-Function-Response-Mode:
+streaming``, each chunk passed on as it arrives, and a failure after the first
+byte told in the ``Lambda-Runtime-Function-Error-Type`` and ``-Body`` trailers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Protocol
 
-from lambdash.local.http import read_body, report_unless_disconnected, send_json
+from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
+from lambdash.local.http import GuardedRequestHandler, GuardedServer, HTTPProblem, send_json
 
 API_PREFIX = "/2018-06-01/runtime"
 _INVOCATION_PATH = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
+RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
+# A streamed response may be this big; past it Lambda ends the stream with an error.
+STREAMED_RESPONSE_LIMIT_BYTES = 200 * 1024 * 1024
+# Error bodies (stack traces) are small; a runtime sending more is refused.
+ERROR_BODY_LIMIT_BYTES = 1024 * 1024
 
 
 class InvocationEvent(Protocol):
@@ -34,65 +44,59 @@ class InvocationEvent(Protocol):
     client_context: str | None
 
 
+class ResponseSink(Protocol):
+    """Where a response goes, as the runtime sends it."""
+
+    def write(self, data: bytes) -> bool:
+        """Take the next bytes; False when the response has become too big."""
+
+    def finish(self, error_type: str | None = None, error_body: bytes = b"") -> None: ...
+
+
 class RuntimeCallbacks(Protocol):
     """The sandbox side: where the Runtime API sends what the runtime tells it."""
 
-    max_response_bytes: int
-
     def next_invocation(self, is_closed: Callable[[], bool]) -> InvocationEvent | None: ...
-    def invocation_response(self, request_id: str, body: bytes) -> bool: ...
-    def invocation_error(self, request_id: str, error_type: str, body: bytes) -> bool: ...
-    def response_too_large(self, request_id: str, size: int) -> None: ...
+    def response_sink(self, request_id: str) -> ResponseSink | None: ...
     def init_error(self, error_type: str, body: bytes) -> None: ...
 
 
-class RuntimeAPIServer(ThreadingHTTPServer):
+class RuntimeAPIServer(GuardedServer):
     """One sandbox's Runtime API, on an ephemeral loopback port."""
-
-    daemon_threads = True
 
     def __init__(self, callbacks: RuntimeCallbacks, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), _RuntimeAPIHandler)
         self.callbacks = callbacks
-        self.closed = False
         # A short poll interval: shutdown() waits up to one interval, once per sandbox killed.
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="runtime-api", daemon=True)
 
     @property
     def address(self) -> str:
         """host:port, the value of AWS_LAMBDA_RUNTIME_API."""
-        host, port = self.server_address[:2]
-        return f"{host!s}:{port}"
+        return f"{self.server_address[0]!s}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not self.closed:
-            report_unless_disconnected(client_address)
 
-    def close(self) -> None:
-        self.closed = True
-        self.shutdown()
-        self.server_close()
-
-
-class _RuntimeAPIHandler(BaseHTTPRequestHandler):
+class _RuntimeAPIHandler(GuardedRequestHandler):
     server: RuntimeAPIServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; Nagle would hold the second one back.
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
+    def send_problem(self, problem: HTTPProblem) -> None:
+        send_json(self, problem.status, {"errorMessage": problem.message, "errorType": problem.error_type})
 
     def do_GET(self) -> None:
+        try:
+            self.refuse_browsers_and_strangers()
+        except HTTPProblem as problem:
+            self.send_problem(problem)
+            return
         if self.path != f"{API_PREFIX}/invocation/next":
-            send_json(self, HTTPStatus.NOT_FOUND, {"errorMessage": f"unknown path {self.path}"})
+            self.send_problem(HTTPProblem(HTTPStatus.NOT_FOUND, "InvalidPath", f"unknown path {self.path}"))
             return
         event = self.server.callbacks.next_invocation(lambda: self.server.closed)
         if event is None:  # the sandbox is being shut down
-            send_json(self, HTTPStatus.GONE, {"errorMessage": "sandbox shutting down"})
+            self.send_problem(HTTPProblem(HTTPStatus.GONE, "SandboxShuttingDown", "sandbox shutting down"))
             return
         self.send_response(HTTPStatus.OK)
         # awslambdaric's native client crashes when Content-Type is missing.
@@ -108,36 +112,78 @@ class _RuntimeAPIHandler(BaseHTTPRequestHandler):
         self.wfile.write(event.payload)
 
     def do_POST(self) -> None:
+        try:
+            self.refuse_browsers_and_strangers()
+            self._post()
+        except HTTPProblem as problem:
+            self.send_problem(problem)
+
+    def _post(self) -> None:
         callbacks = self.server.callbacks
         if self.path == f"{API_PREFIX}/init/error":
-            body = read_body(self)
+            body = self.read_body(ERROR_BODY_LIMIT_BYTES)
             callbacks.init_error(self.headers.get(ERROR_TYPE_HEADER, "Runtime.Unknown"), body)
             send_json(self, HTTPStatus.ACCEPTED, {"status": "OK"})
             return
         match = _INVOCATION_PATH.match(self.path)
         if match is None:
-            read_body(self)
-            send_json(self, HTTPStatus.NOT_FOUND, {"errorMessage": f"unknown path {self.path}"})
-            return
-        request_id = match["id"]
-        body = read_body(self)
-        if match["what"] == "response":
-            if len(body) > callbacks.max_response_bytes:
-                callbacks.response_too_large(request_id, len(body))
-                send_json(self, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {
-                    "errorMessage": f"Exceeded maximum allowed payload size ({callbacks.max_response_bytes} bytes).",
-                    "errorType": "RequestEntityTooLarge",
-                })
-                return
-            accepted = callbacks.invocation_response(request_id, body)
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "InvalidPath", f"unknown path {self.path}")
+        sink = callbacks.response_sink(match["id"])
+        if sink is None:
+            self.close_connection = True  # its body is not read
+            raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestID", f"Invalid request ID: {match['id']}")
+        if match["what"] == "error":
+            body = self.read_body(ERROR_BODY_LIMIT_BYTES)
+            sink.finish(self.headers.get(ERROR_TYPE_HEADER, "Unhandled"), body)
+        elif self.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming":
+            self._stream_to(sink)
         else:
-            accepted = callbacks.invocation_error(request_id, self.headers.get(ERROR_TYPE_HEADER, "Unhandled"), body)
-        if not accepted:
-            send_json(self, HTTPStatus.BAD_REQUEST, {
-                "errorMessage": f"Invalid request ID: {request_id}", "errorType": "InvalidRequestID",
-            })
-            return
+            try:
+                body = self.read_body(LAMBDA_RESPONSE_LIMIT_BYTES)
+            except HTTPProblem as problem:
+                if problem.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                    sink.finish("Function.ResponseSizeTooLarge", error_body(
+                        f"Response payload size exceeded maximum allowed payload size "
+                        f"({LAMBDA_RESPONSE_LIMIT_BYTES} bytes).", "Function.ResponseSizeTooLarge"))
+                raise
+            sink.write(body)
+            sink.finish()
         send_json(self, HTTPStatus.ACCEPTED, {"status": "OK"})
+
+    def _stream_to(self, sink: ResponseSink) -> None:
+        """Pass each chunk on as it arrives; the trailers say whether the function failed after all."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            body = self.read_body(STREAMED_RESPONSE_LIMIT_BYTES)  # a stream sent whole is still a stream
+            sink.write(body)
+            sink.finish()
+            return
+        size = 0
+        try:
+            for chunk in self.read_chunks():
+                size += len(chunk)
+                if size > STREAMED_RESPONSE_LIMIT_BYTES or not sink.write(chunk):
+                    sink.finish("Function.ResponseSizeTooLarge", error_body(
+                        f"Response payload size exceeded maximum allowed payload size "
+                        f"({STREAMED_RESPONSE_LIMIT_BYTES} bytes).", "Function.ResponseSizeTooLarge"))
+                    self.close_connection = True
+                    raise HTTPProblem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Function.ResponseSizeTooLarge",
+                                      "the streamed response is too big")
+        except HTTPProblem as problem:
+            if problem.status == HTTPStatus.BAD_REQUEST:
+                sink.finish("Runtime.TruncatedResponse", error_body(problem.message, "Runtime.TruncatedResponse"))
+            raise
+        error_type = self.trailers.get(ERROR_TYPE_HEADER.lower())
+        if error_type:
+            sink.finish(error_type, _decoded_error_body(self.trailers.get(ERROR_BODY_TRAILER.lower(), ""), error_type))
+        else:
+            sink.finish()
+
+
+def _decoded_error_body(encoded: str, error_type: str) -> bytes:
+    try:
+        return base64.b64decode(encoded, validate=True) or error_body(error_type, error_type)
+    except ValueError:
+        return error_body(error_type, error_type)
 
 
 def error_body(message: str, error_type: str) -> bytes:

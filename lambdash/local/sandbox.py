@@ -1,23 +1,28 @@
-"""Sandbox processes for the local Lambda, and the pool that hands them out.
+"""Sandboxes for the local Lambda, and the pool that hands them out.
 
-A sandbox is a child process running ``handler/`` under AWS's runtime interface
-client (awslambdaric), with the environment variables Lambda sets, its own temp
-dir, a memory limit and a deadline. Between invocations it is frozen with
-SIGSTOP, as Lambda freezes an execution environment. A sandbox that times out or
-crashes is killed and replaced. The pool grows up to the concurrency limit and
-reaps sandboxes left idle.
+A sandbox is one execution environment: the function's runtime (by default
+``handler/`` under AWS's runtime interface client, awslambdaric) with the
+environment variables Lambda sets, a private temp dir, a memory limit and a
+deadline, below a supervisor process of its own (``supervisor.py``) that is never
+frozen. Between invocations the supervisor freezes every process of the sandbox,
+kept background jobs included, as Lambda freezes an execution environment. A
+sandbox that times out, runs out of memory or crashes is killed and replaced.
+When the local Lambda goes, however it goes, each supervisor kills its sandbox.
+
+The pool grows up to the concurrency limit, reaps sandboxes left idle, and starts
+supervisors from one long-lived thread (a parent-death signal follows the thread
+that started a process, and requests are served on short-lived threads).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import queue
-import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,8 +30,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TypeVar
 
 from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
 from lambdash.local.function import FunctionConfig
@@ -36,33 +43,76 @@ from lambdash.local.runtime_api import RuntimeAPIServer, error_body
 INIT_TIMEOUT_SECONDS = 10.0
 # X-Amz-Log-Result holds at most the last 4 KB of the invocation's log.
 LOG_TAIL_BYTES = 4096
-# Every process of a sandbox inherits this variable, so none can be left behind.
+# Every process of a sandbox inherits this variable, so a test can find them all.
 SANDBOX_MARKER = "LAMBDASH_LOCAL_SANDBOX"
 # Address space the runtime itself reserves (thread stacks, malloc arenas) on top
 # of the function's memory size; without it a 128 MB function could not start.
 RUNTIME_ADDRESS_SPACE_ALLOWANCE = 1024 * 1024 * 1024
+# How long a supervisor may take to kill its sandbox and go.
+SUPERVISOR_EXIT_SECONDS = 10.0
+SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
 
 PASSED_THROUGH_VARIABLES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
 )
 
+Value = TypeVar("Value")
+# Takes each chunk of a streamed response as the runtime sends it; False when it can take no more.
+ChunkConsumer = Callable[[bytes], bool]
+
 
 @dataclass
 class Invocation:
-    """One invocation on its way through a sandbox."""
+    """One invocation on its way through a sandbox; the Runtime API writes its response here."""
 
     request_id: str
     payload: bytes
     function_arn: str
     timeout: float
     client_context: str | None = None
+    # Set for a caller that takes the response as it comes (InvokeWithResponseStream).
+    consumer: ChunkConsumer | None = None
     trace_id: str = field(default_factory=lambda: f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}")
     deadline_ms: int = 0
     delivered: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    response: bytes = b""
+    response: bytearray = field(default_factory=bytearray)
+    bytes_written: int = 0
     function_error: str | None = None
+    error_payload: bytes = b""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def write(self, data: bytes) -> bool:
+        """The runtime sent more of the response."""
+        if self.done.is_set():
+            return False
+        self.bytes_written += len(data)
+        if self.consumer is not None:
+            return self.consumer(data)
+        if len(self.response) + len(data) > LAMBDA_RESPONSE_LIMIT_BYTES:
+            return False
+        self.response += data
+        return True
+
+    def finish(self, error_type: str | None = None, error_body: bytes = b"") -> None:
+        """The response is complete, or failed with ``error_type``; the first word is final."""
+        with self._lock:
+            if self.done.is_set():
+                return
+            if error_type is not None:
+                self.function_error = "Unhandled"
+                self.error_payload = error_body or error_body_of(error_type)
+            self.done.set()
+
+    @property
+    def payload_out(self) -> bytes:
+        """What a buffered caller gets: the response, or the error."""
+        return self.error_payload if self.function_error else bytes(self.response)
+
+
+def error_body_of(error_type: str) -> bytes:
+    return error_body(error_type, error_type)
 
 
 @dataclass(frozen=True)
@@ -80,53 +130,93 @@ class Throttled(Exception):
     """Every sandbox is busy and the pool is at its concurrency limit."""
 
 
+class Spawner:
+    """Runs work on one long-lived thread: the parent thread of every supervisor."""
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[tuple[Callable[[], object], Future[object]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
+        self._thread.start()
+
+    def run(self, work: Callable[[], Value]) -> Value:
+        future: Future[object] = Future()
+        self._work.put((work, future))
+        return future.result()  # type: ignore[return-value]
+
+    def _serve(self) -> None:
+        while (item := self._work.get()) is not None:
+            work, future = item
+            try:
+                future.set_result(work())
+            except BaseException as problem:  # handed to the caller
+                future.set_exception(problem)
+
+    def close(self) -> None:
+        self._work.put(None)
+
+
 class Sandbox:
-    """One execution environment: a runtime process and its Runtime API."""
+    """One execution environment: a supervised runtime process and its Runtime API."""
 
     def __init__(self, config: FunctionConfig, task_root: Path, workdir: Path) -> None:
         self.config = config
         self.id = secrets.token_hex(4)
+        self.workdir = workdir
         self.dir = workdir / f"sandbox-{self.id}"
         self.tmp = self.dir / "tmp"
         self.tmp.mkdir(parents=True)
         self.log_path = self.dir / "log"
         self.task_root = task_root
-        self.max_response_bytes = LAMBDA_RESPONSE_LIMIT_BYTES
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_duration: float | None = None
+        self.pid: int | None = None
+        self.tmp_limit: str | None = None
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Invocation] = queue.Queue(maxsize=1)
         self._current: Invocation | None = None
         self._frozen = False
         self._dead = threading.Event()
+        self._runtime_started = threading.Event()
+        self._end: str | None = None
         self._api = RuntimeAPIServer(self)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._supervisor: subprocess.Popen[bytes] | None = None
+        self._control: IO[bytes] | None = None
 
     @property
     def alive(self) -> bool:
         return not self._dead.is_set()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def start(self) -> None:
-        """Start the Runtime API and the runtime process."""
+    def start(self, spawner: Spawner) -> None:
+        """Start the Runtime API, then the supervisor and through it the runtime."""
         self._api.start()
-        limit = self.config.memory_mb * 1024 * 1024 + RUNTIME_ADDRESS_SPACE_ALLOWANCE
+        spec = {
+            "argv": list(self.config.runtime_argv),
+            "env": self._environment(),
+            "cwd": str(self.task_root),
+            "address_space_bytes": self.config.memory_mb * 1024 * 1024 + RUNTIME_ADDRESS_SPACE_ALLOWANCE,
+            "memory_limit_bytes": self.config.memory_mb * 1024 * 1024,
+            "tmp": str(self.tmp),
+            "tmp_mb": self.config.ephemeral_storage_mb,
+            "dir": str(self.dir),
+            "workdir": str(self.workdir),
+            "parent_pid": os.getpid(),
+        }
 
-        def limit_memory() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        def spawn() -> subprocess.Popen[bytes]:
+            with open(self.log_path, "ab") as log:
+                return subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), json.dumps(spec)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                )
 
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                [self.config.python, "-m", "awslambdaric", self.config.handler],
-                cwd=self.task_root, env=self._environment(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limit_memory,
-            )
-        threading.Thread(target=self._watch_process, name=f"sandbox-{self.id}", daemon=True).start()
+        self._supervisor = spawner.run(spawn)
+        self._control = self._supervisor.stdin
+        threading.Thread(target=self._watch_supervisor, name=f"sandbox-{self.id}", daemon=True).start()
+        if not self._runtime_started.wait(INIT_TIMEOUT_SECONDS):
+            self.kill()
+            raise RuntimeError(f"the sandbox's supervisor did not start the runtime ({self._end or 'no word'})")
 
     def _environment(self) -> dict[str, str]:
         config = self.config
@@ -158,21 +248,69 @@ class Sandbox:
         env.update(config.environment)
         return env
 
-    def _watch_process(self) -> None:
-        assert self._process is not None
-        code = self._process.wait()
+    def _watch_supervisor(self) -> None:
+        """Read the supervisor's reports; its last says how the sandbox ended."""
+        assert self._supervisor is not None
+        assert self._supervisor.stdout is not None
+        for raw in self._supervisor.stdout:
+            word, _, rest = raw.decode("utf-8", "replace").strip().partition(" ")
+            if word == "started":
+                self.pid = int(rest)
+                self._runtime_started.set()
+            elif word == "tmp":
+                self.tmp_limit = None if rest.startswith("none") else rest
+            elif word == "ended":
+                self._end = rest
+        self._supervisor.wait()
         self._dead.set()
-        reason = f"signal: {signal.Signals(-code).name.lower()}" if code < 0 else f"exit status {code}"
-        self._finish_current(None, "Unhandled", error_body(
-            f"Runtime exited with error: {reason}", "Runtime.ExitError"))
+        self._runtime_started.set()
+        self._fail_current(self._end or "killed")
+
+    def _fail_current(self, end: str) -> None:
+        current = self._current
+        if current is None:
+            return
+        kind, _, detail = end.partition(" ")
+        if kind == "oom":
+            used = int(detail) // (1024 * 1024)
+            current.finish("Runtime.OutOfMemory", error_body(
+                f"RequestId: {current.request_id} Error: Runtime exited with error: signal: killed "
+                f"(the sandbox's processes used {used} MB; the function has {self.config.memory_mb} MB)",
+                "Runtime.OutOfMemory"))
+        elif kind == "signal":
+            current.finish("Runtime.ExitError", error_body(
+                f"Runtime exited with error: signal: {_signal_name(int(detail))}", "Runtime.ExitError"))
+        elif kind == "exit":
+            current.finish("Runtime.ExitError", error_body(
+                f"Runtime exited with error: exit status {detail}", "Runtime.ExitError"))
+        else:
+            current.finish("Runtime.ExitError", error_body("the sandbox was stopped", "Runtime.ExitError"))
+
+    def _tell_supervisor(self, command: bytes) -> None:
+        if self._control is None:
+            return
+        try:
+            self._control.write(command)
+            self._control.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # it is gone already; the watcher says so
 
     # --- the Runtime API's callbacks -------------------------------------------
 
     def next_invocation(self, is_closed: Callable[[], bool]) -> Invocation | None:
-        """Block until there is an invocation for the runtime; freeze while waiting."""
+        """Block until there is an invocation for the runtime; frozen while there is none.
+
+        A runtime may ask for the next invocation while it still sends the last
+        response (AWS's Node.js client does), so the sandbox freezes only once that
+        response is complete.
+        """
+        current = self._current
+        while current is not None and current.delivered.is_set() and not current.done.wait(0.5):
+            if is_closed() or not self.alive:
+                return None
         with self._lock:
-            if self._queue.empty() and self.alive and self._process is not None:
-                self._signal(signal.SIGSTOP)
+            if self._queue.empty() and self.alive and not self._frozen:
+                self._tell_supervisor(b"F")
                 self._frozen = True
         while not is_closed() and self.alive:
             try:
@@ -186,68 +324,58 @@ class Sandbox:
             return invocation
         return None
 
-    def invocation_response(self, request_id: str, body: bytes) -> bool:
-        return self._finish_current(request_id, None, body)
-
-    def invocation_error(self, request_id: str, error_type: str, body: bytes) -> bool:
-        return self._finish_current(request_id, "Unhandled", body or error_body(error_type, error_type))
-
-    def response_too_large(self, request_id: str, size: int) -> None:
-        self._finish_current(request_id, "Unhandled", error_body(
-            f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
-            f"({LAMBDA_RESPONSE_LIMIT_BYTES} bytes).", "Function.ResponseSizeTooLarge"))
+    def response_sink(self, request_id: str) -> Invocation | None:
+        current = self._current
+        if current is None or current.request_id != request_id or current.done.is_set():
+            return None
+        return current
 
     def init_error(self, error_type: str, body: bytes) -> None:
-        self._finish_current(None, "Unhandled", body or error_body(error_type, error_type))
+        current = self._current
+        if current is not None:
+            current.finish(error_type, body or error_body_of(error_type))
         self.kill()
-
-    def _finish_current(self, request_id: str | None, function_error: str | None, body: bytes) -> bool:
-        with self._lock:
-            current = self._current
-            if current is None or current.done.is_set():
-                return False
-            if request_id is not None and request_id != current.request_id:
-                return False
-            current.response, current.function_error = body, function_error
-            current.done.set()
-            return True
 
     # --- used by the pool --------------------------------------------------------
 
     def invoke(self, invocation: Invocation) -> InvokeOutcome:
         """Run one invocation to its end: a response, an error, or a timeout."""
-        log_start = self.log_path.stat().st_size
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         started = time.monotonic()
         with self._lock:
             self._current = invocation
             self.invocations += 1
             if self._frozen:
-                self._signal(signal.SIGCONT)
+                self._tell_supervisor(b"T")
                 self._frozen = False
             self._queue.put(invocation)
         failed = False
+        if not self.alive:
+            self._fail_current(self._end or "killed")
         if not invocation.delivered.wait(INIT_TIMEOUT_SECONDS) and not invocation.done.is_set():
-            failed = self._finish_current(None, "Unhandled", error_body(
+            invocation.finish("Runtime.InitTimeout", error_body(
                 f"Init timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds", "Runtime.InitTimeout"))
+            failed = True
         else:
             remaining = invocation.deadline_ms / 1000 - time.time() if invocation.deadline_ms else 0
             if not invocation.done.wait(max(remaining, 0) + 0.05):
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
-                failed = self._finish_current(None, "Unhandled", error_body(
+                invocation.finish("Sandbox.Timedout", error_body(
                     f"{stamp} {invocation.request_id} Task timed out after {invocation.timeout:.2f} seconds",
                     "Sandbox.Timedout"))
+                failed = True
         duration = time.monotonic() - started
         with self._lock:
             self._current = None
             self.last_used = time.monotonic()
         outcome = InvokeOutcome(
             request_id=invocation.request_id,
-            payload=invocation.response,
+            payload=invocation.payload_out,
             function_error=invocation.function_error,
             log=self._invocation_log(invocation, log_start, duration),
             sandbox_id=self.id,
         )
-        if failed:  # a sandbox that timed out is replaced, as Lambda replaces it
+        if failed or not self.alive:  # a sandbox that timed out is replaced, as Lambda replaces it
             self.kill()
         return outcome
 
@@ -283,33 +411,44 @@ class Sandbox:
             pass
         return 0
 
-    def _signal(self, signum: int) -> None:
-        if self._process is not None:
-            try:
-                os.killpg(self._process.pid, signum)
-            except (ProcessLookupError, PermissionError):
-                pass
-
     def kill(self) -> None:
-        """Stop the sandbox and every process it started, and remove its files."""
+        """Stop the sandbox and every process in it; the supervisor removes its files."""
         self._dead.set()
-        self._signal(signal.SIGKILL)
-        kill_marked_processes(SANDBOX_MARKER, self.id)
-        if self._process is not None:
+        self._tell_supervisor(b"K")
+        supervisor = self._supervisor
+        if supervisor is not None:
             try:
-                self._process.wait(timeout=5)
+                supervisor.wait(timeout=SUPERVISOR_EXIT_SECONDS)
             except subprocess.TimeoutExpired:
-                pass
+                supervisor.kill()
+                supervisor.wait()
+                kill_marked_processes(SANDBOX_MARKER, self.id)
+            if self._control is not None:
+                try:
+                    self._control.close()
+                except OSError:
+                    pass
         self._api.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.workdir.rmdir()
+        except OSError:
+            pass
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name.lower()
+    except ValueError:
+        return str(number)
 
 
 def kill_marked_processes(marker: str, value: str) -> None:
-    """SIGKILL every process whose environment carries ``marker=value``.
+    """SIGKILL every process whose environment carries ``marker=value`` (when a supervisor failed)."""
+    import signal
 
-    Commands run in their own process groups, and some may be kept running in
-    the background on purpose; the marker finds them all.
-    """
     needle = f"{marker}={value}".encode() + b"\0"
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -326,10 +465,11 @@ def kill_marked_processes(marker: str, value: str) -> None:
 class SandboxPool:
     """Hands out warm sandboxes, starts new ones up to the limit, and reaps idle ones."""
 
-    def __init__(self, config: FunctionConfig, workdir: Path) -> None:
+    def __init__(self, config: FunctionConfig) -> None:
         self.config = config
-        self.workdir = workdir
         self.task_root = config.task_root or stage_task_root()
+        self._workdir: Path | None = None
+        self._spawner = Spawner()
         self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
         self._busy: set[Sandbox] = set()
@@ -342,19 +482,27 @@ class SandboxPool:
         with self._lock:
             return len(self._idle) + len(self._busy)
 
+    def new_invocation(self, payload: bytes, client_context: str | None = None,
+                       consumer: ChunkConsumer | None = None) -> Invocation:
+        return Invocation(
+            request_id=str(uuid.uuid4()), payload=payload, function_arn=self.config.arn,
+            timeout=self.config.timeout, client_context=client_context, consumer=consumer,
+        )
+
     def invoke(self, payload: bytes, client_context: str | None = None) -> InvokeOutcome:
         """Run one invocation on a warm sandbox, or a new one. Raises Throttled at the limit."""
-        sandbox = self._acquire()
-        invocation = Invocation(
-            request_id=str(uuid.uuid4()), payload=payload, function_arn=self.config.arn,
-            timeout=self.config.timeout, client_context=client_context,
-        )
+        sandbox = self.acquire()
+        return self.run(sandbox, self.new_invocation(payload, client_context))
+
+    def run(self, sandbox: Sandbox, invocation: Invocation) -> InvokeOutcome:
+        """Run an invocation on a sandbox from ``acquire``, and give the sandbox back."""
         try:
             return sandbox.invoke(invocation)
         finally:
             self._release(sandbox)
 
-    def _acquire(self) -> Sandbox:
+    def acquire(self) -> Sandbox:
+        """A warm sandbox, or a new one; Throttled when all the allowed ones are busy."""
         with self._lock:
             if self._closed.is_set():
                 raise Throttled("the local Lambda is shutting down")
@@ -363,13 +511,16 @@ class SandboxPool:
                 if sandbox.alive:
                     self._busy.add(sandbox)
                     return sandbox
-                sandbox.kill()
+                threading.Thread(target=sandbox.kill, daemon=True).start()
             if len(self._busy) >= self.config.concurrency:
                 raise Throttled(f"all {self.config.concurrency} sandboxes are busy")
-            sandbox = Sandbox(self.config, self.task_root, self.workdir)
+            if self._workdir is None or not self._workdir.is_dir():
+                # Made with the first sandbox, so a local Lambda that never ran anything leaves nothing behind.
+                self._workdir = Path(tempfile.mkdtemp(prefix="lambdash-local-"))
+            sandbox = Sandbox(self.config, self.task_root, self._workdir)
             self._busy.add(sandbox)
         try:
-            sandbox.start()
+            sandbox.start(self._spawner)
         except BaseException:
             with self._lock:
                 self._busy.discard(sandbox)
@@ -400,12 +551,15 @@ class SandboxPool:
         with self._lock:
             sandboxes = [*self._idle, *self._busy]
             self._idle, self._busy = [], set()
-        # In parallel: each kill waits for its process and its Runtime API to stop.
+        # In parallel: each kill waits for its supervisor to finish.
         killers = [threading.Thread(target=sandbox.kill, daemon=True) for sandbox in sandboxes]
         for killer in killers:
             killer.start()
         for killer in killers:
             killer.join()
+        self._spawner.close()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 def stage_task_root(parent: Path | None = None) -> Path:

@@ -2,56 +2,92 @@
 
 Any Lambda client works against it unchanged (boto3, the AWS CLI with
 ``--endpoint-url``). It hosts one function; other names get the 404 that Lambda
-gives. Past the concurrency limit callers get a 429, as Lambda throttles.
+gives. Past the concurrency limit callers get a 429, as Lambda throttles. It
+answers only requests signed (SigV4) with its own credential pair, and never a
+browser. Both ``Invoke`` and ``InvokeWithResponseStream`` are served; a streamed
+response goes out as AWS event-stream messages in HTTP chunks, each as the
+function writes it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from handler.constants import LAMBDA_REQUEST_LIMIT_BYTES
+from lambdash.local.credentials import CredentialPair, stored_pair
+from lambdash.local.eventstream import invoke_complete, payload_chunk
 from lambdash.local.function import FunctionConfig, function_configuration
-from lambdash.local.http import read_body, report_unless_disconnected, send_json
-from lambdash.local.sandbox import InvokeOutcome, SandboxPool, Throttled, encode_log_tail
+from lambdash.local.http import GuardedRequestHandler, GuardedServer, HTTPProblem, parse_json_event, send_json
+from lambdash.local.sandbox import InvokeOutcome, Sandbox, SandboxPool, Throttled, encode_log_tail
+from lambdash.local.signature import check_signature
 
-_FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/(?P<what>invocations|configuration/?)$")
+_FUNCTION_PATH = re.compile(
+    r"^/(?P<api>2015-03-31|2021-11-15)/functions/(?P<name>[^/]+)/"
+    r"(?P<what>invocations|configuration/?|response-streaming-invocations)$"
+)
+# AWS streams the first 6 MB of a response at full speed, then about 2 MB/s.
+STREAM_FULL_SPEED_BYTES = 6 * 1024 * 1024
+STREAM_CAPPED_BYTES_PER_SECOND = 2 * 1024 * 1024
 
 
 class LocalLambda:
-    """A Lambda emulator hosting one function. Use as a context manager, or start() and close()."""
+    """A Lambda emulator hosting one function. Use as a context manager, or start() and close().
+
+    ``credentials`` is the pair requests must be signed with (a random one when
+    None). ``check_signatures=False`` exists for the benchmark that measures what
+    the check costs; nothing a user runs turns it off. ``cap_stream_rate`` slows
+    streamed responses past 6 MB to AWS's 2 MB/s.
+    """
 
     def __init__(
         self,
         config: FunctionConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        credentials: CredentialPair | None = None,
+        check_signatures: bool = True,
+        cap_stream_rate: bool = False,
         on_invoke: Callable[[InvokeOutcome], None] | None = None,
     ) -> None:
         self.config = config or FunctionConfig()
-        self._workdir = Path(tempfile.mkdtemp(prefix="lambdash-local-"))
-        self.pool = SandboxPool(self.config, self._workdir)
+        self.credentials = credentials or CredentialPair.random()
+        self.check_signatures = check_signatures
+        self.cap_stream_rate = cap_stream_rate
+        self.pool = SandboxPool(self.config)
         self.on_invoke = on_invoke
         self._server = _InvokeAPIServer((host, port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="invoke-api",
                                         daemon=True)
-        self._async_lock = threading.Lock()
-        self._async_threads: set[threading.Thread] = set()
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def keep_credentials(self) -> None:
+        """Accept the pair kept for this host and port (made and kept the first time), as ``lambdash serve`` does.
+
+        Clients that read the same state dir then find it by the endpoint URL alone.
+        """
+        self.credentials = stored_pair(self.host, self.port)
 
     @property
     def endpoint_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host = self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def start(self) -> LocalLambda:
         self._thread.start()
@@ -59,15 +95,10 @@ class LocalLambda:
 
     def close(self) -> None:
         """Stop serving and kill every sandbox. Safe to call twice."""
-        if self._server.closing:
+        if self._server.closed:
             return
-        self._server.closing = True
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
         self.pool.close()
-        import shutil
-
-        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalLambda:
         return self.start()
@@ -90,115 +121,121 @@ class LocalLambda:
         """An Event invocation: queued, retried while throttled, never reported back."""
 
         def run() -> None:
-            while not self._server.closing:
+            while not self._server.closed:
                 try:
-                    self._report(self.pool.invoke(payload))
-                    break
+                    self.report(self.pool.invoke(payload))
+                    return
                 except Throttled:
                     time.sleep(0.1)
-            with self._async_lock:
-                self._async_threads.discard(threading.current_thread())
 
-        thread = threading.Thread(target=run, name="async-invoke", daemon=True)
-        with self._async_lock:
-            self._async_threads.add(thread)
-        thread.start()
+        threading.Thread(target=run, name="async-invoke", daemon=True).start()
 
-    def _report(self, outcome: InvokeOutcome) -> None:
+    def report(self, outcome: InvokeOutcome) -> None:
         if self.on_invoke is not None:
             self.on_invoke(outcome)
 
 
-class _InvokeAPIServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _InvokeAPIServer(GuardedServer):
     def __init__(self, address: tuple[str, int], local: LocalLambda) -> None:
         super().__init__(address, _InvokeAPIHandler)
         self.local = local
-        self.closing = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        report_unless_disconnected(client_address)
 
 
-class _InvokeAPIHandler(BaseHTTPRequestHandler):
+class _InvokeAPIHandler(GuardedRequestHandler):
     server: _InvokeAPIServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; Nagle would hold the second one back.
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
+    def send_problem(self, problem: HTTPProblem) -> None:
+        body = {"Type": "User", "message": problem.message}
+        if problem.error_type == "TooManyRequestsException":
+            body["Reason"] = "ConcurrentInvocationLimitExceeded"
+        send_json(self, problem.status, body, {"x-amzn-ErrorType": problem.error_type, "x-amzn-RequestId": _new_id()})
 
-    def _error(self, status: int, kind: str, message: str, extra: dict[str, str] | None = None) -> None:
-        body = {"Type": "User", "message": message, **(extra or {})}
-        send_json(self, status, body, {"x-amzn-ErrorType": kind, "x-amzn-RequestId": _request_id()})
+    def do_GET(self) -> None:
+        self._serve(self._get)
 
-    def _route(self) -> tuple[str, str] | None:
+    def do_POST(self) -> None:
+        self._serve(self._post)
+
+    def do_PUT(self) -> None:
+        self._serve(self._unknown)
+
+    def do_DELETE(self) -> None:
+        self._serve(self._unknown)
+
+    def _serve(self, route: Callable[[bytes], None]) -> None:
+        """Guards, body and signature first, for every method and path; then the route."""
+        try:
+            self.refuse_browsers_and_strangers()
+            body = self.read_body(LAMBDA_REQUEST_LIMIT_BYTES)
+            local = self.server.local
+            if local.check_signatures:
+                refusal = check_signature(local.credentials, method=self.command, target=self.path,
+                                          headers=self.headers.items(), body=body)
+                if refusal is not None:
+                    raise HTTPProblem(HTTPStatus.FORBIDDEN, refusal.code, refusal.message)
+            route(body)
+        except HTTPProblem as problem:
+            self.send_problem(problem)
+
+    def _function_route(self) -> tuple[str, str]:
+        """(what, api) for a path naming the hosted function; HTTPProblem otherwise."""
         parts = urlsplit(self.path)
         match = _FUNCTION_PATH.match(parts.path)
         if match is None:
-            self._error(HTTPStatus.NOT_FOUND, "UnknownOperationException", f"Unknown operation {parts.path}")
-            return None
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "UnknownOperationException", f"Unknown operation {parts.path}")
         local = self.server.local
         qualifier = parse_qs(parts.query).get("Qualifier", ["$LATEST"])[0]
         if not local.owns(match["name"]) or qualifier != "$LATEST":
             shown = unquote(match["name"])
             arn = shown if shown.startswith("arn:") else local.config.arn.rsplit(":", 1)[0] + ":" + shown
-            self._error(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", f"Function not found: {arn}")
-            return None
-        return match["what"].rstrip("/"), qualifier
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", f"Function not found: {arn}")
+        return match["what"].rstrip("/"), match["api"]
 
-    def do_GET(self) -> None:
-        route = self._route()
-        if route is None:
-            return
-        if route[0] != "configuration":
-            self._error(HTTPStatus.NOT_FOUND, "UnknownOperationException", "Unknown operation")
-            return
+    def _unknown(self, body: bytes) -> None:
+        raise HTTPProblem(HTTPStatus.NOT_FOUND, "UnknownOperationException", f"Unknown operation {self.path}")
+
+    def _get(self, body: bytes) -> None:
+        what, api = self._function_route()
+        if what != "configuration" or api != "2015-03-31":
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "UnknownOperationException", "Unknown operation")
         send_json(self, HTTPStatus.OK, function_configuration(self.server.local.config))
 
-    def do_POST(self) -> None:
-        body = read_body(self)
-        route = self._route()
-        if route is None:
-            return
-        if route[0] != "invocations":
-            self._error(HTTPStatus.NOT_FOUND, "UnknownOperationException", "Unknown operation")
-            return
-        if len(body) > LAMBDA_REQUEST_LIMIT_BYTES:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
-                        f"Request must be smaller than {LAMBDA_REQUEST_LIMIT_BYTES} bytes "
-                        "for the InvokeFunction operation")
-            return
+    def _post(self, body: bytes) -> None:
+        what, api = self._function_route()
+        if (what, api) not in (("invocations", "2015-03-31"), ("response-streaming-invocations", "2021-11-15")):
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "UnknownOperationException", "Unknown operation")
         if body:
-            try:
-                json.loads(body)
-            except ValueError:
-                self._error(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
-                            "Could not parse request body into json: the payload is not valid JSON")
-                return
+            parse_json_event(body)
         payload = body or b"{}"
-        local = self.server.local
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
-            send_json(self, HTTPStatus.NO_CONTENT, b"", {"x-amzn-RequestId": _request_id()})
+            send_json(self, HTTPStatus.NO_CONTENT, b"", {"x-amzn-RequestId": _new_id()})
             return
-        if invocation_type == "Event":
-            local.invoke_async(payload)
-            send_json(self, HTTPStatus.ACCEPTED, b"", {"x-amzn-RequestId": _request_id()})
+        streaming = what == "response-streaming-invocations"
+        if invocation_type == "Event" and not streaming:
+            self.server.local.invoke_async(payload)
+            send_json(self, HTTPStatus.ACCEPTED, b"", {"x-amzn-RequestId": _new_id()})
             return
         if invocation_type != "RequestResponse":
-            self._error(HTTPStatus.BAD_REQUEST, "InvalidParameterValueException",
-                        f"Unsupported invocation type {invocation_type}")
-            return
+            raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidParameterValueException",
+                              f"Unsupported invocation type {invocation_type}")
+        if streaming:
+            self._invoke_streaming(payload)
+        else:
+            self._invoke(payload)
+
+    def _acquire(self) -> Sandbox:
         try:
-            outcome = local.pool.invoke(payload, self.headers.get("X-Amz-Client-Context"))
+            return self.server.local.pool.acquire()
         except Throttled:
-            self._error(HTTPStatus.TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded.",
-                        {"Reason": "ConcurrentInvocationLimitExceeded"})
-            return
-        local._report(outcome)
+            raise HTTPProblem(HTTPStatus.TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded.") from None
+
+    def _invoke(self, payload: bytes) -> None:
+        local = self.server.local
+        sandbox = self._acquire()
+        invocation = local.pool.new_invocation(payload, self.headers.get("X-Amz-Client-Context"))
+        outcome = local.pool.run(sandbox, invocation)
+        local.report(outcome)
         headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": outcome.request_id}
         if outcome.function_error:
             headers["X-Amz-Function-Error"] = outcome.function_error
@@ -206,8 +243,91 @@ class _InvokeAPIHandler(BaseHTTPRequestHandler):
             headers["X-Amz-Log-Result"] = encode_log_tail(outcome.log)
         send_json(self, HTTPStatus.OK, outcome.payload, headers)
 
+    def _invoke_streaming(self, payload: bytes) -> None:
+        local = self.server.local
+        sandbox = self._acquire()
+        writer = _EventWriter(self.wfile, capped=local.cap_stream_rate)
+        invocation = local.pool.new_invocation(payload, self.headers.get("X-Amz-Client-Context"),
+                                               consumer=writer.payload)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("X-Amz-Executed-Version", "$LATEST")
+        self.send_header("x-amzn-RequestId", invocation.request_id)
+        # boto3 hands out events as they arrive only from a chunked response.
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        outcome = local.pool.run(sandbox, invocation)
+        local.report(outcome)
+        error_code = error_details = None
+        if outcome.function_error:
+            error_code, error_details = _error_fields(outcome.payload)
+        log = encode_log_tail(outcome.log) if self.headers.get("X-Amz-Log-Type") == "Tail" else None
+        writer.finish(invoke_complete(error_code, error_details, log))
+        if writer.disconnected:
+            self.close_connection = True
 
-def _request_id() -> str:
-    import uuid
 
+class _EventWriter:
+    """Writes a streamed response to the client: one event-stream message per HTTP chunk, flushed at once.
+
+    A client that goes away does not stop the function: what it sends then is dropped.
+    """
+
+    def __init__(self, out: io.BufferedIOBase, *, capped: bool) -> None:
+        self.out = out
+        self.capped = capped
+        self.sent = 0
+        self.disconnected = False
+        self._capped_since: float | None = None
+        self._lock = threading.Lock()
+
+    def payload(self, data: bytes) -> bool:
+        if data:
+            self._pace(len(data))
+            self._chunk(payload_chunk(data))
+        return True
+
+    def finish(self, complete: bytes) -> None:
+        self._chunk(complete)
+        self._write(b"0\r\n\r\n")
+
+    def _pace(self, size: int) -> None:
+        """After the first 6 MB, no faster than AWS's 2 MB/s (only when asked to)."""
+        self.sent += size
+        if not self.capped or self.sent <= STREAM_FULL_SPEED_BYTES:
+            return
+        now = time.monotonic()
+        if self._capped_since is None:
+            self._capped_since = now
+        due = self._capped_since + (self.sent - STREAM_FULL_SPEED_BYTES) / STREAM_CAPPED_BYTES_PER_SECOND
+        if due > now:
+            time.sleep(due - now)
+
+    def _chunk(self, message: bytes) -> None:
+        self._write(f"{len(message):x}\r\n".encode() + message + b"\r\n")
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            if self.disconnected:
+                return
+            try:
+                self.out.write(data)
+                self.out.flush()
+            except OSError:
+                self.disconnected = True
+
+
+def _error_fields(payload: bytes) -> tuple[str, str]:
+    """ErrorCode and ErrorDetails for InvokeComplete, from a Lambda error payload."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        return "Unhandled", payload.decode("utf-8", "replace")
+    if not isinstance(error, dict):
+        return "Unhandled", payload.decode("utf-8", "replace")
+    return str(error.get("errorType") or "Unhandled"), str(error.get("errorMessage") or "")
+
+
+def _new_id() -> str:
     return str(uuid.uuid4())

@@ -118,6 +118,7 @@ def _env(session: ReplSession, arguments: list[str]) -> None:
         f"shell: {session.shell.shell_name}",
         f"timeout: {f'{session.timeout:g} s' if session.timeout is not None else 'off'}",
         f"json: {'on' if session.json_output else 'off'}",
+        f"keep: {'on' if session.shell.keep_background else 'off'}",
     ]
     if state.env:
         lines.append("environment changes carried to every command:")
@@ -150,6 +151,16 @@ def _json(session: ReplSession, arguments: list[str]) -> None:
         raise UsageError("usage: :json on|off")
     session.json_output = arguments[0] == "on"
     _say(session, f"json: {arguments[0]}")
+
+
+def _keep(session: ReplSession, arguments: list[str]) -> None:
+    if not arguments:
+        _say(session, f"keep: {'on' if session.shell.keep_background else 'off'}")
+        return
+    if arguments[0] not in ("on", "off"):
+        raise UsageError("usage: :keep on|off")
+    session.shell.keep_background = arguments[0] == "on"
+    _say(session, f"keep: {arguments[0]}")
 
 
 def _history(session: ReplSession, arguments: list[str]) -> None:
@@ -234,6 +245,11 @@ _COMMANDS = [
                 "With json on, each command prints one JSON document (status, streams, request id,\n"
                 "sandbox, timings) instead of its output.", _json,
                 arguments=("choice:on|off",), max_arguments=1),
+    MetaCommand(":keep", ":keep [on|off]", "keep what commands leave running in the background",
+                "With keep on, a background job (`sleep 60 &`) outlives its command: it stays in its\n"
+                "sandbox, frozen between invocations as on Lambda, and the next command that lands\n"
+                "there sees it. Its later output goes to the sandbox's log. Off (the default) kills it.",
+                _keep, arguments=("choice:on|off",), max_arguments=1),
     MetaCommand(":history", ":history [N]", "show the last N commands (default 20)",
                 "History is kept per target in the state directory (mode 0600). Ctrl-R searches it.",
                 _history, max_arguments=1),

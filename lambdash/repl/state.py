@@ -74,6 +74,8 @@ class CarriedShell:
         self.state = CarriedState()
         self.shell_name = "bash" if prefer_bash or require_bash else "sh"
         self.require_bash = require_bash
+        # `:keep on`: what a command leaves running stays in its sandbox, as on Lambda.
+        self.keep_background = False
         self.sandbox: SandboxSeen | None = None
         self._notify = notify or (lambda text: None)
         # Background listings read the state while a command may be replacing it.
@@ -105,6 +107,7 @@ class CarriedShell:
                 return self.remote.run(
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
                     shell=self.shell_name, on_throttle=on_throttle,
+                    keep_background=self.keep_background and keep_state,
                 )
             except RequestRefused as problem:
                 if problem.code == _MISSING_CWD and state.cwd is not None:

@@ -29,7 +29,8 @@ from lambdash.deploy.models import DeployOptions, ObservedState
 from lambdash.deploy.package import build_zip, handler_source
 from lambdash.deploy.planner import plan_deploy, prepare_deploy, resolve_settings
 from lambdash.errors import ConfigError, TransportError
-from lambdash.local import FunctionConfig, LocalLambda
+from lambdash.local.function import FunctionConfig
+from lambdash.local.server import LocalLambda
 from lambdash.terminal import Terminal
 
 ACCOUNT = "123456789012"
@@ -376,7 +377,8 @@ def test_the_deployed_zip_runs_in_the_local_lambda(tmp_path: Path) -> None:
     zipfile.ZipFile(io.BytesIO(build_zip().zip_bytes)).extractall(task_root)
     with LocalLambda(FunctionConfig(task_root=task_root, timeout=30)) as local:
         lam = boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
-                           aws_access_key_id="x", aws_secret_access_key="x")
+                           aws_access_key_id=local.credentials.access_key_id,
+                           aws_secret_access_key=local.credentials.secret_access_key)
         raw = lam.invoke(FunctionName="lambdash",
                          Payload=json.dumps({"v": 1, "command": 'echo ok; echo "$LAMBDA_TASK_ROOT"'}).encode())
         response = json.loads(raw["Payload"].read())
@@ -395,6 +397,7 @@ def test_after_a_deploy_the_client_needs_no_bucket(
     task_root = tmp_path / "task"
     zipfile.ZipFile(io.BytesIO(build_zip().zip_bytes)).extractall(task_root)
     with LocalLambda(FunctionConfig(name=name, task_root=task_root, environment=environment, timeout=60)) as local:
+        local.keep_credentials()
         stdout, stderr = io.BytesIO(), io.BytesIO()
         status = main(["--endpoint-url", local.endpoint_url, "-f", name,
                        "head -c 7000000 /dev/urandom > big; sha256sum < big >&2; cat big"],

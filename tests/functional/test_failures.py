@@ -172,10 +172,12 @@ def test_a_function_that_is_not_lambdash() -> None:
 
 
 def test_main_prints_details_under_the_error_line(tmp_path: Path) -> None:
-    from lambdash.local import FunctionConfig, LocalLambda
+    from lambdash.local.function import FunctionConfig
+    from lambdash.local.server import LocalLambda
 
     (tmp_path / "boom.py").write_text("def handle(event, context):\n    raise KeyError('x')\n")
     with LocalLambda(FunctionConfig(task_root=tmp_path, handler="boom.handle")) as local:
+        local.keep_credentials()
         status, stderr, _ = run_main("--endpoint-url", local.endpoint_url, "true")
     lines = stderr.splitlines()
     assert status == 255

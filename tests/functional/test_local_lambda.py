@@ -19,15 +19,22 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from lambdash.local import FunctionConfig, LocalLambda
+from lambdash.local.credentials import CredentialPair, pair_for_endpoint
+from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import SANDBOX_MARKER
+from lambdash.local.server import LocalLambda
 from tests.conftest import free_port, wait_for_port
 
 
-def lambda_client(endpoint_url: str) -> Any:
+def lambda_client(local: LocalLambda) -> Any:
+    """boto3 for the local Lambda, signing with its credential pair."""
+    return client_for(local.endpoint_url, local.credentials)
+
+
+def client_for(endpoint_url: str, pair: CredentialPair) -> Any:
     return boto3.client(
         "lambda", endpoint_url=endpoint_url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
         config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
     )
 
@@ -67,7 +74,7 @@ def marked_processes(marker: bytes) -> list[int]:
 
 
 def test_a_warm_sandbox_is_reused(local: LocalLambda) -> None:
-    client = lambda_client(local.endpoint_url)
+    client = lambda_client(local)
     _, first = invoke(client, {"v": 1, "command": "echo $AWS_LAMBDA_FUNCTION_NAME $AWS_LAMBDA_FUNCTION_MEMORY_SIZE"})
     _, second = invoke(client, {"v": 1, "command": "true"})
     assert base64.b64decode(first["stdout"]["data"]) == b"lambdash 1024\n"
@@ -81,7 +88,7 @@ def test_the_sandbox_has_lambdas_environment(local: LocalLambda) -> None:
     names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "AWS_REGION",
              "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_EXECUTION_ENV", "TMPDIR"]
     script = "; ".join(f'echo "{name}=${name}"' for name in names)
-    _, response = invoke(lambda_client(local.endpoint_url), {"v": 1, "command": script})
+    _, response = invoke(lambda_client(local), {"v": 1, "command": script})
     seen = dict(line.split("=", 1) for line in base64.b64decode(response["stdout"]["data"]).decode().splitlines())
     assert seen["_HANDLER"] == "handler.app.handle"
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/lambdash"
@@ -91,7 +98,7 @@ def test_the_sandbox_has_lambdas_environment(local: LocalLambda) -> None:
 
 
 def test_a_frozen_sandbox_is_stopped_between_invocations(local: LocalLambda) -> None:
-    _, response = invoke(lambda_client(local.endpoint_url), {"v": 1, "command": "true"})
+    _, response = invoke(lambda_client(local), {"v": 1, "command": "true"})
     pid = response["sandbox"]["pid"]
     deadline = time.monotonic() + 5
     state = ""
@@ -113,7 +120,7 @@ def test_a_timeout_gives_lambdas_error_and_replaces_the_sandbox(tmp_path: Path) 
         "    return {'pid': os.getpid()}\n"
     )
     with LocalLambda(FunctionConfig(timeout=1, task_root=tmp_path, handler="slow.handle")) as local:
-        client = lambda_client(local.endpoint_url)
+        client = lambda_client(local)
         _, before = invoke(client, {})
         raw, error = invoke(client, {"hang": True})
         assert raw["FunctionError"] == "Unhandled"
@@ -123,7 +130,7 @@ def test_a_timeout_gives_lambdas_error_and_replaces_the_sandbox(tmp_path: Path) 
 
 
 def test_concurrent_invocations_get_their_own_sandboxes_up_to_the_limit(local: LocalLambda) -> None:
-    client = lambda_client(local.endpoint_url)
+    client = lambda_client(local)
     responses: list[dict[str, Any]] = []
     throttled: list[str] = []
 
@@ -146,7 +153,7 @@ def test_concurrent_invocations_get_their_own_sandboxes_up_to_the_limit(local: L
 def test_a_crashing_handler_sets_the_function_error_header(tmp_path: Path) -> None:
     (tmp_path / "crash.py").write_text("def handle(event, context):\n    raise RuntimeError('boom')\n")
     with LocalLambda(FunctionConfig(task_root=tmp_path, handler="crash.handle")) as local:
-        raw, error = invoke(lambda_client(local.endpoint_url), {})
+        raw, error = invoke(lambda_client(local), {})
     assert raw["FunctionError"] == "Unhandled"
     assert error["errorType"] == "RuntimeError"
     assert error["errorMessage"] == "boom"
@@ -154,13 +161,13 @@ def test_a_crashing_handler_sets_the_function_error_header(tmp_path: Path) -> No
 
 def test_a_handler_that_cannot_be_imported_reports_the_init_error(tmp_path: Path) -> None:
     with LocalLambda(FunctionConfig(task_root=tmp_path, handler="missing.handle")) as local:
-        raw, error = invoke(lambda_client(local.endpoint_url), {})
+        raw, error = invoke(lambda_client(local), {})
     assert raw["FunctionError"] == "Unhandled"
     assert error["errorType"] == "Runtime.ImportModuleError"
 
 
 def test_log_type_tail_returns_the_invocations_log(local: LocalLambda) -> None:
-    raw, response = invoke(lambda_client(local.endpoint_url), {"v": 1, "command": "exit 3"}, LogType="Tail")
+    raw, response = invoke(lambda_client(local), {"v": 1, "command": "exit 3"}, LogType="Tail")
     log = base64.b64decode(raw["LogResult"]).decode()
     lines = log.splitlines()
     assert lines[0] == f"START RequestId: {response['request_id']} Version: $LATEST"
@@ -173,14 +180,14 @@ def test_log_type_tail_returns_the_invocations_log(local: LocalLambda) -> None:
 
 
 def test_other_function_names_are_not_found(local: LocalLambda) -> None:
-    client = lambda_client(local.endpoint_url)
+    client = lambda_client(local)
     with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
         client.invoke(FunctionName="someone-else", Payload=b"{}")
     assert "Function not found: arn:aws:lambda:us-east-1:000000000000:function:someone-else" in str(raised.value)
 
 
 def test_full_arn_and_event_invocations_work(local: LocalLambda, tmp_path: Path) -> None:
-    client = lambda_client(local.endpoint_url)
+    client = lambda_client(local)
     raw = client.invoke(FunctionName=local.config.arn, Payload=b'{"v": 1, "command": "true"}')
     assert json.loads(raw["Payload"].read())["exit_status"] == 0
     marker = tmp_path / "ran"
@@ -194,7 +201,7 @@ def test_full_arn_and_event_invocations_work(local: LocalLambda, tmp_path: Path)
 
 
 def test_a_non_json_payload_is_rejected_as_lambda_does(local: LocalLambda) -> None:
-    client = lambda_client(local.endpoint_url)
+    client = lambda_client(local)
     with pytest.raises(client.exceptions.InvalidRequestContentException):
         client.invoke(FunctionName="lambdash", Payload=b"not json")
 
@@ -208,7 +215,8 @@ def test_the_aws_cli_works_against_it(local: LocalLambda, tmp_path: Path) -> Non
     done = subprocess.run(
         [aws, "lambda", "invoke", "--endpoint-url", local.endpoint_url, "--function-name", "lambdash",
          *raw_payload, "--payload", '{"v": 1, "command": "echo cli"}', str(out)],
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"},
+        env={**os.environ, "AWS_ACCESS_KEY_ID": local.credentials.access_key_id,
+             "AWS_SECRET_ACCESS_KEY": local.credentials.secret_access_key, "AWS_DEFAULT_REGION": "us-east-1"},
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -224,7 +232,10 @@ def test_serve_stops_on_sigterm_and_leaves_no_orphans(tmp_path: Path) -> None:
     )
     try:
         wait_for_port(port)
-        client = lambda_client(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        pair = pair_for_endpoint(url)
+        assert pair is not None, "serve keeps its credential pair in the state dir"
+        client = client_for(url, pair)
         _, response = invoke(client, {"v": 1, "command": "sleep 300 >/dev/null 2>&1 &", "keep_background": True})
         assert response["exit_status"] == 0
         marker = marker_of(response["sandbox"]["pid"])

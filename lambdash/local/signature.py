@@ -1,0 +1,149 @@
+"""Checking the SigV4 signature of a request to the local Lambda, with botocore's own signer.
+
+The local Lambda runs shell commands for whoever reaches it, so it answers only
+requests signed with the credential pair it was started with, as Lambda answers
+only signed requests. The signature is computed again by botocore's ``SigV4Auth``
+over exactly the headers the client signed, at the time the client signed, and
+compared in constant time. The failures carry Lambda's own error codes and words.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from botocore.auth import SIGV4_TIMESTAMP, UNSIGNED_PAYLOAD, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
+
+from lambdash.local.credentials import CredentialPair
+
+# A request signed further from now than this is refused, as AWS refuses it.
+MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
+SERVICE = "lambda"
+MISMATCH_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+    "Access Key and signing method. Consult the service documentation for details."
+)
+_AUTHORIZATION = re.compile(r"^AWS4-HMAC-SHA256\s+(?P<fields>.+)$", re.S)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: Lambda's error code and message, answered with HTTP 403."""
+
+    code: str
+    message: str
+
+
+class _VerifyingSigner(SigV4Auth):  # type: ignore[misc]  # botocore ships no types
+    """botocore's signer, over exactly the headers the client says it signed."""
+
+    def __init__(self, credentials: Credentials, region: str, signed_headers: list[str]) -> None:
+        super().__init__(credentials, SERVICE, region)
+        self._signed_headers = signed_headers
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        chosen = HTTPHeaders()
+        for name in self._signed_headers:
+            for value in request.headers.get_all(name) or []:
+                chosen[name] = value
+        return chosen
+
+
+def check_signature(
+    pair: CredentialPair,
+    *,
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    now: datetime.datetime | None = None,
+) -> Refusal | None:
+    """None when the request is signed with ``pair``; else why not.
+
+    ``target`` is the request target exactly as received (path and query, still
+    percent-encoded): botocore encodes the path again when it signs, as the client did.
+    """
+    pairs = list(headers)
+    first: dict[str, str] = {}
+    for name, value in pairs:
+        first.setdefault(name.lower(), value)
+    authorization = first.get("authorization")
+    if authorization is None:
+        return Refusal("MissingAuthenticationTokenException", "Missing Authentication Token")
+    fields = _authorization_fields(authorization)
+    if fields is None:
+        return Refusal("IncompleteSignatureException", f"Authorization header is not valid SigV4: {authorization}")
+    scope = fields["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request":
+        return Refusal("IncompleteSignatureException", f"Credential is malformed: {fields['Credential']}")
+    access_key_id, scope_date, region, service, _ = scope
+    if not hmac.compare_digest(access_key_id.encode(), pair.access_key_id.encode()):
+        return Refusal("UnrecognizedClientException", "The security token included in the request is invalid.")
+    if "x-amz-security-token" in first:
+        return Refusal("UnrecognizedClientException", "The security token included in the request is invalid.")
+    stamp = first.get("x-amz-date", "")
+    try:
+        signed_at = datetime.datetime.strptime(stamp, SIGV4_TIMESTAMP).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return Refusal("IncompleteSignatureException", f"X-Amz-Date must be in ISO-8601 basic format, not {stamp!r}")
+    now = now or datetime.datetime.now(datetime.UTC)
+    if signed_at < now - MAX_CLOCK_SKEW:
+        return Refusal("InvalidSignatureException",
+                       f"Signature expired: {stamp} is now earlier than {_stamp(now - MAX_CLOCK_SKEW)} "
+                       f"({_stamp(now)} - 5 min.)")
+    if signed_at > now + MAX_CLOCK_SKEW:
+        return Refusal("InvalidSignatureException",
+                       f"Signature not yet current: {stamp} is still later than {_stamp(now + MAX_CLOCK_SKEW)} "
+                       f"({_stamp(now)} + 5 min.)")
+    if scope_date != stamp[:8] or service != SERVICE:
+        return Refusal("InvalidSignatureException", f"Credential should be scoped to {stamp[:8]}/REGION/{SERVICE}")
+    signed_headers = [name.strip().lower() for name in fields["SignedHeaders"].split(";") if name.strip()]
+    if "host" not in signed_headers:
+        return Refusal("InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    declared = first.get("x-amz-content-sha256")
+    # botocore takes a declared body hash as it is, so it must match the body that came.
+    if declared and declared != UNSIGNED_PAYLOAD and declared != hashlib.sha256(body).hexdigest():
+        return Refusal("InvalidSignatureException", MISMATCH_MESSAGE)
+    path, _, query = target.partition("?")
+    request = AWSRequest(method=method, url=f"http://{first.get('host', '')}{path}", data=body,
+                         params=[_decoded(item) for item in query.split("&") if item])
+    for name, value in pairs:
+        request.headers[name] = value
+    request.context["timestamp"] = stamp
+    signer = _VerifyingSigner(Credentials(pair.access_key_id, pair.secret_access_key), region, signed_headers)
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if not hmac.compare_digest(expected.encode(), fields["Signature"].encode()):
+        return Refusal("InvalidSignatureException", MISMATCH_MESSAGE)
+    return None
+
+
+def _authorization_fields(value: str) -> dict[str, str] | None:
+    match = _AUTHORIZATION.match(value.strip())
+    if match is None:
+        return None
+    fields = {}
+    for item in match["fields"].split(","):
+        name, sep, content = item.strip().partition("=")
+        if not sep:
+            return None
+        fields[name] = content
+    if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
+        return None
+    return fields
+
+
+def _decoded(item: str) -> tuple[str, str]:
+    name, _, value = item.partition("=")
+    return unquote(name), unquote(value)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime(SIGV4_TIMESTAMP)
