@@ -7,6 +7,7 @@ AWS takes an injected S3 client, so tests can call ``respond`` directly.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -16,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from handler.constants import (
@@ -28,6 +30,8 @@ from handler.constants import (
     PRESIGN_EXPIRY_SECONDS,
     PROTOCOL_VERSION,
     RESPONSE_SLACK_BYTES,
+    S3_CONNECT_TIMEOUT_SECONDS,
+    S3_READ_TIMEOUT_SECONDS,
 )
 from handler.identity import begin_invocation
 from handler.output import SpillTarget, inline_budget, presign, shape_streams
@@ -35,6 +39,8 @@ from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
 from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command
 
 _LOGGED_COMMAND_CHARS = 4096
+# Less free space than this in the spool's file system means output may have been lost.
+FULL_TEMP_DIR_BYTES = 64 * 1024
 
 
 class LambdaContext(Protocol):
@@ -53,8 +59,10 @@ def _default_s3() -> Any:
     import boto3
     from botocore.config import Config
 
-    # SigV4, so presigned URLs work in every region.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
+    # SigV4, so presigned URLs work in every region. Short timeouts and few retries: an S3
+    # that cannot be reached must cost seconds, not the rest of the function's time.
+    return boto3.client("s3", config=Config(signature_version="s3v4", connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
+                                            read_timeout=S3_READ_TIMEOUT_SECONDS, retries={"total_max_attempts": 2}))
 
 
 def handle(event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -143,12 +151,17 @@ def _run(
     spill = _spill_target(request, environ, s3_factory)
     with Spool() as spool:
         stdin_path = None
-        if request.stdin is not None:
-            stdin_path = spool.file("stdin")
-            stdin_path.write_bytes(request.stdin)
-        elif request.stdin_key is not None:
-            stdin_path = spool.file("stdin")
-            _download_stdin(request.stdin_key, spill, stdin_path)
+        try:
+            if request.stdin is not None:
+                stdin_path = spool.file("stdin")
+                stdin_path.write_bytes(request.stdin)
+            elif request.stdin_key is not None:
+                stdin_path = spool.file("stdin")
+                _download_stdin(request.stdin_key, spill, stdin_path)
+        except OSError as problem:
+            if problem.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InvalidRequest(f"stdin does not fit: {_temp_dir_full(spool.path)}", code="tmp_full") from None
+            raise
         limit = _time_limit(request, context)
         shell_path = SHELLS[request.shell]
         if not _executable(shell_path):
@@ -170,6 +183,8 @@ def _run(
         if request.legacy:
             return _legacy_response(result)
         response = _result_envelope(result, limit, identity, context)
+        if _nearly_full(spool.path):
+            response["warnings"] = [f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost"]
         budget = inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES - len(json.dumps(response)))
         if request.output.inline_limit is not None:
             budget = min(budget, request.output.inline_limit)
@@ -187,6 +202,18 @@ def _run(
         output_ms=_ms(time.monotonic() - output_started), handler_ms=_ms(time.monotonic() - started)
     )
     return response
+
+
+def _nearly_full(directory: Path) -> bool:
+    usage = os.statvfs(directory)
+    return usage.f_bavail * usage.f_frsize < FULL_TEMP_DIR_BYTES
+
+
+def _temp_dir_full(directory: Path) -> str:
+    usage = os.statvfs(directory)
+    size_mb = usage.f_blocks * usage.f_frsize // (1024 * 1024)
+    return (f"the sandbox's temp dir {directory.parent} ({size_mb} MB) is full; "
+            "remove files from it, or give the function more ephemeral storage")
 
 
 @functools.cache

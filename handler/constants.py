@@ -30,6 +30,10 @@ MAX_TIMEOUT_SECONDS = 900.0
 MIN_DEADLINE_MARGIN_SECONDS = 1.0
 MAX_DEADLINE_MARGIN_SECONDS = 10.0
 
+# The handler's S3 calls give up this soon: a spill that cannot reach S3 falls back to truncation.
+S3_CONNECT_TIMEOUT_SECONDS = 3.0
+S3_READ_TIMEOUT_SECONDS = 20.0
+
 # Presigned URLs handed to the client expire within 15 minutes.
 PRESIGN_EXPIRY_SECONDS = 600
 

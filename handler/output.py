@@ -65,6 +65,7 @@ def shape_streams(
         remaining -= len(data)
 
     shaped: dict[str, dict[str, Any]] = {}
+    cut_reasons: dict[str, str] = {}
     for name in streams:
         if name in inline:
             shaped[name] = {
@@ -72,18 +73,28 @@ def shape_streams(
                 "data": base64.b64encode(inline[name]).decode("ascii"), "lost": 0,
             }
         elif spill is not None:
-            shaped[name] = {"size": sizes[name], "lost": 0,
-                            "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}")}
-    # Without a bucket, the streams that did not fit share what is left, in order.
+            try:
+                shaped[name] = {"size": sizes[name], "lost": 0,
+                                "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}")}
+            except Exception as problem:  # S3 down or refusing: cut the stream and say why, never fail the answer
+                cut_reasons[name] = f"the spill to s3://{spill.bucket} failed: {_reason(problem)}"
+    # The streams that did not fit and could not spill share what is left, in order.
     for name in overflow:
-        if spill is None:
+        if name not in shaped:
             data = _read_head(streams[name], min(sizes[name], max(0, remaining)))
             remaining -= len(data)
             shaped[name] = {
                 "size": sizes[name], "encoding": "base64",
                 "data": base64.b64encode(data).decode("ascii"), "lost": sizes[name] - len(data),
             }
+            if name in cut_reasons:
+                shaped[name]["cut_reason"] = cut_reasons[name]
     return {name: shaped[name] for name in streams}
+
+
+def _reason(problem: BaseException) -> str:
+    text = str(problem).splitlines()[0] if str(problem) else ""
+    return f"{type(problem).__name__}: {text}" if text else type(problem).__name__
 
 
 def _pack(path: Path, size: int, budget: int, compress: bool) -> tuple[bytes, str] | None:

@@ -45,6 +45,8 @@ class Stream:
     lost: int = 0
     data: bytes | None = None
     spilled: Mapping[str, Any] | None = None
+    # Why the stream was cut, when a spill was tried and failed.
+    cut_reason: str | None = None
 
     @classmethod
     def from_response(cls, raw: Mapping[str, Any]) -> Stream:
@@ -53,7 +55,7 @@ class Stream:
         data = base64.b64decode(raw.get("data", ""))
         if raw.get("encoding") == "zlib+base64":
             data = zlib.decompress(data)
-        return cls(size=raw["size"], lost=raw.get("lost", 0), data=data)
+        return cls(size=raw["size"], lost=raw.get("lost", 0), data=data, cut_reason=raw.get("cut_reason"))
 
     def write_to(self, destination: BinaryIO, label: str, progress: ProgressFactory | None = None) -> None:
         """Write the stream's bytes unchanged; a spilled one is fetched, verified and deleted."""
@@ -110,6 +112,11 @@ class RemoteResult:
     def lost(self) -> int:
         return self.stdout.lost + self.stderr.lost
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the handler warns about beyond the streams (a full temp dir)."""
+        return [str(text) for text in self.raw.get("warnings") or []]
+
     def to_json(self) -> dict[str, Any]:
         """The whole result for scripts: streams as text when they are UTF-8, else base64."""
 
@@ -126,15 +133,16 @@ class RemoteResult:
             "request_id": self.request_id,
             "sandbox": dict(self.sandbox),
             "timings": dict(self.timings),
+            "warnings": self.warnings,
         }
 
 
 def truncation_warning(name: str, stream: Stream) -> str:
     """What to tell the user about a stream that was cut because nothing could spill it."""
-    return (
-        f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because it was too big to return inline "
-        f"and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
-    )
+    lost = f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because it was too big to return inline"
+    if stream.cut_reason:
+        return f"{lost} and {stream.cut_reason}"
+    return f"{lost} and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
 
 
 class RemoteShell:

@@ -68,6 +68,8 @@ def deliver(result: RemoteResult, terminal: Terminal) -> None:
     for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
         if stream.lost:
             terminal.warning(truncation_warning(name, stream))
+    for text in result.warnings:
+        terminal.warning(text)
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         terminal.warning(f"the command was stopped at its time limit ({limit} s); the output above is partial")

@@ -90,6 +90,8 @@ class ResultPrinter:
         for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
             if stream.lost:
                 terminal.warning(truncation_warning(name, stream))
+        for text in result.warnings:
+            terminal.warning(text)
         note = status_note(result)
         if note:
             terminal.message(terminal.paint(note, YELLOW))
