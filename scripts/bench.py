@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchkit import LAMBDASH, ROOT, background, free_port, served
+from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, served
 
 sys.path.insert(0, str(ROOT))
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -61,12 +61,15 @@ def moto_server() -> Iterator[str]:
         yield url
 
 
-def lambda_client(url: str) -> Any:
+def lambda_client(local: Any) -> Any:
+    """boto3 for an in-process local Lambda, signing with its credential pair."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    pair = local.credentials
+    return boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
+                        aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 # --- issue: the handler and the local Lambda ------------------------------------------
@@ -109,7 +112,7 @@ def bench_emulator_round_trip(repeat: int) -> None:
         with LocalLambda(FunctionConfig()) as real, \
                 LocalLambda(FunctionConfig(task_root=root, handler="noop.handle")) as noop, \
                 LocalLambda(FunctionConfig(task_root=root, handler="spawn.handle")) as spawn:
-            clients = [lambda_client(local.endpoint_url) for local in (real, noop, spawn)]
+            clients = [lambda_client(local) for local in (real, noop, spawn)]
             payload = json.dumps({"v": 1, "command": "true"}).encode()
             samples: list[list[float]] = [[], [], []]
             for round_number in range(repeat + 3):
@@ -197,9 +200,11 @@ def bench_spill_fetch(repeat: int) -> None:
         with served(["--bucket", bucket, "--timeout", "120"], env) as lambda_url:
             from lambdash.aws.invoke import LambdaClient
             from lambdash.config import Target
+            from lambdash.local.credentials import pair_for_endpoint
             from lambdash.remote import RemoteShell
 
-            shell = RemoteShell(LambdaClient(Target(endpoint_url=lambda_url, region="us-east-1")))
+            shell = RemoteShell(LambdaClient(Target(endpoint_url=lambda_url, region="us-east-1",
+                                                    credentials=pair_for_endpoint(lambda_url))))
             ours, raw = [], []
             for _ in range(repeat):
                 result = shell.run(f"head -c {size} /dev/urandom")
@@ -237,6 +242,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples and smaller workloads")
     args = parser.parse_args()
     repeat = 5 if args.quick else args.repeat
+    isolate_environment()
     print(f"lambdash benchmarks ({repeat} samples each; {os.cpu_count()} CPUs; ratios of medians)\n", flush=True)
     bench_handler_overhead(repeat * 4)
     bench_emulator_round_trip(repeat * 4)
@@ -246,6 +252,7 @@ def main() -> int:
     bench_spill_fetch(max(3, repeat // 3))
     run_extra("bench_repl.py")
     run_extra("bench_census.py")
+    run_extra("bench_local.py")
     return 0
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from benchkit import LAMBDASH, ROOT, free_port, served
+from benchkit import LAMBDASH, ROOT, isolate_environment, served
 
 sys.path.insert(0, str(ROOT))
 CONCURRENCY = 16
@@ -77,8 +77,9 @@ def inventory_figures(url: str, environment: dict[str, str], repeat: int) -> Non
     from handler.constants import PROTOCOL_VERSION
     from lambdash.aws.invoke import LambdaClient
     from lambdash.config import Target
+    from lambdash.local.credentials import pair_for_endpoint
 
-    client = LambdaClient(Target(function="lambdash", endpoint_url=url))
+    client = LambdaClient(Target(function="lambdash", endpoint_url=url, credentials=pair_for_endpoint(url)))
     request = json.dumps({"v": PROTOCOL_VERSION, "op": "inventory", "redact": True}).encode()
     invoke_seconds, payload_sizes = [], []
     for _ in range(max(3, repeat)):
@@ -100,10 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="census rounds (each is about 20 s; default 1)")
     options = parser.parse_args()
-    # No real account: the sandboxes' identity probe must fail fast instead of reaching for AWS.
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("AWS_", "LAMBDASH_"))}
-    environment.update({"AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}", "NO_COLOR": "1"})
+    # No real account: the sandboxes' identity probe fails fast on a closed loopback port.
+    isolate_environment()
+    environment = {**os.environ, "NO_COLOR": "1"}
     with served_for_census(environment) as url:
         census_figures(url, environment, options.repeat)
         inventory_figures(url, environment, options.repeat)

@@ -17,29 +17,26 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from benchkit import LAMBDASH, ROOT, free_port, served
+from benchkit import LAMBDASH, ROOT, free_port, isolate_environment, served
 
 sys.path.insert(0, str(ROOT))
 SLOW_LISTING_SECONDS = 1.0
 
 
 @contextmanager
-def warm_serve(state_home: str) -> Iterator[str]:
+def warm_serve() -> Iterator[str]:
     """A ``lambdash serve`` on a free port, with one sandbox already warm."""
-    env = {"XDG_STATE_HOME": state_home, "XDG_CONFIG_HOME": state_home}
-    with served(env=env) as url:
-        subprocess.run([LAMBDASH, "--endpoint-url", url, "--no-audit", "true"], env={**os.environ, **env}, check=True)
+    with served() as url:
+        subprocess.run([LAMBDASH, "--endpoint-url", url, "--no-audit", "true"], check=True)
         yield url
 
 
@@ -132,10 +129,11 @@ def repl_round_trips(url: str, repeat: int) -> list[float]:
     from prompt_toolkit.output import DummyOutput
 
     from lambdash.config import Target
+    from lambdash.local.credentials import pair_for_endpoint
     from lambdash.repl import ReplSession
     from lambdash.targets import open_shell
 
-    target = Target(function="lambdash", region="us-east-1", endpoint_url=url)
+    target = Target(function="lambdash", region="us-east-1", endpoint_url=url, credentials=pair_for_endpoint(url))
     samples: list[float] = []
     with open_shell(target) as shell, create_pipe_input() as pipe:
         session = ReplSession(shell, target, make_terminal(), input=pipe, output=DummyOutput())
@@ -159,12 +157,11 @@ def repl_round_trips(url: str, repeat: int) -> list[float]:
     return samples[1:]  # the first one also finds out whether the sandbox has bash
 
 
-def one_shot_round_trips(url: str, repeat: int, state_home: str) -> list[float]:
-    env = {**os.environ, "XDG_STATE_HOME": state_home, "XDG_CONFIG_HOME": state_home}
+def one_shot_round_trips(url: str, repeat: int) -> list[float]:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run([LAMBDASH, "--endpoint-url", url, "true"], env=env, check=True)
+        subprocess.run([LAMBDASH, "--endpoint-url", url, "true"], check=True)
         samples.append(time.perf_counter() - started)
     return samples
 
@@ -181,6 +178,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5, help="rounds of each measurement (default: 5)")
     options = parser.parse_args(argv)
+    isolate_environment()
 
     quick_buffer, quick_render, slow_buffer, slow_render = keystroke_latency(options.repeat)
     out("keystroke to buffer, listing answered at once:  " + milliseconds(quick_buffer))
@@ -190,9 +188,9 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     out(f"keystroke to render, {SLOW_LISTING_SECONDS:g} s listing in flight:     " + milliseconds(slow_render))
     out(f"    ratio in flight / at once: {ratio(slow_render, quick_render):5.2f}x   (target: about 1x)")
 
-    with tempfile.TemporaryDirectory(prefix="lambdash-bench-repl-") as state_home, warm_serve(state_home) as url:
+    with warm_serve() as url:
         repl = repl_round_trips(url, options.repeat * 4)
-        one_shot = one_shot_round_trips(url, options.repeat, state_home)
+        one_shot = one_shot_round_trips(url, options.repeat)
     out("`true` typed into the REPL (Enter to result):   " + milliseconds(repl))
     out("one-shot `lambdash --endpoint-url URL true`:    " + milliseconds(one_shot))
     out(f"    ratio one-shot / REPL: {ratio(one_shot, repl):7.1f}x   (the REPL should be much faster)")

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: free loopback ports and a `lambdash serve` in the background."""
+"""What the benchmark scripts share: a clean environment, free loopback ports, a `lambdash serve` in the background."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDASH = str(Path(sys.executable).parent / "lambdash")
+_CALLERS_PREFIXES = ("AWS_", "LAMBDASH_", "XDG_")
+
+
+def isolate_environment() -> None:
+    """Measure as a user with nothing configured, whatever the caller's shell sets.
+
+    The state dir (where serve keeps its credential pair, and the client finds it)
+    is a fresh temporary one, and an AWS call nothing points elsewhere goes to a
+    closed loopback port: a benchmark never sends anything beyond 127.0.0.0/8.
+    """
+    for name in list(os.environ):
+        if name.startswith(_CALLERS_PREFIXES):
+            del os.environ[name]
+    home = Path(tempfile.mkdtemp(prefix="lambdash-bench-"))
+    os.environ.update({
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "AWS_CONFIG_FILE": str(home / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+    })
 
 
 def free_port() -> int:
