@@ -34,11 +34,15 @@ from handler.constants import (
     S3_READ_TIMEOUT_SECONDS,
 )
 from handler.identity import begin_invocation
-from handler.output import SpillTarget, inline_budget, presign, shape_streams
+from handler.output import SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
 from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
-from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command
+from handler.records import HEARTBEAT_SECONDS, PREAMBLE, RESULT, encode_record
+from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
+from handler.streaming import Send, StreamedOutput
 
 _LOGGED_COMMAND_CHARS = 4096
+# The margin kept before Lambda's deadline (see _time_limit) is where the answer is sent.
+_ANSWER_ALLOWANCE_SECONDS = 0.5
 # Less free space than this in the spool's file system means output may have been lost.
 FULL_TEMP_DIR_BYTES = 64 * 1024
 
@@ -77,19 +81,53 @@ def respond(
     s3_factory: S3Factory = _default_s3,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Answer one event. Never raises."""
+    """Answer one event with a JSON response (the buffered contract). Never raises."""
+    response, _ = _answer(event, context, s3_factory, environ, None)
+    return response
+
+
+def respond_streaming(
+    event: Any,
+    context: LambdaContext,
+    send: Send,
+    *,
+    s3_factory: S3Factory = _default_s3,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Answer one event with framed records through ``send``: a command's output as it is written.
+
+    Whatever is not a command to stream (a refusal, another operation) is sent as
+    one result record. Returns the final result. Never raises.
+    """
+    response, streamed = _answer(event, context, s3_factory, environ, send)
+    if not streamed:
+        try:
+            send(PREAMBLE + encode_record(RESULT, json.dumps(response).encode()))
+        except Exception:  # the client went away
+            traceback.print_exc(file=sys.stderr)
+    return response
+
+
+def _answer(
+    event: Any, context: LambdaContext, s3_factory: S3Factory, environ: Mapping[str, str] | None, send: Send | None
+) -> tuple[dict[str, Any], bool]:
+    """The response to one event, and whether it already went out as a stream."""
     started = time.monotonic()
     identity = begin_invocation()
     # What jobs kept by earlier commands wrote since goes to the log, never into this command's output.
     KEPT_OUTPUT.drain(sys.stderr.buffer)
     environ = os.environ if environ is None else environ
     request: Request | None = None
+    streamed = False
     try:
         request = parse_request(event)
         if request.op == "presign_upload":
             response = _presign_upload(request, context, s3_factory, environ)
         elif request.op == "inventory":
             response = _inventory(request, identity)
+        elif send is not None and not request.legacy:
+            response = _run_streaming(request, context, s3_factory, environ, started, identity, send)
+            streamed = True
         else:
             response = _run(request, context, s3_factory, environ, started, identity)
     except InvalidRequest as problem:
@@ -103,7 +141,7 @@ def respond(
     if not (request is not None and request.legacy):
         response.update(request_id=context.aws_request_id, sandbox=identity)
     _log_invocation(request, response, context, identity, time.monotonic() - started)
-    return response
+    return response, streamed
 
 
 def error_response(kind: str, message: str, code: str | None = None) -> dict[str, Any]:
@@ -150,41 +188,18 @@ def _run(
 ) -> dict[str, Any]:
     spill = _spill_target(request, environ, s3_factory)
     with Spool() as spool:
-        stdin_path = None
-        try:
-            if request.stdin is not None:
-                stdin_path = spool.file("stdin")
-                stdin_path.write_bytes(request.stdin)
-            elif request.stdin_key is not None:
-                stdin_path = spool.file("stdin")
-                _download_stdin(request.stdin_key, spill, stdin_path)
-        except OSError as problem:
-            if problem.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InvalidRequest(f"stdin does not fit: {_temp_dir_full(spool.path)}", code="tmp_full") from None
-            raise
-        limit = _time_limit(request, context)
-        shell_path = SHELLS[request.shell]
-        if not _executable(shell_path):
-            raise InvalidRequest(
-                f"{request.shell} is not available in this sandbox ({shell_path} not found)", code="shell_missing"
-            )
+        stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         result = run_command(
-            request.command,
-            spool=spool,
-            shell_path=shell_path,
-            stdin_path=stdin_path,
-            cwd=request.cwd,
-            base_env=environ,
-            env_overlay=request.env,
-            timeout=limit.seconds,
-            keep_background=request.keep_background,
-            capture_state=request.capture_state,
+            request.command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
+            base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+            keep_background=request.keep_background, capture_state=request.capture_state,
         )
+        assert result.stdout_path is not None
+        assert result.stderr_path is not None
         if request.legacy:
-            return _legacy_response(result)
+            return _legacy_response(result.stdout_path, result.stderr_path, result)
         response = _result_envelope(result, limit, identity, context)
-        if _nearly_full(spool.path):
-            response["warnings"] = [f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost"]
+        _warn_if_full(response, spool)
         budget = inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES - len(json.dumps(response)))
         if request.output.inline_limit is not None:
             budget = min(budget, request.output.inline_limit)
@@ -202,6 +217,73 @@ def _run(
         output_ms=_ms(time.monotonic() - output_started), handler_ms=_ms(time.monotonic() - started)
     )
     return response
+
+
+def _run_streaming(
+    request: Request,
+    context: LambdaContext,
+    s3_factory: S3Factory,
+    environ: Mapping[str, str],
+    started: float,
+    identity: dict[str, Any],
+    send: Send,
+) -> dict[str, Any]:
+    """Run the command, its output sent as records while it runs; the result is the last record."""
+    spill = _spill_target(request, environ, s3_factory)
+    with Spool() as spool:
+        stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
+        deadline = time.monotonic() + limit.seconds + _ANSWER_ALLOWANCE_SECONDS
+        output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
+                                deadline)
+        result = run_command_streaming(
+            request.command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
+            cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+            keep_background=request.keep_background, capture_state=request.capture_state,
+            heartbeat=HEARTBEAT_SECONDS,
+        )
+        response = _result_envelope(result, limit, identity, context)
+
+        def describe_rest(name: str, path: Path, size: int) -> dict[str, Any]:
+            if spill is None:
+                return {"lost": size}
+            try:
+                return {"s3": spill_to_s3(path, spill, f"out/{context.aws_request_id}/{name}")}
+            except Exception as problem:  # S3 down or refusing: the rest is cut, and the record says why
+                return {"lost": size, "cut_reason": f"the spill to s3://{spill.bucket} failed: {problem}"}
+
+        output_started = time.monotonic()
+        response["timings"].update(handler_ms=_ms(time.monotonic() - started))
+        output.finish(response, describe_rest)
+    response["timings"].update(output_ms=_ms(time.monotonic() - output_started))
+    return response
+
+
+def _prepare(request: Request, context: LambdaContext, spool: Spool,
+             spill: SpillTarget | None) -> tuple[Path | None, TimeLimit, str]:
+    """The command's stdin in the spool, its time limit and its shell; InvalidRequest when it cannot run."""
+    stdin_path = None
+    try:
+        if request.stdin is not None:
+            stdin_path = spool.file("stdin")
+            stdin_path.write_bytes(request.stdin)
+        elif request.stdin_key is not None:
+            stdin_path = spool.file("stdin")
+            _download_stdin(request.stdin_key, spill, stdin_path)
+    except OSError as problem:
+        if problem.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InvalidRequest(f"stdin does not fit: {_temp_dir_full(spool.path)}", code="tmp_full") from None
+        raise
+    shell_path = SHELLS[request.shell]
+    if not _executable(shell_path):
+        raise InvalidRequest(
+            f"{request.shell} is not available in this sandbox ({shell_path} not found)", code="shell_missing"
+        )
+    return stdin_path, _time_limit(request, context), shell_path
+
+
+def _warn_if_full(response: dict[str, Any], spool: Spool) -> None:
+    if _nearly_full(spool.path):
+        response["warnings"] = [f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost"]
 
 
 def _nearly_full(directory: Path) -> bool:
@@ -242,10 +324,10 @@ def _result_envelope(
     }
 
 
-def _legacy_response(result: CommandResult) -> dict[str, Any]:
+def _legacy_response(stdout: Path, stderr: Path, result: CommandResult) -> dict[str, Any]:
     """The shape the 2015 lambdash client reads: base64 streams and a node-style error."""
     streams = shape_streams(
-        {"stdout": result.stdout_path, "stderr": result.stderr_path},
+        {"stdout": stdout, "stderr": stderr},
         budget=inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES),
         compress=False,
         spill=None,

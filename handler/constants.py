@@ -14,6 +14,8 @@ ENV_PREFIX = "LAMBDASH_PREFIX"
 ENV_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 DEFAULT_PREFIX = "lambdash"
+# The script in this package that AWS_LAMBDA_EXEC_WRAPPER names: it starts handler/runtime.py.
+EXEC_WRAPPER_NAME = "exec-wrapper"
 
 # Lambda's limit on a synchronous response payload: the whole JSON response must
 # fit. Lambda's own error message quotes this figure ("... maximum allowed payload

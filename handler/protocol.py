@@ -58,6 +58,8 @@ class Request:
     output: OutputSettings = field(default_factory=OutputSettings)
     redact: bool = True
     legacy: bool = False
+    # Sent by a client calling the streaming API; answered with records where the handler can stream.
+    stream: bool = False
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
@@ -110,7 +112,7 @@ def parse_request(event: Any) -> Request:
     if op not in OPERATIONS:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
     known = {"v", "op", "command", "shell", "stdin", "stdin_key", "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact"}
+             "keep_background", "capture_state", "output", "redact", "stream"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
@@ -137,6 +139,7 @@ def parse_request(event: Any) -> Request:
         keep_background=_expect(event.get("keep_background", False), bool, "keep_background"),
         capture_state=_expect(event.get("capture_state", False), bool, "capture_state"),
         output=_parse_output(event.get("output")),
+        stream=_expect(event.get("stream", False), bool, "stream"),
     )
 
 

@@ -18,10 +18,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from handler.constants import SHELL_OWNED_VARIABLES
 
@@ -59,8 +59,8 @@ class ShellState:
 class CommandResult:
     """What happened to one command. Its output is in the two spool files."""
 
-    stdout_path: Path
-    stderr_path: Path
+    stdout_path: Path | None
+    stderr_path: Path | None
     exit_status: int | None
     signal: int | None
     timed_out: bool
@@ -147,6 +147,31 @@ class KeptOutput:
         with self._lock:
             self._files[path] = (offset, process_group)
 
+    def follow(self, descriptors: list[int], process_group: int) -> None:
+        """Copy what the kept jobs write into these pipes to the log, from a thread, until they close them."""
+
+        def copy() -> None:
+            log = sys.stderr.buffer
+            for descriptor in descriptors:
+                os.set_blocking(descriptor, True)
+            pending = list(descriptors)
+            try:
+                while pending:
+                    ready, _, _ = select.select(pending, [], [])
+                    for descriptor in ready:
+                        data = os.read(descriptor, _COPY_CHUNK)
+                        if data:
+                            log.write(data)
+                            log.flush()
+                        else:
+                            pending.remove(descriptor)
+                            os.close(descriptor)
+            except OSError:
+                for descriptor in pending:
+                    os.close(descriptor)
+
+        threading.Thread(target=copy, name=f"kept-output-{process_group}", daemon=True).start()
+
     def drain(self, log: BinaryIO) -> None:
         with self._lock:
             files = dict(self._files)
@@ -198,36 +223,19 @@ def run_command(
 ) -> CommandResult:
     """Run ``command`` with ``shell_path -c`` and wait at most ``timeout`` seconds.
 
-    On timeout the whole process group is killed and the partial output stays
-    in the spool files. When the shell exits, whatever it left running in its
-    process group is killed too, unless ``keep_background`` is set.
+    Its output goes to spool files. On timeout the whole process group is killed
+    and the partial output stays in the spool files. When the shell exits,
+    whatever it left running in its process group is killed too, unless
+    ``keep_background`` is set.
     """
-    # With nothing to change, the command inherits the environment as it is (no copy to build).
-    env: dict[str, str] | None = None
-    if env_overlay or capture_state or base_env is not os.environ:
-        env = apply_overlay(base_env, env_overlay)
-    # $0 is the shell's short name, so its messages start "bash: line 1:" or "sh: 1:" as usual.
-    name = os.path.basename(shell_path)
-    argv = [name, "-c", command]
-    if capture_state:
-        state_dir = spool.file("state")
-        state_dir.mkdir()
-        assert env is not None
-        env["__LAMBDASH_STATE"] = str(state_dir)
-        env["__LAMBDASH_PYTHON"] = sys.executable
-        env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
-        argv = [name, "-c", _STATE_WRAPPER, name, command]
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
     stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
-    started = time.monotonic()
     with (
         open(stdout_path, "wb") as out,
         open(stderr_path, "wb") as err,
         open(stdin_path if stdin_path else os.devnull, "rb") as stdin,
     ):
-        process = subprocess.Popen(
-            argv, executable=shell_path, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env,
-            start_new_session=True, close_fds=True,
-        )
+        process = launch.start(stdin, out, err, cwd)
     timed_out = False
     try:
         returncode = wait_for_exit(process, timeout)
@@ -235,24 +243,164 @@ def run_command(
         timed_out = True
         kill_group(process.pid)
         returncode = process.wait()
-    duration = time.monotonic() - started
+    duration = time.monotonic() - launch.started
     if not keep_background:
         kill_group(process.pid)
     elif _group_alive(process.pid):
         spool.keep(stdout_path, process.pid)
         spool.keep(stderr_path, process.pid)
-    state = None
-    if capture_state and not timed_out:
-        state = read_state(state_dir, base_env)
-    return CommandResult(
-        stdout_path=stdout_path,
-        stderr_path=stderr_path,
-        exit_status=returncode if returncode >= 0 else None,
-        signal=-returncode if returncode < 0 else None,
-        timed_out=timed_out,
-        duration=duration,
-        state=state,
-    )
+    return launch.result(returncode, timed_out, duration, stdout_path, stderr_path)
+
+
+# Takes what the command wrote, as it writes it: ("stdout" or "stderr", bytes); b"" is a heartbeat.
+OutputSink = Callable[[str, bytes], None]
+
+
+def run_command_streaming(
+    command: str,
+    *,
+    spool: Spool,
+    sink: OutputSink,
+    shell_path: str = "/bin/sh",
+    stdin_path: Path | None = None,
+    cwd: str | None = None,
+    base_env: Mapping[str, str],
+    env_overlay: Mapping[str, str | None],
+    timeout: float,
+    keep_background: bool = False,
+    capture_state: bool = False,
+    heartbeat: float = 10.0,
+    chunk: int = 64 * 1024,
+) -> CommandResult:
+    """Run ``command`` as ``run_command`` does, handing its output to ``sink`` as it is written.
+
+    The command writes into pipes, read the moment they have data, at most
+    ``chunk`` bytes at a time, so memory stays flat. ``sink`` also gets ``("", b"")``
+    after every ``heartbeat`` seconds of silence. When the shell exits, what is
+    already in the pipes is read; what kept background jobs write later goes to
+    the sandbox's log (see ``KeptOutput``). The result's spool paths are None.
+    """
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        with open(stdin_path if stdin_path else os.devnull, "rb") as stdin:
+            process = launch.start(stdin, out_write, err_write, cwd)
+    finally:
+        os.close(out_write)
+        os.close(err_write)
+    names = {out_read: "stdout", err_read: "stderr"}
+    for descriptor in names:
+        os.set_blocking(descriptor, False)
+    deadline = launch.started + timeout
+    timed_out = False
+    returncode: int | None = None
+    try:
+        pidfd: int | None = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd: poll for the exit instead
+        pidfd = None
+    poller = select.poll()
+    for descriptor in names:
+        poller.register(descriptor, select.POLLIN)
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    last_sent = time.monotonic()
+    try:
+        while returncode is None:
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                kill_group(process.pid)
+                returncode = process.wait()
+                break
+            wait = min(deadline - now, max(0.0, last_sent + heartbeat - now), 0.05 if pidfd is None else 3600)
+            for descriptor, _ in poller.poll(wait * 1000):
+                if descriptor == pidfd:
+                    returncode = process.wait()
+                elif descriptor in names:
+                    data = _read_some(descriptor, chunk)
+                    if data:
+                        sink(names[descriptor], data)
+                        last_sent = time.monotonic()
+                    else:  # EOF: every writer closed it
+                        poller.unregister(descriptor)
+            if pidfd is None and returncode is None:
+                returncode = process.poll()
+            if time.monotonic() - last_sent >= heartbeat:
+                sink("", b"")
+                last_sent = time.monotonic()
+        duration = time.monotonic() - launch.started
+        if not keep_background:
+            kill_group(process.pid)
+        # What is in the pipes now is the command's; a kept job's later writes are not.
+        for descriptor, name in names.items():
+            while data := _read_some(descriptor, chunk):
+                sink(name, data)
+        if keep_background and _group_alive(process.pid):
+            KEPT_OUTPUT.follow([out_read, err_read], process.pid)
+            names = {}
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+        for descriptor in names:
+            os.close(descriptor)
+    return launch.result(returncode, timed_out, duration, None, None)
+
+
+def _read_some(descriptor: int, size: int) -> bytes:
+    """What a non-blocking pipe holds now (b"" at EOF or when it is empty)."""
+    try:
+        return os.read(descriptor, size)
+    except BlockingIOError:
+        return b""
+
+
+class _Launch:
+    """Starting a command the one way: its argv and environment, and reading back the state it left."""
+
+    def __init__(self, command: str, spool: Spool, shell_path: str, base_env: Mapping[str, str],
+                 env_overlay: Mapping[str, str | None], capture_state: bool) -> None:
+        self.shell_path = shell_path
+        self.base_env = base_env
+        # With nothing to change, the command inherits the environment as it is (no copy to build).
+        self.env: dict[str, str] | None = None
+        if env_overlay or capture_state or base_env is not os.environ:
+            self.env = apply_overlay(base_env, env_overlay)
+        # $0 is the shell's short name, so its messages start "bash: line 1:" or "sh: 1:" as usual.
+        name = os.path.basename(shell_path)
+        self.argv = [name, "-c", command]
+        self.state_dir: Path | None = None
+        if capture_state:
+            self.state_dir = spool.file("state")
+            self.state_dir.mkdir()
+            assert self.env is not None
+            self.env["__LAMBDASH_STATE"] = str(self.state_dir)
+            self.env["__LAMBDASH_PYTHON"] = sys.executable
+            self.env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
+            self.argv = [name, "-c", _STATE_WRAPPER, name, command]
+        self.started = 0.0
+
+    def start(self, stdin: Any, stdout: Any, stderr: Any, cwd: str | None) -> subprocess.Popen[bytes]:
+        self.started = time.monotonic()
+        return subprocess.Popen(
+            self.argv, executable=self.shell_path, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=self.env,
+            start_new_session=True, close_fds=True,
+        )
+
+    def result(self, returncode: int, timed_out: bool, duration: float, stdout_path: Path | None,
+               stderr_path: Path | None) -> CommandResult:
+        state = None
+        if self.state_dir is not None and not timed_out:
+            state = read_state(self.state_dir, self.base_env)
+        return CommandResult(
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            exit_status=returncode if returncode >= 0 else None,
+            signal=-returncode if returncode < 0 else None,
+            timed_out=timed_out,
+            duration=duration,
+            state=state,
+        )
 
 
 def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:

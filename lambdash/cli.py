@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from lambdash import __version__
-from lambdash.commands.options import add_common_options, add_one_shot_options, add_run_options, add_target_options
+from lambdash.commands.options import add_command_options, add_common_options, add_run_options, add_target_options
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
@@ -73,7 +73,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lambdash {__version__}")
     add_target_options(parser)
     add_run_options(parser)
-    add_one_shot_options(parser)
+    add_command_options(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")

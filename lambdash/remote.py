@@ -13,10 +13,11 @@ import json
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from handler.constants import ENV_BUCKET, PROTOCOL_VERSION
-from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused
+from handler.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
+from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.presigned import delete_object, download_verified, upload
 from lambdash.terminal import ProgressFactory
 
@@ -47,6 +48,14 @@ class Stream:
     spilled: Mapping[str, Any] | None = None
     # Why the stream was cut, when a spill was tried and failed.
     cut_reason: str | None = None
+    # Bytes already shown as they were written (a streamed run); the rest is ``data`` or ``spilled``.
+    streamed: int = 0
+
+    @classmethod
+    def from_streamed(cls, raw: Mapping[str, Any]) -> Stream:
+        """A stream of a streamed run: what was streamed is already shown; the rest is spilled or cut."""
+        return cls(size=raw["size"], lost=raw.get("lost", 0), data=b"", spilled=raw.get("s3"),
+                   cut_reason=raw.get("cut_reason"), streamed=raw.get("streamed", 0))
 
     @classmethod
     def from_response(cls, raw: Mapping[str, Any]) -> Stream:
@@ -145,12 +154,25 @@ def truncation_warning(name: str, stream: Stream) -> str:
     return f"{lost} and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
 
 
+class LiveOutput(Protocol):
+    """Where a streamed command's output goes as it arrives."""
+
+    def write(self, name: str, data: bytes) -> None:
+        """Bytes of ``name`` ("stdout" or "stderr"), to be shown at once."""
+
+
 class RemoteShell:
-    """Runs commands on one target through its LambdaClient."""
+    """Runs commands on one target through its LambdaClient.
+
+    ``streaming`` says whether to try response streaming; it turns off, for as long
+    as this shell lives, once the target shows it cannot stream (no streaming API,
+    a handler without the stream loop), so each command is invoked once.
+    """
 
     def __init__(self, client: LambdaClient, *, bucket: str | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self.streaming = True
 
     def run(
         self,
@@ -164,8 +186,14 @@ class RemoteShell:
         keep_background: bool = False,
         shell: str = "sh",
         on_throttle: Callable[[int, float], None] | None = None,
+        live: LiveOutput | None = None,
     ) -> RemoteResult:
-        """Run one command and return its result; lambdash's own failures raise LambdashError."""
+        """Run one command and return its result; lambdash's own failures raise LambdashError.
+
+        With ``live``, the output is streamed to it while the command runs, where the
+        target can stream; the result then holds only what was not streamed (a
+        spilled rest), and what was already shown is not in it again.
+        """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
             request["shell"] = shell
@@ -186,21 +214,72 @@ class RemoteShell:
             request["keep_background"] = True
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
+        if live is not None and self.streaming:
+            streamed = self._run_streaming(request, live, on_throttle)
+            if streamed is not None:
+                return streamed
         response, invoked = self.call(request, on_throttle=on_throttle)
-        state = response.get("state")
-        return RemoteResult(
-            exit_status=response.get("exit_status"),
-            signal=response.get("signal"),
-            timed_out=bool(response.get("timed_out")),
-            stdout=Stream.from_response(response["stdout"]),
-            stderr=Stream.from_response(response["stderr"]),
-            state=RemoteState(cwd=state["cwd"], env=state["env"]) if state else None,
-            sandbox=response.get("sandbox", {}),
-            request_id=response.get("request_id") or invoked.request_id,
-            timings=response.get("timings", {}),
-            raw=response,
-            throttles=invoked.throttles,
+        return result_of(response, invoked.request_id, invoked.throttles)
+
+    def _run_streaming(self, request: dict[str, Any], live: LiveOutput,
+                       on_throttle: Callable[[int, float], None] | None) -> RemoteResult | None:
+        """The result of a streamed run; None when the target turned out not to stream and nothing ran."""
+        from lambdash.aws.invoke import InvokeResponse, StreamingUnavailable  # loaded with the client already
+
+        try:
+            streamed = self.client.invoke_streaming(json.dumps({**request, "stream": True}).encode(),
+                                                    on_throttle=on_throttle)
+        except StreamingUnavailable:
+            self.streaming = False
+            return None
+        reader = RecordReader()
+        result: dict[str, Any] | None = None
+        unframed: bytearray | None = None
+        try:
+            for chunk in streamed.chunks():
+                if unframed is not None:
+                    unframed += chunk
+                    continue
+                try:
+                    for kind, payload in reader.feed(chunk):
+                        if kind == STDOUT:
+                            live.write("stdout", payload)
+                        elif kind == STDERR:
+                            live.write("stderr", payload)
+                        elif kind == RESULT:
+                            result = json.loads(payload)
+                except NotFramed:
+                    unframed = reader.unframed
+                except (BadFraming, ValueError) as problem:
+                    raise TransportError(f"the stream from {self.client.function} is damaged: {problem}") from None
+        except BaseException:
+            streamed.close()  # Ctrl-C or a broken stream: stop reading at once; the function goes on
+            raise
+        end = streamed.end
+        answered = InvokeResponse(
+            payload=bytes(unframed or b""), function_error=end.error_code if end else None,
+            log_tail=end.log_tail if end else "", request_id=streamed.request_id, throttles=streamed.throttles,
         )
+        if unframed is not None or (result is None and not reader.started and end is not None
+                                    and not end.error_code):
+            # No records: the answer is a whole buffered response (a function without the stream loop).
+            self.streaming = False
+            try:
+                response = self.checked(answered)
+            except RequestRefused as refusal:
+                if refusal.code == "invalid" and "unknown field 'stream'" in refusal.message:
+                    return None  # an older handler refused before running anything: send it buffered
+                raise
+            return result_of(response, answered.request_id, answered.throttles)
+        if end is not None and end.error_code:
+            raise function_failure({"errorType": end.error_code, "errorMessage": end.error_details or ""},
+                                   answered)
+        if result is None:
+            raise TransportError(
+                f"the stream from {self.client.function} ended before the command's result; "
+                f"it may still be running [request {streamed.request_id}]"
+            )
+        return result_of(self._verified(result), streamed.request_id, streamed.throttles, streamed=True)
 
     def inventory(self, *, redact: bool = True) -> dict[str, Any]:
         """The sandbox's inventory, collected by the function's probes."""
@@ -227,8 +306,12 @@ class RemoteShell:
     def call(
         self, request: Mapping[str, Any], *, on_throttle: Callable[[int, float], None] | None = None
     ) -> tuple[dict[str, Any], InvokeResponse]:
-        """Invoke the function with one request and return its successful response."""
+        """Invoke the function with one request (buffered) and return its successful response."""
         invoked = self.client.invoke(json.dumps(request).encode(), on_throttle=on_throttle)
+        return self.checked(invoked), invoked
+
+    def checked(self, invoked: InvokeResponse) -> dict[str, Any]:
+        """The function's answer, when it is a lambdash handler's successful response."""
         try:
             response = json.loads(invoked.payload)
         except ValueError:
@@ -236,6 +319,9 @@ class RemoteShell:
             raise LambdashError(f"the function answered something that is not JSON ({size} bytes)") from None
         if invoked.function_error:
             raise function_failure(response, invoked)
+        return self._verified(response)
+
+    def _verified(self, response: Any) -> dict[str, Any]:
         if not isinstance(response, dict) or response.get("v") != PROTOCOL_VERSION:
             raise LambdashError(
                 f"{self.client.function} does not answer like a lambdash handler "
@@ -247,7 +333,27 @@ class RemoteShell:
                 f"the function refused the request: {error.get('message', 'no reason given')}",
                 code=str(error.get("code") or error.get("type") or "invalid"),
             )
-        return response, invoked
+        return response
+
+
+def result_of(response: Mapping[str, Any], request_id: str, throttles: int, *, streamed: bool = False
+              ) -> RemoteResult:
+    """A handler's response (buffered, or the result record of a stream) as a RemoteResult."""
+    state = response.get("state")
+    make = Stream.from_streamed if streamed else Stream.from_response
+    return RemoteResult(
+        exit_status=response.get("exit_status"),
+        signal=response.get("signal"),
+        timed_out=bool(response.get("timed_out")),
+        stdout=make(response["stdout"]),
+        stderr=make(response["stderr"]),
+        state=RemoteState(cwd=state["cwd"], env=state["env"]) if state else None,
+        sandbox=response.get("sandbox", {}),
+        request_id=response.get("request_id") or request_id,
+        timings=response.get("timings", {}),
+        raw=response,
+        throttles=throttles,
+    )
 
 
 def function_failure(response: Any, invoked: InvokeResponse) -> FunctionError:

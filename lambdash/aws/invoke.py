@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,61 @@ from lambdash.config import Target
 from lambdash.errors import TransportError
 
 RETRY_ATTEMPTS = 8
+# What an endpoint without the streaming API answers (LocalStack, RIE, older emulators).
+_NO_SUCH_OPERATION = frozenset({"UnknownOperationException", "UnknownOperation", "NotImplemented",
+                                "InvalidAction", "UnsupportedOperation"})
+
+
+class StreamingUnavailable(Exception):
+    """The endpoint has no InvokeWithResponseStream; the request never reached the function."""
+
+
+class _NoSuchOperation(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """How a response stream ended: InvokeComplete's error, if any, and the log tail."""
+
+    error_code: str | None
+    error_details: str | None
+    log_tail: str
+
+
+class StreamedInvoke:
+    """An invocation whose response arrives in pieces; ``chunks`` yields them as they come."""
+
+    def __init__(self, raw: Any, function: str, throttles: int) -> None:
+        self._raw = raw
+        self._function = function
+        self.throttles = throttles
+        self.request_id: str = raw.get("ResponseMetadata", {}).get("RequestId", "")
+        self.end: StreamEnd | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        """The response's bytes as they arrive; ``end`` is set once the stream completes."""
+        try:
+            for event in self._raw["EventStream"]:
+                if "PayloadChunk" in event:
+                    yield event["PayloadChunk"].get("Payload", b"")
+                elif "InvokeComplete" in event:
+                    complete = event["InvokeComplete"]
+                    log = complete.get("LogResult")
+                    self.end = StreamEnd(
+                        complete.get("ErrorCode") or None, complete.get("ErrorDetails") or None,
+                        base64.b64decode(log).decode("utf-8", "replace") if log else "",
+                    )
+        except Exception as problem:
+            raise TransportError(
+                f"the stream from {self._function} broke: {first_line(problem)}; the command may still be running"
+            ) from None
+
+    def close(self) -> None:
+        """Stop reading: the connection is dropped (the function goes on)."""
+        stream = self._raw.get("EventStream")
+        if stream is not None:
+            stream.close()
 
 
 @dataclass(frozen=True)
@@ -75,12 +130,37 @@ class LambdaClient:
         self, payload: bytes, *, on_throttle: Callable[[int, float], None] | None = None
     ) -> InvokeResponse:
         """Invoke synchronously, retrying only what never reached the function."""
+        raw, throttles = self._with_retries(self._client.invoke, payload, on_throttle)
+        log = raw.get("LogResult")
+        return InvokeResponse(
+            payload=raw["Payload"].read(),
+            function_error=raw.get("FunctionError"),
+            log_tail=base64.b64decode(log).decode("utf-8", "replace") if log else "",
+            request_id=raw.get("ResponseMetadata", {}).get("RequestId", ""),
+            throttles=throttles,
+        )
+
+    def invoke_streaming(
+        self, payload: bytes, *, on_throttle: Callable[[int, float], None] | None = None
+    ) -> StreamedInvoke:
+        """Invoke with response streaming (InvokeWithResponseStream); the answer comes as it is written.
+
+        StreamingUnavailable when the endpoint has no streaming API (nothing ran then).
+        """
+        try:
+            raw, throttles = self._with_retries(self._client.invoke_with_response_stream, payload, on_throttle)
+        except _NoSuchOperation as problem:
+            raise StreamingUnavailable(str(problem)) from None
+        return StreamedInvoke(raw, self.function, throttles)
+
+    def _with_retries(self, call: Callable[..., Any], payload: bytes,
+                      on_throttle: Callable[[int, float], None] | None) -> tuple[Any, int]:
+        """One call, retried only while what was refused never reached the function."""
         throttles = 0
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                raw = self._client.invoke(
-                    FunctionName=self.function, InvocationType="RequestResponse", LogType="Tail", Payload=payload,
-                )
+                raw = call(FunctionName=self.function, InvocationType="RequestResponse", LogType="Tail",
+                           Payload=payload)
             except botocore.exceptions.ClientError as problem:
                 code = problem.response.get("Error", {}).get("Code", "")
                 if code in THROTTLING_CODES and attempt < RETRY_ATTEMPTS:
@@ -90,6 +170,9 @@ class LambdaClient:
                         on_throttle(attempt, delay)
                     self._sleep(delay)
                     continue
+                status = problem.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code in _NO_SUCH_OPERATION or (status in (404, 501) and code != "ResourceNotFoundException"):
+                    raise _NoSuchOperation(f"{code or status}: {problem}") from None
                 raise self._client_error(problem, attempt) from None
             except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as problem:
                 # Nothing was sent: the connection itself failed, so a retry cannot run the command twice.
@@ -99,14 +182,7 @@ class LambdaClient:
                 raise self._unreachable(problem) from None
             except Exception as problem:
                 raise translate(problem, self.function) from None
-            log = raw.get("LogResult")
-            return InvokeResponse(
-                payload=raw["Payload"].read(),
-                function_error=raw.get("FunctionError"),
-                log_tail=base64.b64decode(log).decode("utf-8", "replace") if log else "",
-                request_id=raw.get("ResponseMetadata", {}).get("RequestId", ""),
-                throttles=throttles,
-            )
+            return raw, throttles
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _unreachable(self, problem: Exception) -> TransportError:

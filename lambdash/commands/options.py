@@ -57,8 +57,11 @@ def add_run_options(parser: argparse.ArgumentParser, *, suppress: bool = False) 
                         help="run the command with bash instead of /bin/sh")
 
 
-def add_one_shot_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    """Options of one-shot runs only (``lambdash COMMAND``)."""
+def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """How each command runs, in one-shot runs and the REPL (where :stream and :keep change them)."""
+    parser.add_argument("--no-stream", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="wait for the command to end and print its output then, with a buffered invoke "
+                             "(default: print it as it is written, through Lambda response streaming)")
     parser.add_argument("--keep-background", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="keep what the command leaves running in the background: it stays in its sandbox, "
                              "frozen between invocations, as on Lambda (default: killed when the command ends)")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.options import add_common_options, add_run_options, add_target_options, audit_log, target_of
+from lambdash.commands.options import (
+    add_command_options,
+    add_common_options,
+    add_run_options,
+    add_target_options,
+    audit_log,
+    target_of,
+)
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
@@ -17,7 +24,8 @@ commands, remote paths and meta-commands; Ctrl-R searches the history; Ctrl-C cl
 the line or stops waiting for a running command; Ctrl-D leaves.
 
 meta-commands (:help in the REPL explains each):
-  :help :exit :timeout SECONDS|off :env :sandbox :json on|off :keep on|off :history [N]
+  :help :exit :timeout SECONDS|off :env :sandbox :json on|off :stream on|off :keep on|off
+  :history [N]
   :less :inventory :get REMOTE [LOCAL] :put LOCAL REMOTE
 
 History: $XDG_STATE_HOME/lambdash/history-TARGET (mode 0600).
@@ -33,6 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     add_target_options(parser, suppress=True)
     add_run_options(parser, suppress=True)
+    add_command_options(parser, suppress=True)
     add_common_options(parser, suppress=True)
 
 
@@ -52,6 +61,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         session = ReplSession(
             shell, target, terminal,
             audit=audit_log(args), history=history, timeout=args.timeout, json_output=args.json,
-            require_bash=args.bash, debug=args.debug,
+            stream_output=not args.no_stream, require_bash=args.bash, debug=args.debug,
         )
+        session.shell.keep_background = args.keep_background
         return session.run()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from lambdash.commands.options import (
+    add_command_options,
     add_common_options,
-    add_one_shot_options,
     add_run_options,
     add_target_options,
     audit_log,
@@ -20,7 +20,7 @@ from lambdash.terminal import Terminal
 def configure(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser, suppress=True)
     add_run_options(parser, suppress=True)
-    add_one_shot_options(parser, suppress=True)
+    add_command_options(parser, suppress=True)
     add_common_options(parser, suppress=True)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...", help="the command to run")
 
@@ -43,13 +43,21 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         raise UsageError("no command given (usage: lambdash run COMMAND...)")
     target = target_of(args, terminal)
     audit = audit_log(args)
+    # --json prints one document at the end, so it has nothing to stream.
+    live = None if args.no_stream or args.json else LiveTerminal(terminal)
     with open_shell(target, timeout=args.timeout) as shell:
         try:
             result = shell.run(command, stdin=stdin, timeout=args.timeout, shell="bash" if args.bash else "sh",
-                               keep_background=args.keep_background)
+                               keep_background=args.keep_background, live=live)
         except LambdashError as problem:
             audit.record(target=target.label, command=command, request_id=None, exit_status=None,
                          sandbox_id=None, error=problem.message)
+            raise
+        except KeyboardInterrupt:
+            terminal.message("")
+            terminal.message("lambdash: interrupted; the remote command may still be running")
+            audit.record(target=target.label, command=command, request_id=None, exit_status=None,
+                         sandbox_id=None, error="interrupted")
             raise
         audit.record(target=target.label, command=command, request_id=result.request_id,
                      exit_status=result.status, sandbox_id=result.sandbox.get("id"))
@@ -60,8 +68,20 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     return result.status
 
 
+class LiveTerminal:
+    """A streamed command's output, written to the terminal's stdout and stderr as it arrives."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+
+    def write(self, name: str, data: bytes) -> None:
+        stream = self.terminal.stdout if name == "stdout" else self.terminal.stderr
+        stream.write(data)
+        stream.flush()
+
+
 def deliver(result: RemoteResult, terminal: Terminal) -> None:
-    """Write the remote streams byte for byte, then lambdash's own notes on stderr."""
+    """Write the remote streams byte for byte (what was not streamed already), then lambdash's own notes."""
     progress = terminal.progress_bars()
     result.stdout.write_to(terminal.stdout, "stdout", progress)
     result.stderr.write_to(terminal.stderr, "stderr", progress)

@@ -2,9 +2,9 @@
 
 Reproducibility is what lets a re-deploy compare CodeSha256 and skip the upload:
 every entry has the same timestamp (1980-01-01, the earliest a zip can hold),
-permission 0644 and compression, entries are sorted, and bytecode caches are
-left out. Entries sit under ``handler/`` so the Lambda handler is
-``handler.app.handle``.
+permission (0755 for the exec wrapper and any other executable, else 0644) and
+compression, entries are sorted, and bytecode caches are left out. Entries sit
+under ``handler/`` so the Lambda handler is ``handler.app.handle``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lambdash.errors import ConfigError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
+EXECUTABLE_MODE = 0o100755  # rwxr-xr-x: Lambda runs AWS_LAMBDA_EXEC_WRAPPER only when it is executable
 PACKAGE_DIRECTORY = "handler"
 _SKIPPED_DIRECTORIES = {"__pycache__"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
@@ -54,7 +56,7 @@ def build_zip(source: Path | None = None) -> CodeArtifact:
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in package_files(source):
             entry = zipfile.ZipInfo(f"{PACKAGE_DIRECTORY}/{path.relative_to(source).as_posix()}", ZIP_EPOCH)
-            entry.external_attr = FILE_MODE << 16
+            entry.external_attr = (EXECUTABLE_MODE if os.access(path, os.X_OK) else FILE_MODE) << 16
             entry.create_system = 3  # Unix, so the mode above is honoured when unpacked
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, path.read_bytes(), compresslevel=9)

@@ -41,6 +41,9 @@ class FunctionConfig:
     ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
     # The managed runtime's command line; None runs the handler under awslambdaric, as Lambda's Python runtimes do.
     runtime_command: tuple[str, ...] | None = None
+    # "lambdash": start through the handler's exec wrapper (its own runtime loop, which streams), as deploy
+    # sets it up; "awslambdaric": the managed runtime unchanged. Only a task root with the wrapper has the first.
+    runtime: str = "lambdash"
 
     @property
     def runtime_argv(self) -> tuple[str, ...]:

@@ -52,6 +52,9 @@ class ResponseSink(Protocol):
 
     def finish(self, error_type: str | None = None, error_body: bytes = b"") -> None: ...
 
+    def broke(self, message: str) -> None:
+        """The response stopped short; unless the runtime turns out to have died, it is truncated."""
+
 
 class RuntimeCallbacks(Protocol):
     """The sandbox side: where the Runtime API sends what the runtime tells it."""
@@ -170,7 +173,7 @@ class _RuntimeAPIHandler(GuardedRequestHandler):
                                       "the streamed response is too big")
         except HTTPProblem as problem:
             if problem.status == HTTPStatus.BAD_REQUEST:
-                sink.finish("Runtime.TruncatedResponse", error_body(problem.message, "Runtime.TruncatedResponse"))
+                sink.broke(f"the runtime's streamed response broke off: {problem.message}")
             raise
         error_type = self.trailers.get(ERROR_TYPE_HEADER.lower())
         if error_type:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
+from handler.constants import EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES
 from lambdash.local.function import FunctionConfig
 from lambdash.local.runtime_api import RuntimeAPIServer, error_body
 
@@ -48,9 +48,12 @@ SANDBOX_MARKER = "LAMBDASH_LOCAL_SANDBOX"
 # Address space the runtime itself reserves (thread stacks, malloc arenas) on top
 # of the function's memory size; without it a 128 MB function could not start.
 RUNTIME_ADDRESS_SPACE_ALLOWANCE = 1024 * 1024 * 1024
+# How long a broken response stream waits for the supervisor to say the runtime died.
+BROKEN_STREAM_GRACE_SECONDS = 1.0
 # How long a supervisor may take to kill its sandbox and go.
 SUPERVISOR_EXIT_SECONDS = 10.0
 SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
+EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 
 PASSED_THROUGH_VARIABLES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -104,6 +107,19 @@ class Invocation:
                 self.function_error = "Unhandled"
                 self.error_payload = error_body or error_body_of(error_type)
             self.done.set()
+
+    def broke(self, message: str) -> None:
+        """The stream stopped short: most likely the runtime died, which its supervisor is about to say.
+
+        The supervisor's word (an exit, a signal, out of memory) is the better error;
+        if none comes shortly, the response was truncated by a runtime still alive.
+        """
+
+        def truncated() -> None:
+            if not self.done.wait(BROKEN_STREAM_GRACE_SECONDS):
+                self.finish("Runtime.TruncatedResponse", error_body(message, "Runtime.TruncatedResponse"))
+
+        threading.Thread(target=truncated, name="broken-stream", daemon=True).start()
 
     @property
     def payload_out(self) -> bytes:
@@ -191,9 +207,14 @@ class Sandbox:
     def start(self, spawner: Spawner) -> None:
         """Start the Runtime API, then the supervisor and through it the runtime."""
         self._api.start()
+        environment = self._environment()
+        argv = list(self.config.runtime_argv)
+        wrapper = environment.get(EXEC_WRAPPER_VARIABLE)
+        if wrapper:  # as Lambda does: the wrapper, then the managed runtime's command line
+            argv = [wrapper, *argv]
         spec = {
-            "argv": list(self.config.runtime_argv),
-            "env": self._environment(),
+            "argv": argv,
+            "env": environment,
             "cwd": str(self.task_root),
             "address_space_bytes": self.config.memory_mb * 1024 * 1024 + RUNTIME_ADDRESS_SPACE_ALLOWANCE,
             "memory_limit_bytes": self.config.memory_mb * 1024 * 1024,
@@ -244,6 +265,9 @@ class Sandbox:
             "TMPDIR": str(self.tmp),
             SANDBOX_MARKER: self.id,
         }
+        wrapper = self.task_root / "handler" / EXEC_WRAPPER_NAME
+        if config.runtime == "lambdash" and wrapper.is_file():
+            env[EXEC_WRAPPER_VARIABLE] = str(wrapper)  # as `lambdash deploy` sets it
         env.update({name: os.environ[name] for name in PASSED_THROUGH_VARIABLES if name in os.environ})
         env.update(config.environment)
         return env
@@ -572,10 +596,11 @@ def stage_task_root(parent: Path | None = None) -> Path:
     import handler
 
     source = Path(handler.__file__).parent
-    files = sorted(path for path in source.iterdir() if path.is_file() and path.suffix in (".py", ".json"))
+    files = sorted(path for path in source.iterdir()
+                   if path.is_file() and (path.suffix in (".py", ".json") or path.name == EXEC_WRAPPER_NAME))
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0" + oct(path.stat().st_mode).encode())
     parent = parent or Path(tempfile.gettempdir())
     root = parent / f"lambdash-task-{os.getuid()}-{digest.hexdigest()[:16]}"
     if not (root / "handler").is_dir():

@@ -157,10 +157,16 @@ class Supervisor:
         def limit_memory() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-        self.runtime = subprocess.Popen(
-            spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=sys.stderr,
-            stderr=sys.stderr, start_new_session=True, preexec_fn=limit_memory,
-        )
+        try:
+            self.runtime = subprocess.Popen(
+                spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=sys.stderr,
+                stderr=sys.stderr, start_new_session=True, preexec_fn=limit_memory,
+            )
+        except OSError as problem:  # as Lambda says of a runtime (or exec wrapper) it cannot start
+            print(f"lambdash local sandbox: cannot start {spec['argv'][0]}: {problem.strerror}", file=sys.stderr,
+                  flush=True)
+            self.report("ended exit 126")
+            return
         self.report(f"started {self.runtime.pid}")
 
     def freeze(self) -> None:
@@ -237,6 +243,8 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signum, lambda *_: None)  # wakes select; the control pipe's EOF or K decides
         self.start()
+        if self.runtime is None:
+            return
         control = sys.stdin.fileno()
         while True:
             ready, _, _ = select.select([control, wake_read], [], [], MEMORY_POLL_SECONDS)

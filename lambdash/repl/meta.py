@@ -118,6 +118,7 @@ def _env(session: ReplSession, arguments: list[str]) -> None:
         f"shell: {session.shell.shell_name}",
         f"timeout: {f'{session.timeout:g} s' if session.timeout is not None else 'off'}",
         f"json: {'on' if session.json_output else 'off'}",
+        f"stream: {'on' if session.stream_output else 'off'}",
         f"keep: {'on' if session.shell.keep_background else 'off'}",
     ]
     if state.env:
@@ -151,6 +152,16 @@ def _json(session: ReplSession, arguments: list[str]) -> None:
         raise UsageError("usage: :json on|off")
     session.json_output = arguments[0] == "on"
     _say(session, f"json: {arguments[0]}")
+
+
+def _stream(session: ReplSession, arguments: list[str]) -> None:
+    if not arguments:
+        _say(session, f"stream: {'on' if session.stream_output else 'off'}")
+        return
+    if arguments[0] not in ("on", "off"):
+        raise UsageError("usage: :stream on|off")
+    session.stream_output = arguments[0] == "on"
+    _say(session, f"stream: {arguments[0]}")
 
 
 def _keep(session: ReplSession, arguments: list[str]) -> None:
@@ -244,6 +255,10 @@ _COMMANDS = [
     MetaCommand(":json", ":json [on|off]", "print each result as JSON, as --json does",
                 "With json on, each command prints one JSON document (status, streams, request id,\n"
                 "sandbox, timings) instead of its output.", _json,
+                arguments=("choice:on|off",), max_arguments=1),
+    MetaCommand(":stream", ":stream [on|off]", "show output as it is written (on) or when the command ends",
+                "With stream on (the default), output is shown as the command writes it, through Lambda\n"
+                "response streaming; off uses a buffered invoke, as --no-stream does.", _stream,
                 arguments=("choice:on|off",), max_arguments=1),
     MetaCommand(":keep", ":keep [on|off]", "keep what commands leave running in the background",
                 "With keep on, a background job (`sleep 60 &`) outlives its command: it stays in its\n"

@@ -25,8 +25,16 @@ KEPT_IN_MEMORY_BYTES = 1_048_576
 DEFAULT_PAGER = "less -R"
 
 
+class StreamAbandoned(Exception):
+    """Raised into a stream the user walked away from, to stop reading it."""
+
+
 class _Tee:
-    """Writes to the terminal and to the kept copy at once, counting newlines on the way."""
+    """Writes to the terminal and to the kept copy at once, counting newlines on the way.
+
+    Each piece shown is wrapped in ``before`` and ``after`` (stderr's colour), so
+    stdout streamed in between stays uncoloured.
+    """
 
     def __init__(self, shown: BinaryIO, kept: IO[bytes], before: bytes = b"", after: bytes = b"") -> None:
         self.shown, self.kept = shown, kept
@@ -38,9 +46,7 @@ class _Tee:
     def write(self, data: bytes) -> int:
         if not data:
             return 0
-        if self.size == 0 and self.before:
-            self.shown.write(self.before)
-        self.shown.write(data)
+        self.shown.write(self.before + data + self.after)
         self.kept.write(data)
         self.size += len(data)
         self.newlines += data.count(b"\n")
@@ -50,11 +56,6 @@ class _Tee:
     def flush(self) -> None:
         self.shown.flush()
 
-    def finish(self) -> None:
-        if self.size and self.after:
-            self.shown.write(self.after)
-            self.shown.flush()
-
 
 class ResultPrinter:
     """Prints results on one terminal and remembers the last output."""
@@ -63,30 +64,56 @@ class ResultPrinter:
         self.terminal = terminal
         self.kept: IO[bytes] | None = None
         self.kept_lines = 0
+        self._out: _Tee | None = None
+        self._err: _Tee | None = None
+        self._abandoned = False
+
+    def begin(self) -> ResultPrinter:
+        """Start on a new command's output (which may then be streamed in through ``write``)."""
+        self.discard()
+        terminal = self.terminal
+        self.kept = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY_BYTES)  # noqa: SIM115 - kept for :less
+        red = terminal.stderr_color
+        self._out = _Tee(terminal.stdout, self.kept)
+        self._err = _Tee(terminal.stderr, self.kept, RED.encode() if red else b"", RESET.encode() if red else b"")
+        self._abandoned = False
+        return self
+
+    def write(self, name: str, data: bytes) -> None:
+        """Streamed output, shown as it arrives; after ``abandon`` it stops the stream instead."""
+        if self._abandoned:
+            raise StreamAbandoned()
+        tee = self._out if name == "stdout" else self._err
+        assert tee is not None, "begin() first"
+        tee.write(data)
+        tee.flush()
+
+    def abandon(self) -> None:
+        """The user walked away (Ctrl-C): nothing more of this command is shown."""
+        self._abandoned = True
 
     def show(self, result: RemoteResult) -> None:
-        """Write both streams, then lambdash's notes about the status and any truncation."""
+        """Write what is left of both streams, then lambdash's notes about the status and any truncation."""
         terminal = self.terminal
-        self.discard()
-        kept = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY_BYTES)  # noqa: SIM115 - kept for :less
-        self.kept = kept
+        if self._out is None:
+            self.begin()
+        out, err = self._out, self._err
+        assert out is not None
+        assert err is not None
         progress = terminal.progress_bars()
-        out = _Tee(terminal.stdout, kept)
-        red = terminal.stderr_color
-        err = _Tee(terminal.stderr, kept, RED.encode() if red else b"", RESET.encode() if red else b"")
         result.stdout.write_to(cast(BinaryIO, out), "stdout", progress)
-        if out.size and out.last_byte != b"\n" and result.stderr.size:
+        if out.size and out.last_byte != b"\n" and result.stderr.size and not err.size:
             # Keep stderr off the end of an unfinished stdout line.
             terminal.stdout.write(b"\n")
             terminal.stdout.flush()
         result.stderr.write_to(cast(BinaryIO, err), "stderr", progress)
-        err.finish()
         last = err if err.size else out
         if last.size and last.last_byte != b"\n":
             # The prompt must start on a line of its own.
             last.shown.write(b"\n")
             last.shown.flush()
         self.kept_lines = out.newlines + err.newlines
+        self._out = self._err = None
         for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
             if stream.lost:
                 terminal.warning(truncation_warning(name, stream))
@@ -134,6 +161,31 @@ class ResultPrinter:
             self.kept.close()
             self.kept = None
         self.kept_lines = 0
+        self._out = self._err = None
+
+
+# Programs that draw on a whole terminal screen: the sandbox has no terminal for them.
+FULL_SCREEN_PROGRAMS = {
+    "vi": "`:get` the file, edit it here, then `:put` it back",
+    "vim": "`:get` the file, edit it here, then `:put` it back",
+    "nano": "`:get` the file, edit it here, then `:put` it back",
+    "emacs": "`:get` the file, edit it here, then `:put` it back",
+    "top": "`top -b -n 1` prints one screenful",
+    "htop": "`top -b -n 1` prints one screenful",
+    "watch": "a loop prints as it goes: `while :; do COMMAND; sleep 2; done`",
+    "less": "`:less` pages the last command's output here",
+    "more": "`:less` pages the last command's output here",
+}
+
+
+def full_screen_hint(command: str) -> str | None:
+    """A hint for a full-screen program that failed for want of a terminal, or None."""
+    words = command.split()
+    program = words[0].rsplit("/", 1)[-1] if words else ""
+    advice = FULL_SCREEN_PROGRAMS.get(program)
+    if advice is None:
+        return None
+    return f"{program} needs a terminal, and the sandbox has none; {advice}"
 
 
 def status_note(result: RemoteResult) -> str | None:

@@ -41,7 +41,7 @@ from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
 from lambdash.repl.meta import META_COMMANDS, LeaveRepl, run_meta
-from lambdash.repl.output import ResultPrinter, status_note
+from lambdash.repl.output import ResultPrinter, full_screen_hint, status_note
 from lambdash.repl.scanner import needs_continuation, scan
 from lambdash.repl.state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
@@ -72,6 +72,7 @@ class ReplSession:
         output: Output | None = None,
         timeout: float | None = None,
         json_output: bool = False,
+        stream_output: bool = True,
         require_bash: bool = False,
         lister: Lister | None = None,
         debug: bool = False,
@@ -81,6 +82,7 @@ class ReplSession:
         self.audit = audit or AuditLog(None)
         self.timeout = timeout
         self.json_output = json_output
+        self.stream_output = stream_output
         self.debug = debug
         self.shell = CarriedShell(remote, require_bash=require_bash, notify=self.notice)
         self.printer = ResultPrinter(terminal)
@@ -169,8 +171,10 @@ class ReplSession:
     def run_command(self, command: str) -> RemoteResult:
         """Run a command with the carried state, show its result and adopt the state it leaves."""
         started = time.monotonic()
+        # Shown as it is written, unless :stream off, or :json (one document at the end).
+        live = self.printer.begin() if self.stream_output and not self.json_output else None
         try:
-            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled)
+            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live)
         except Interrupted:
             self.last = LastCommand(None, time.monotonic() - started, interrupted=True)
             raise
@@ -182,6 +186,10 @@ class ReplSession:
             self.terminal.write_json(result.to_json())
         else:
             self.printer.show(result)
+            if result.status != 0:
+                hint = full_screen_hint(command)
+                if hint:
+                    self.terminal.notice(hint)
             if self.terminal.stdout_isatty:
                 self.printer.offer_pager(self.prompt.output.get_size().rows)
         return result
@@ -189,12 +197,13 @@ class ReplSession:
     # --- remote calls -----------------------------------------------------------
 
     def call_remote_command(self, command: str, *, stdin: bytes | None = None, adopt_state: bool = False,
-                            on_throttle: Callable[[int, float], None] | None = None) -> RemoteResult:
-        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait."""
+                            on_throttle: Callable[[int, float], None] | None = None,
+                            live: ResultPrinter | None = None) -> RemoteResult:
+        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream)."""
 
         def work() -> RemoteResult:
             return self.shell.run(command, stdin=stdin, timeout=self.timeout, keep_state=adopt_state,
-                                  on_throttle=on_throttle)
+                                  on_throttle=on_throttle, live=live)
 
         def settled(outcome: Settled[RemoteResult]) -> None:
             self._record(command, outcome)
@@ -202,6 +211,8 @@ class ReplSession:
         try:
             return self._wait(RemoteCall(work, settled, name="remote-command"))
         except Interrupted:
+            if live is not None:
+                live.abandon()  # nothing more of it is shown; its stream is closed at the next piece
             # Audited at once: nothing guarantees the REPL is still alive when the command ends.
             self.audit.record(target=self.target.label, command=command, request_id=None, exit_status=None,
                               sandbox_id=None, error="interrupted at the prompt; the command may still be running")

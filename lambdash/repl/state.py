@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
-from lambdash.remote import RemoteResult, RemoteShell
+from lambdash.remote import LiveOutput, RemoteResult, RemoteShell
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
 _MISSING_CWD = "cwd_missing"
@@ -87,10 +87,11 @@ class CarriedShell:
             return self.state.copy()
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
-            keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None) -> RemoteResult:
+            keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None,
+            live: LiveOutput | None = None) -> RemoteResult:
         """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
         state = self.snapshot()
-        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state)
+        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state, live)
         with self._lock:
             seen = SandboxSeen.from_response(result.sandbox)
             if keep_state:
@@ -101,13 +102,14 @@ class CarriedShell:
         return result
 
     def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: bytes | None, timeout: float | None,
-                            on_throttle: Callable[[int, float], None] | None, keep_state: bool) -> RemoteResult:
+                            on_throttle: Callable[[int, float], None] | None, keep_state: bool,
+                            live: LiveOutput | None) -> RemoteResult:
         for _ in range(3):
             try:
                 return self.remote.run(
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
                     shell=self.shell_name, on_throttle=on_throttle,
-                    keep_background=self.keep_background and keep_state,
+                    keep_background=self.keep_background and keep_state, live=live,
                 )
             except RequestRefused as problem:
                 if problem.code == _MISSING_CWD and state.cwd is not None:

@@ -371,10 +371,18 @@ def test_destroy_keeps_a_bucket_another_function_spills_to(run: Run, moto_url: s
     assert bucket not in [item["Name"] for item in client("s3", moto_url).list_buckets()["Buckets"]]
 
 
+def unpack_as_lambda_does(zip_bytes: bytes, task_root: Path) -> None:
+    """Unpack with each entry's mode, as Lambda does (zipfile alone would drop the run bits)."""
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+        archive.extractall(task_root)
+        for entry in archive.infolist():
+            (task_root / entry.filename).chmod((entry.external_attr >> 16) & 0o777)
+
+
 def test_the_deployed_zip_runs_in_the_local_lambda(tmp_path: Path) -> None:
     """The artifact needs nothing but the standard library and boto3: unpack it and invoke it."""
     task_root = tmp_path / "task"
-    zipfile.ZipFile(io.BytesIO(build_zip().zip_bytes)).extractall(task_root)
+    unpack_as_lambda_does(build_zip().zip_bytes, task_root)
     with LocalLambda(FunctionConfig(task_root=task_root, timeout=30)) as local:
         lam = boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
                            aws_access_key_id=local.credentials.access_key_id,
@@ -395,7 +403,7 @@ def test_after_a_deploy_the_client_needs_no_bucket(
     assert run("deploy", "--name", name, "--bucket", bucket)[0] == 0
     environment = client("lambda", moto_url).get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     task_root = tmp_path / "task"
-    zipfile.ZipFile(io.BytesIO(build_zip().zip_bytes)).extractall(task_root)
+    unpack_as_lambda_does(build_zip().zip_bytes, task_root)
     with LocalLambda(FunctionConfig(name=name, task_root=task_root, environment=environment, timeout=60)) as local:
         local.keep_credentials()
         stdout, stderr = io.BytesIO(), io.BytesIO()

@@ -67,7 +67,8 @@ def test_an_unreachable_endpoint(home: Path) -> None:
     assert status == 255
     assert stderr.startswith(
         f"lambdash: error: cannot reach http://127.0.0.1:{port} (is `lambdash serve` running there?): "
-        f'Could not connect to the endpoint URL: "http://127.0.0.1:{port}/2015-03-31/functions/shell/invocations"'
+        f'Could not connect to the endpoint URL: "http://127.0.0.1:{port}/2021-11-15/functions/shell/'
+        'response-streaming-invocations"'
     )
     assert stderr.count("\n") == 1
 

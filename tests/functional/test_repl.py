@@ -364,6 +364,8 @@ class _BrokenClient:
     def invoke(self, payload: bytes, **options: Any) -> Any:
         raise ValueError("the wire is on fire")
 
+    invoke_streaming = invoke
+
 
 def test_an_unexpected_error_is_reported_and_the_loop_goes_on(shell: RemoteShell) -> None:
     broken = RemoteShell(_BrokenClient())  # type: ignore[arg-type]

@@ -96,7 +96,7 @@ def test_a_sandbox_killed_mid_command_is_one_clear_error_and_the_next_command_wo
 
 
 def test_s3_down_before_a_spill_cuts_the_output_and_says_why(tmp_path: Path) -> None:
-    done = lambdash("--local", "--bucket", "spills", "head -c 7000000 /dev/urandom; echo end >&2",
+    done = lambdash("--local", "--no-stream", "--bucket", "spills", "head -c 7000000 /dev/urandom; echo end >&2",
                     env={"AWS_ENDPOINT_URL_S3": closed_loopback_url(), "AWS_ACCESS_KEY_ID": "x",
                          "AWS_SECRET_ACCESS_KEY": "x"})
     assert done.returncode == 0
@@ -125,13 +125,17 @@ def test_a_full_temp_dir_is_said_and_freeing_it_brings_the_output_back(served: s
     if b"tmpfs" not in probe.stdout:
         pytest.skip("this kernel does not let the local Lambda give a sandbox a private temp dir")
     # One sandbox, so the second command lands where the first filled the temp dir.
-    fill = lambdash("--endpoint-url", served, "head -c 20000000 /dev/zero > \"$TMPDIR/fill\"; echo after")
+    fill = lambdash("--endpoint-url", served, "--no-stream",
+                    "head -c 20000000 /dev/zero > \"$TMPDIR/fill\"; echo after")
     assert fill.returncode == 1  # echo could not write: stdout's own spool file had no room left either
     assert b"after" not in fill.stdout
     assert "lambdash: warning: the sandbox's temp dir " in fill.stderr.decode()
     assert "(16 MB) is full; remove files from it, or give the function more ephemeral storage" \
         in fill.stderr.decode()
-    cleaned = lambdash("--endpoint-url", served, "rm -f \"$TMPDIR/fill\"; echo cleaned")
+    # Streamed, the output goes through pipes, not the full temp dir: it comes back whole.
+    streamed = lambdash("--endpoint-url", served, "echo streamed")
+    assert (streamed.returncode, streamed.stdout) == (0, b"streamed\n")
+    cleaned = lambdash("--endpoint-url", served, "--no-stream", "rm -f \"$TMPDIR/fill\"; echo cleaned")
     assert (cleaned.returncode, cleaned.stdout, cleaned.stderr) == (0, b"cleaned\n", b"")
 
 

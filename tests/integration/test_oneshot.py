@@ -145,7 +145,7 @@ def test_the_local_sandbox_needs_none_of_the_users_aws_configuration(
 
 
 def test_without_a_bucket_truncation_is_announced(home: Path) -> None:
-    done = lambdash("--local", "head -c 6000000 /dev/urandom")
+    done = lambdash("--local", "--no-stream", "head -c 6000000 /dev/urandom")
     assert done.returncode == 0
     lost = 6_000_000 - len(done.stdout)
     assert lost > 0
@@ -161,14 +161,15 @@ def test_big_output_comes_through_s3_verified_and_cleaned_up(
     out = tmp_path / "out"
     with open(out, "wb") as sink:
         done = subprocess.run(
-            [LAMBDASH, "--local", "--bucket", bucket, "head -c 20000000 /dev/zero | tr '\\0' x; printf 'end'"],
+            [LAMBDASH, "--local", "--no-stream", "--bucket", bucket,
+             "head -c 20000000 /dev/zero | tr '\\0' x; printf 'end'"],
             stdout=sink, stderr=subprocess.PIPE, timeout=120, env={**os.environ, **aws_env},
         )
     assert done.returncode == 0, done.stderr
     expected.update(b"x" * 20_000_000 + b"end")
     assert hashlib.sha256(out.read_bytes()).hexdigest() == expected.hexdigest()
     random_out = subprocess.run(
-        [LAMBDASH, "--local", "--bucket", bucket,
+        [LAMBDASH, "--local", "--no-stream", "--bucket", bucket,
          'cd "$TMPDIR"; head -c 20000000 /dev/urandom > out; sha256sum out >&2; cat out; rm out'],
         capture_output=True, timeout=120, env={**os.environ, **aws_env},
     )

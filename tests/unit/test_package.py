@@ -44,8 +44,11 @@ def test_entries_sit_under_handler_sorted_with_fixed_time_and_mode() -> None:
     assert all(name.startswith("handler/") for name in names)
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
-        assert info.external_attr >> 16 == 0o100644
+        # The exec wrapper keeps its run bit: Lambda runs AWS_LAMBDA_EXEC_WRAPPER only when it is executable.
+        mode = 0o100755 if info.filename == "handler/exec-wrapper" else 0o100644
+        assert info.external_attr >> 16 == mode, info.filename
         assert info.compress_type == zipfile.ZIP_DEFLATED
+    assert "handler/exec-wrapper" in names
 
 
 def test_every_handler_file_is_shipped_unchanged() -> None:
