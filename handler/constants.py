@@ -14,6 +14,8 @@ ENV_PREFIX = "LAMBDASH_PREFIX"
 ENV_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 DEFAULT_PREFIX = "lambdash"
+# Lambda starts the runtime through the script this variable names (lambdash's can stream).
+ENV_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 # The script in this package that AWS_LAMBDA_EXEC_WRAPPER names: it starts handler/runtime.py.
 EXEC_WRAPPER_NAME = "exec-wrapper"
 

@@ -64,6 +64,9 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                         help="spill bucket for output too big to return inline (default: lambdash-ACCOUNT-REGION)")
     bucket.add_argument("--no-bucket", action="store_true",
                         help="no spill bucket: output too big to return inline is truncated")
+    group.add_argument("--no-stream", action="store_true",
+                       help="leave out the exec wrapper: the handler runs under AWS's awslambdaric alone, and "
+                            "clients get buffered answers (default: it streams output as it is written)")
     group.add_argument("--subnet", action="append", default=[], metavar="ID",
                        help="run in a VPC, in this subnet (repeatable; needs --security-group)")
     group.add_argument("--security-group", action="append", default=[], metavar="ID",
@@ -122,6 +125,7 @@ def deploy_options(args: argparse.Namespace) -> DeployOptions:
         use_bucket=not args.no_bucket,
         subnet_ids=tuple(args.subnet),
         security_group_ids=tuple(args.security_group),
+        stream=not args.no_stream,
     )
 
 

@@ -43,6 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ephemeral-storage", type=int, default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
                         help="the size of each sandbox's private temp dir (TMPDIR), where the kernel allows one "
                              f"(default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+    parser.add_argument("--runtime", choices=("lambdash", "awslambdaric"), default="lambdash",
+                        help="start the handler through its exec wrapper, whose runtime loop can stream (lambdash, "
+                             "as deploy sets it up), or under AWS's awslambdaric alone (default: lambdash)")
+    parser.add_argument("--stream-rate-cap", action="store_true",
+                        help="stream responses past their first 6 MB at about 2 MB/s, as AWS does "
+                             "(default: full speed)")
     parser.add_argument("--access-key-id", metavar="ID",
                         help="accept only requests signed with this access key id (with --secret-access-key); "
                              "default: a pair kept for this host and port in the state dir")
@@ -67,7 +73,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     config = FunctionConfig(
         name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
         concurrency=args.concurrency, idle_timeout=args.idle_timeout, ephemeral_storage_mb=args.ephemeral_storage,
-        environment={ENV_BUCKET: args.bucket} if args.bucket else {},
+        environment={ENV_BUCKET: args.bucket} if args.bucket else {}, runtime=args.runtime,
     )
     lock = threading.Lock()
 
@@ -79,7 +85,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             terminal.stderr.flush()
 
     try:
-        local = LocalLambda(config, host=args.host, port=args.port, on_invoke=show)
+        local = LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
+                            on_invoke=show)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
     port = local.port

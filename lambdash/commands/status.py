@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from handler.constants import ENV_EXEC_WRAPPER
 from lambdash.commands.deployment_options import add_deployment_options, deployment_client, handler_directory
 from lambdash.commands.options import add_common_options
 from lambdash.deploy.models import StatusReport
@@ -41,6 +42,16 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     return 0
 
 
+def streaming_state(report: StatusReport) -> str:
+    """Whether the function streams output (its exec wrapper is set), and whether that is as deployed."""
+    on = ENV_EXEC_WRAPPER in report.function.environment
+    state = ("on (AWS_LAMBDA_EXEC_WRAPPER starts the handler's streaming runtime loop)" if on
+             else "off (buffered answers only)")
+    if on != report.settings.stream:
+        state += f"; deployed {'on' if report.settings.stream else 'off'}: drift"
+    return state
+
+
 def render_status(report: StatusReport) -> list[str]:
     """Aligned ``label  value`` lines, then the drift."""
     document = report.to_dict()
@@ -58,6 +69,7 @@ def render_status(report: StatusReport) -> list[str]:
         ("code sha256", code),
         ("bucket", f"{document['bucket']} (prefix {document['prefix']}/)" if document["bucket"] else "(none)"),
         ("role", report.function.role_arn),
+        ("streaming", streaming_state(report)),
     ]
     if report.function.subnet_ids:
         rows.append(("vpc", f"subnets {', '.join(report.function.subnet_ids)}; "

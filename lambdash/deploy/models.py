@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from handler.constants import DEFAULT_PREFIX, ENV_BUCKET, ENV_PREFIX
+from handler.constants import DEFAULT_PREFIX, ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, EXEC_WRAPPER_NAME
 
 # Everything lambdash creates carries this tag; destroy removes nothing without it.
 MANAGED_TAG_KEY = "lambdash"
@@ -26,6 +26,8 @@ MANAGED_TAG_VALUE = "managed"
 SETTINGS_TAG_KEY = "lambdash:settings"
 
 HANDLER = "handler.app.handle"
+# Where Lambda unpacks the zip: the exec wrapper that starts the streaming runtime loop is here.
+DEPLOYED_EXEC_WRAPPER = f"/var/task/handler/{EXEC_WRAPPER_NAME}"
 DEFAULT_NAME = "lambdash"
 # Runtimes the handler supports (it needs Python 3.11 or later).
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
@@ -79,6 +81,8 @@ class DeployOptions:
     prefix: str = DEFAULT_PREFIX
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    # Start the handler through its exec wrapper, whose runtime loop streams output.
+    stream: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class DeploySettings:
     prefix: str = DEFAULT_PREFIX
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    stream: bool = True
 
     @property
     def role_name(self) -> str:
@@ -130,10 +135,11 @@ class DeploySettings:
 
     @property
     def environment(self) -> dict[str, str]:
-        """The function's environment: exactly where to spill, or nothing without a bucket."""
-        if self.bucket is None:
-            return {}
-        return {ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix}
+        """The function's environment: where to spill (with a bucket), and the exec wrapper (when streaming)."""
+        environment = {ENV_EXEC_WRAPPER: DEPLOYED_EXEC_WRAPPER} if self.stream else {}
+        if self.bucket is not None:
+            environment.update({ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix})
+        return environment
 
     @property
     def function_tags(self) -> dict[str, str]:
@@ -150,6 +156,7 @@ class DeploySettings:
             f"bucket={self.bucket or '-'}",
             f"prefix={self.prefix}",
             f"vpc={vpc_digest(self.subnet_ids, self.security_group_ids)}",
+            f"stream={'on' if self.stream else 'off'}",
         ])
 
     def from_record(self, record: str) -> DeploySettings:
@@ -165,6 +172,8 @@ class DeploySettings:
                 ephemeral_storage_mb=int(fields.get("tmp", self.ephemeral_storage_mb)),
                 bucket=None if fields.get("bucket") == "-" else fields.get("bucket", self.bucket),
                 prefix=fields.get("prefix", self.prefix),
+                # Deploys from before streaming recorded no stream field, and set up no wrapper.
+                stream=fields.get("stream", "off") == "on",
             )
         except ValueError:
             return self
@@ -454,6 +463,7 @@ class StatusReport:
         function = self.function
         return {
             "function": function.name,
+            "streaming": ENV_EXEC_WRAPPER in function.environment,
             "arn": function.arn,
             "region": self.settings.region,
             "state": function.state,

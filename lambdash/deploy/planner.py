@@ -115,6 +115,7 @@ def resolve_settings(options: DeployOptions, identity: CallerIdentity, region: s
         prefix=options.prefix,
         subnet_ids=tuple(sorted(set(options.subnet_ids))),
         security_group_ids=tuple(sorted(set(options.security_group_ids))),
+        stream=options.stream,
     )
 
 

@@ -15,8 +15,10 @@ import json
 import re
 from typing import Any
 
+from handler.constants import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX
 from lambdash.deploy.models import (
     BASIC_EXECUTION_POLICY,
+    DEPLOYED_EXEC_WRAPPER,
     FUNCTION_DESCRIPTION,
     HANDLER,
     LIFECYCLE_RULE_ID,
@@ -54,7 +56,7 @@ def build_template(
         memory_mb=options.memory_mb, timeout_seconds=options.timeout_seconds,
         ephemeral_storage_mb=options.ephemeral_storage_mb, bucket="${SpillBucket}" if use_bucket else None,
         prefix=options.prefix, subnet_ids=tuple(sorted(set(options.subnet_ids))),
-        security_group_ids=tuple(sorted(set(options.security_group_ids))),
+        security_group_ids=tuple(sorted(set(options.security_group_ids))), stream=options.stream,
     ).record()
 
     parameters: dict[str, Any] = {
@@ -96,6 +98,8 @@ def build_template(
         "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
         "Tags": [*managed_tags, {"Key": SETTINGS_TAG_KEY, "Value": {"Fn::Sub": record} if use_bucket else record}],
     }
+    # As deploy sets it: the exec wrapper starts the handler's streaming runtime loop.
+    variables: dict[str, Any] = {ENV_EXEC_WRAPPER: DEPLOYED_EXEC_WRAPPER} if options.stream else {}
     if options.subnet_ids:
         function_properties["VpcConfig"] = {
             "SubnetIds": sorted(set(options.subnet_ids)),
@@ -130,10 +134,11 @@ def build_template(
         }
         spill_objects = {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{SpillBucket}}/{options.prefix}/*"}
         role_properties["Policies"] = [{"PolicyName": SPILL_POLICY_NAME, "PolicyDocument": spill_policy(spill_objects)}]
-        function_properties["Environment"] = {"Variables": {
-            "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": options.prefix,
-        }}
+        variables[ENV_BUCKET] = {"Ref": "SpillBucket"}
+        variables[ENV_PREFIX] = options.prefix
         outputs["SpillBucket"] = {"Value": {"Ref": "SpillBucket"}}
+    if variables:
+        function_properties["Environment"] = {"Variables": variables}
     resources["FunctionRole"] = {"Type": "AWS::IAM::Role", "Properties": role_properties}
     resources["Function"] = {"Type": "AWS::Lambda::Function", "Properties": function_properties}
     return {

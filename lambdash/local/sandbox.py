@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from handler.constants import EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES
+from handler.constants import ENV_EXEC_WRAPPER, EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES
 from lambdash.local.function import FunctionConfig
 from lambdash.local.runtime_api import RuntimeAPIServer, error_body
 
@@ -53,7 +53,8 @@ BROKEN_STREAM_GRACE_SECONDS = 1.0
 # How long a supervisor may take to kill its sandbox and go.
 SUPERVISOR_EXIT_SECONDS = 10.0
 SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
-EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
+# Where Lambda puts the function's code; paths under it (a deployed exec wrapper) mean the task root here.
+LAMBDA_TASK_ROOT = "/var/task"
 
 PASSED_THROUGH_VARIABLES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -209,8 +210,11 @@ class Sandbox:
         self._api.start()
         environment = self._environment()
         argv = list(self.config.runtime_argv)
-        wrapper = environment.get(EXEC_WRAPPER_VARIABLE)
+        wrapper = environment.get(ENV_EXEC_WRAPPER)
         if wrapper:  # as Lambda does: the wrapper, then the managed runtime's command line
+            if wrapper.startswith(LAMBDA_TASK_ROOT + "/"):  # as deployed: found in the task root here too
+                wrapper = str(self.task_root) + wrapper.removeprefix(LAMBDA_TASK_ROOT)
+                environment[ENV_EXEC_WRAPPER] = wrapper
             argv = [wrapper, *argv]
         spec = {
             "argv": argv,
@@ -267,7 +271,7 @@ class Sandbox:
         }
         wrapper = self.task_root / "handler" / EXEC_WRAPPER_NAME
         if config.runtime == "lambdash" and wrapper.is_file():
-            env[EXEC_WRAPPER_VARIABLE] = str(wrapper)  # as `lambdash deploy` sets it
+            env[ENV_EXEC_WRAPPER] = str(wrapper)  # as `lambdash deploy` sets it
         env.update({name: os.environ[name] for name in PASSED_THROUGH_VARIABLES if name in os.environ})
         env.update(config.environment)
         return env
@@ -376,7 +380,7 @@ class Sandbox:
         failed = False
         if not self.alive:
             self._fail_current(self._end or "killed")
-        if not invocation.delivered.wait(INIT_TIMEOUT_SECONDS) and not invocation.done.is_set():
+        if not _first_of(invocation.delivered, invocation.done, INIT_TIMEOUT_SECONDS):
             invocation.finish("Runtime.InitTimeout", error_body(
                 f"Init timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds", "Runtime.InitTimeout"))
             failed = True
@@ -458,6 +462,17 @@ class Sandbox:
             self.workdir.rmdir()
         except OSError:
             pass
+
+
+def _first_of(first: threading.Event, second: threading.Event, timeout: float) -> bool:
+    """Wait until either event is set (False when neither is, after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not (first.is_set() or second.is_set()):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        first.wait(min(remaining, 0.02))
+    return True
 
 
 def _signal_name(number: int) -> str:

@@ -63,3 +63,26 @@ def test_inventory_of_the_deployed_function(deployed: str) -> None:
     done = run_lambdash("-f", deployed, "inventory", "--json", timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert b'"schema": "lambdash.inventory"' in done.stdout
+
+
+def test_output_streams_and_equals_a_buffered_run(deployed: str) -> None:
+    """Through InvokeWithResponseStream: the first line arrives before the command ends, bytes as buffered."""
+    import time
+
+    from tests.conftest import LAMBDASH
+
+    started = time.monotonic()
+    running = subprocess.Popen([LAMBDASH, "-f", deployed, "echo first; sleep 4; echo last"],
+                               stdout=subprocess.PIPE, env=dict(CALLERS_ENVIRON))
+    assert running.stdout is not None
+    assert running.stdout.readline() == b"first\n"
+    first_at = time.monotonic() - started
+    rest = running.stdout.read()
+    assert running.wait(timeout=120) == 0
+    assert rest == b"last\n"
+    assert time.monotonic() - started - first_at > 3, "the first line came only at the end"
+    command = "seq 1 200000; printf '\\377' >&2"
+    streamed = run_lambdash("-f", deployed, command)
+    buffered = run_lambdash("-f", deployed, "--no-stream", command)
+    assert (streamed.returncode, streamed.stdout, streamed.stderr) == \
+        (buffered.returncode, buffered.stdout, buffered.stderr)

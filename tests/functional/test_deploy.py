@@ -112,11 +112,14 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     assert (config["Runtime"], config["Architectures"], config["MemorySize"], config["Timeout"],
             config["EphemeralStorage"], config["Handler"], config["Role"]) == (
         "python3.13", ["arm64"], 1024, 300, {"Size": 512}, "handler.app.handle", role["Arn"])
-    assert config["Environment"]["Variables"] == {"LAMBDASH_BUCKET": bucket, "LAMBDASH_PREFIX": "lambdash"}
+    assert config["Environment"]["Variables"] == {
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "LAMBDASH_BUCKET": bucket, "LAMBDASH_PREFIX": "lambdash"}
     assert config["CodeSha256"] == build_zip().sha256
     assert found["Tags"]["lambdash"] == "managed"
     assert found["Tags"]["lambdash:settings"] == (
-        f"runtime=python3.13 arch=arm64 memory=1024 timeout=300 tmp=512 bucket={bucket} prefix=lambdash vpc=-")
+        f"runtime=python3.13 arch=arm64 memory=1024 timeout=300 tmp=512 bucket={bucket} prefix=lambdash vpc=- "
+        "stream=on")
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_function_url_config(FunctionName=name)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
@@ -202,14 +205,15 @@ def test_the_default_bucket_is_named_for_account_and_region(run: Run, moto_url: 
     assert action_lines(out)[0] == ["bucket", f"lambdash-{ACCOUNT}-us-east-1", "create"]
 
 
-def test_no_bucket_means_no_bucket_no_inline_policy_no_environment(
+def test_no_bucket_means_no_bucket_no_inline_policy_no_spill_environment(
     run: Run, names: tuple[str, str], moto_url: str
 ) -> None:
     name, _ = names
-    status, out, err = run("deploy", "--name", name, "--no-bucket")
+    status, out, err = run("deploy", "--name", name, "--no-bucket", "--no-stream")
     assert status == 0, err
     assert [line[0] for line in action_lines(out)] == ["role", "function"]
     assert client("iam", moto_url).list_role_policies(RoleName=f"lambdash-{name}-role")["PolicyNames"] == []
+    # Without a bucket and without streaming, the function needs no environment at all.
     assert "Environment" not in client("lambda", moto_url).get_function_configuration(FunctionName=name)
     assert run("destroy", "--name", name, "--yes")[0] == 0
 
@@ -264,6 +268,7 @@ def test_status_shows_the_function_and_drift(run: Run, names: tuple[str, str], m
     assert "timeout       300 s" in lines
     assert f"bucket        {bucket} (prefix lambdash/)" in lines
     assert f"role          arn:aws:iam::{ACCOUNT}:role/lambdash-{name}-role" in lines
+    assert "streaming     on (AWS_LAMBDA_EXEC_WRAPPER starts the handler's streaming runtime loop)" in lines
     assert lines[-1] == "drift         none"
 
     # Changed outside lambdash: memory in the console, a policy on the role, and this checkout's code.
@@ -284,7 +289,29 @@ def test_status_shows_the_function_and_drift(run: Run, names: tuple[str, str], m
     assert document["code_current"] is False
     assert document["local_code_sha256"] == local_sha
     assert document["memory_mb"] == 512
+    assert document["streaming"] is True
     assert len(document["drift"]) == 3
+
+
+def test_status_shows_streaming_switched_off_outside_lambdash_as_drift(run: Run, names: tuple[str, str],
+                                                                       moto_url: str) -> None:
+    name, bucket = names
+    assert run("deploy", "--name", name, "--bucket", bucket)[0] == 0
+    lam = client("lambda", moto_url)
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    del variables["AWS_LAMBDA_EXEC_WRAPPER"]
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    status, out, _ = run("status", "--name", name)
+    assert status == 0
+    assert "streaming     off (buffered answers only); deployed on: drift" in out.splitlines()
+    assert f"  - function {name}: environment LAMBDASH_BUCKET={bucket} LAMBDASH_PREFIX=lambdash -> " \
+           f"AWS_LAMBDA_EXEC_WRAPPER=/var/task/handler/exec-wrapper LAMBDASH_BUCKET={bucket} " \
+           "LAMBDASH_PREFIX=lambdash" in out.splitlines()
+    # Deployed with --no-stream, no wrapper is wanted: status says off, and no drift.
+    assert run("deploy", "--name", name, "--bucket", bucket, "--no-stream")[0] == 0
+    status, out, _ = run("status", "--name", name)
+    assert "streaming     off (buffered answers only)" in out.splitlines()
+    assert out.splitlines()[-1] == "drift         none"
 
 
 def test_status_of_a_missing_function(run: Run) -> None:

@@ -88,19 +88,22 @@ def test_the_resources_are_deploys() -> None:
                                            "EphemeralStorage")} == {
         "Runtime": "python3.13", "Handler": "handler.app.handle", "Architectures": ["arm64"], "MemorySize": 1024,
         "Timeout": 300, "EphemeralStorage": {"Size": 512}}
-    assert function["Environment"] == {"Variables": {"LAMBDASH_BUCKET": {"Ref": "SpillBucket"},
-                                                     "LAMBDASH_PREFIX": "lambdash"}}
+    assert function["Environment"] == {"Variables": {
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": "lambdash"}}
     assert function["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert function["Tags"][0] == {"Key": "lambdash", "Value": "managed"}
     assert "FunctionUrlConfig" not in json.dumps(document)
     assert "AWS::Lambda::Permission" not in json.dumps(document)
 
 
-def test_without_a_bucket_there_is_no_bucket_policy_or_environment() -> None:
+def test_without_a_bucket_there_is_no_bucket_policy_or_spill_environment() -> None:
     document = as_json("--no-bucket")
     assert sorted(document["Resources"]) == ["Function", "FunctionRole"]
     assert "Policies" not in document["Resources"]["FunctionRole"]["Properties"]
-    assert "Environment" not in document["Resources"]["Function"]["Properties"]
+    assert document["Resources"]["Function"]["Properties"]["Environment"] == {
+        "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper"}}
+    assert "Environment" not in as_json("--no-bucket", "--no-stream")["Resources"]["Function"]["Properties"]
 
 
 def test_a_vpc_adds_its_config_and_the_vpc_access_policy() -> None:

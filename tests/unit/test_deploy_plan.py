@@ -187,9 +187,20 @@ def test_managed_policies_are_basic_logging_plus_vpc_access_only_in_a_vpc() -> N
         BASIC, VPC)
 
 
-def test_the_environment_names_the_bucket_and_prefix_or_nothing() -> None:
-    assert settings(bucket="spills").environment == {"LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash"}
-    assert settings(bucket=None).environment == {}
+def test_the_environment_names_the_bucket_and_the_exec_wrapper() -> None:
+    wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper"}
+    assert settings(bucket="spills").environment == {
+        **wrapper, "LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash"}
+    assert settings(bucket=None).environment == wrapper
+    assert settings(bucket=None, stream=False).environment == {}
+
+
+def test_a_deploy_from_before_streaming_is_recorded_without_it() -> None:
+    """Its settings tag has no stream field, and no wrapper was set up: status sees streaming off."""
+    old_record = settings().record().replace(" stream=on", "")
+    assert settings().from_record(old_record).stream is False
+    assert settings(stream=False).from_record(settings(stream=False).record()).stream is False
+    assert settings().from_record(settings().record()).stream is True
 
 
 def test_the_default_bucket_is_per_account_and_region() -> None:
@@ -282,7 +293,8 @@ def test_an_environment_changed_outside_is_set_back() -> None:
     observed = replace(observed, function=replace(present(observed.function), environment={"EXTRA": "1"}))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
     assert change.reason == (
-        "environment EXTRA=1 -> LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash"
+        "environment EXTRA=1 -> AWS_LAMBDA_EXEC_WRAPPER=/var/task/handler/exec-wrapper "
+        "LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash"
     )
 
 
