@@ -41,7 +41,7 @@ from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_c
 from handler.streaming import Send, StreamedOutput
 
 _LOGGED_COMMAND_CHARS = 4096
-# The margin kept before Lambda's deadline (see _time_limit) is where the answer is sent.
+# The last moments before Lambda's deadline are for the stream's result record to go out.
 _ANSWER_ALLOWANCE_SECONDS = 0.5
 # Less free space than this in the spool's file system means output may have been lost.
 FULL_TEMP_DIR_BYTES = 64 * 1024
@@ -232,9 +232,10 @@ def _run_streaming(
     spill = _spill_target(request, environ, s3_factory)
     with Spool() as spool:
         stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
-        deadline = time.monotonic() + limit.seconds + _ANSWER_ALLOWANCE_SECONDS
+        # The stream must end, result record included, before Lambda's own deadline.
+        deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - _ANSWER_ALLOWANCE_SECONDS
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
-                                deadline)
+                                deadline, can_spill=spill is not None)
         result = run_command_streaming(
             request.command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
             cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
@@ -249,7 +250,8 @@ def _run_streaming(
             try:
                 return {"s3": spill_to_s3(path, spill, f"out/{context.aws_request_id}/{name}")}
             except Exception as problem:  # S3 down or refusing: the rest is cut, and the record says why
-                return {"lost": size, "cut_reason": f"the spill to s3://{spill.bucket} failed: {problem}"}
+                return {"lost": size, "cut_reason": f"the rest could not be streamed ({output.switch_reason}) "
+                                                    f"and the spill to s3://{spill.bucket} failed: {problem}"}
 
         output_started = time.monotonic()
         response["timings"].update(handler_ms=_ms(time.monotonic() - started))

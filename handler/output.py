@@ -77,7 +77,8 @@ def shape_streams(
                 shaped[name] = {"size": sizes[name], "lost": 0,
                                 "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}")}
             except Exception as problem:  # S3 down or refusing: cut the stream and say why, never fail the answer
-                cut_reasons[name] = f"the spill to s3://{spill.bucket} failed: {_reason(problem)}"
+                cut_reasons[name] = (f"it was too big to return inline and the spill to s3://{spill.bucket} "
+                                     f"failed: {_reason(problem)}")
     # The streams that did not fit and could not spill share what is left, in order.
     for name in overflow:
         if name not in shaped:

@@ -27,6 +27,7 @@ MAX_CHUNK_BYTES = 64 * 1024
 # Lambda drops a response stream that stays silent; a heartbeat well inside that keeps it open.
 HEARTBEAT_SECONDS = 10.0
 _HEADER = struct.Struct(">cI")
+RECORD_HEADER_BYTES = _HEADER.size
 # A result record is JSON of a few kilobytes; anything claiming more is not this framing.
 _MAX_RECORD_BYTES = 16 * 1024 * 1024
 

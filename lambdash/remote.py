@@ -123,8 +123,10 @@ class RemoteResult:
 
     @property
     def warnings(self) -> list[str]:
-        """What the handler warns about beyond the streams (a full temp dir)."""
-        return [str(text) for text in self.raw.get("warnings") or []]
+        """What to tell the user beside the output: what was cut and why, and the handler's own warnings."""
+        notes = [truncation_warning(name, stream, self.raw.get("stream_switch"))
+                 for name, stream in (("stdout", self.stdout), ("stderr", self.stderr)) if stream.lost]
+        return notes + [str(text) for text in self.raw.get("warnings") or []]
 
     def to_json(self) -> dict[str, Any]:
         """The whole result for scripts: streams as text when they are UTF-8, else base64."""
@@ -146,12 +148,13 @@ class RemoteResult:
         }
 
 
-def truncation_warning(name: str, stream: Stream) -> str:
-    """What to tell the user about a stream that was cut because nothing could spill it."""
-    lost = f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because it was too big to return inline"
+def truncation_warning(name: str, stream: Stream, switch_reason: str | None = None) -> str:
+    """What to tell the user about a stream that was cut: how much, and why (the handler's words, if it gave them)."""
+    lost = f"{name} was truncated: {stream.lost} of {stream.size} bytes lost because"
     if stream.cut_reason:
-        return f"{lost} and {stream.cut_reason}"
-    return f"{lost} and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
+        return f"{lost} {stream.cut_reason}"
+    why = f"the rest could not be streamed ({switch_reason})" if switch_reason else "it was too big to return inline"
+    return f"{lost} {why} and no spill bucket is configured (pass --bucket NAME, or set {ENV_BUCKET} on the function)"
 
 
 class LiveOutput(Protocol):

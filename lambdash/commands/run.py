@@ -13,7 +13,7 @@ from lambdash.commands.options import (
     target_of,
 )
 from lambdash.errors import LambdashError, UsageError
-from lambdash.remote import RemoteResult, truncation_warning
+from lambdash.remote import RemoteResult
 from lambdash.terminal import Terminal
 
 
@@ -85,9 +85,6 @@ def deliver(result: RemoteResult, terminal: Terminal) -> None:
     progress = terminal.progress_bars()
     result.stdout.write_to(terminal.stdout, "stdout", progress)
     result.stderr.write_to(terminal.stderr, "stderr", progress)
-    for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
-        if stream.lost:
-            terminal.warning(truncation_warning(name, stream))
     for text in result.warnings:
         terminal.warning(text)
     if result.timed_out:

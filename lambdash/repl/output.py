@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from typing import IO, BinaryIO, cast
 
-from lambdash.remote import RemoteResult, truncation_warning
+from lambdash.remote import RemoteResult
 from lambdash.terminal import DIM, RED, RESET, YELLOW, Terminal
 
 # The kept output stays in memory up to this size, then moves to a private temp file.
@@ -114,9 +114,6 @@ class ResultPrinter:
             last.shown.flush()
         self.kept_lines = out.newlines + err.newlines
         self._out = self._err = None
-        for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
-            if stream.lost:
-                terminal.warning(truncation_warning(name, stream))
         for text in result.warnings:
             terminal.warning(text)
         note = status_note(result)

@@ -78,15 +78,17 @@ def test_a_sandbox_killed_mid_command_is_one_clear_error_and_the_next_command_wo
     served: str, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "runtime.pid"
-    running = subprocess.Popen([LAMBDASH, "--endpoint-url", served, f"echo $PPID > {pid_file}; sleep 30"],
+    running = subprocess.Popen([LAMBDASH, "--endpoint-url", served,
+                                f"echo started; echo $PPID > {pid_file}; sleep 30"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while not pid_file.exists() or not pid_file.read_text().strip():
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
     os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the handler's process: the runtime itself
-    _, err = running.communicate(timeout=30)
+    out, err = running.communicate(timeout=30)
     assert running.returncode == 255
+    assert out == b"started\n"  # streamed before the kill: kept, and the error line comes after it
     lines = err.decode().splitlines()
     assert lines[0].startswith("lambdash: error: the function failed (Runtime.ExitError): "
                                "Runtime exited with error: signal: sigkill [request ")
@@ -346,3 +348,16 @@ def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind(tmp
         assert running.returncode == 128 + signum
         assert alive(started) == set()
         assert not Path(workdir).exists()
+
+
+def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(served: str, tmp_path: Path) -> None:
+    running = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo begun; sleep 30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert running.stdout is not None
+    assert running.stdout.readline() == b"begun\n"
+    pressed = time.monotonic()
+    running.send_signal(signal.SIGINT)
+    _, err = running.communicate(timeout=10)
+    assert time.monotonic() - pressed < 2
+    assert running.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "lambdash: interrupted; the remote command may still be running"

@@ -138,3 +138,37 @@ def test_tab_completes_a_remote_path(pane: Pane) -> None:
     while pane.alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pane.status_file.read_text().strip() == "0"
+
+
+COUNTING = "for i in 1 2 3 4 5; do echo $i; sleep 1; done"
+
+
+def test_the_repl_shows_output_as_it_is_written(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("true")  # the sandbox is warm before the timed command
+    pane.send("Enter")
+    pane.wait_for(lambda screen: len(prompt_lines(screen)) >= 2, 20, "the prompt after `true`")
+    pane.type(COUNTING)
+    pane.send("Enter")
+    entered = time.monotonic()
+    pane.wait_for(lambda screen: "\n1\n" in screen, 1.5, "the first line, within 1.5 s of Enter")
+    assert "\n5\n" not in pane.screen(), "the output came at the end, not as it was written"
+    assert time.monotonic() - entered < 1.5
+    pane.wait_for(lambda screen: "\n5\n" in screen and len(prompt_lines(screen)) >= 3, 10, "the last line")
+    pane.send("C-d")
+
+
+def test_a_one_shot_shows_output_as_it_is_written(tmp_path: Path, home: Path) -> None:
+    socket = tmp_path / "tmux.sock"
+    shown = Pane(socket, tmp_path / "status", state_dir(home))
+    command = f"env TERM=screen {shlex.quote(LAMBDASH)} --local {shlex.quote(COUNTING)}; sleep 30"
+    started = shown.tmux("new-session", "-d", "-x", "80", "-y", "20", "-s", "repl", command)
+    entered = time.monotonic()
+    assert started.returncode == 0, started.stderr
+    try:
+        shown.wait_for(lambda screen: screen.startswith("1\n"), 1.5, "the first line, within 1.5 s of Enter")
+        assert time.monotonic() - entered < 1.5
+        assert "5" not in shown.screen()
+        shown.wait_for(lambda screen: screen.startswith("1\n2\n3\n4\n5\n"), 10, "the last line")
+    finally:
+        shown.tmux("kill-server")

@@ -1,0 +1,147 @@
+"""Falling back from streaming to a buffered invoke: once, only when nothing ran, and remembered.
+
+Every command here appends a line to a marker file, so "it ran exactly once" is
+counted, not assumed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from lambdash.aws.invoke import LambdaClient
+from lambdash.config import Target
+from lambdash.local.function import FunctionConfig
+from lambdash.local.sandbox import stage_task_root
+from lambdash.local.server import LocalLambda
+from lambdash.remote import RemoteShell
+from tests.conftest import run_lambdash, serving
+
+
+class Collected:
+    """A LiveOutput that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, name: str, data: bytes) -> None:
+        self.data[name] += data
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalLambda]:
+    with LocalLambda(FunctionConfig(timeout=30)) as emulator:
+        yield emulator
+
+
+class _NoStreamingEndpoint(ThreadingHTTPServer):
+    """An endpoint with Lambda's Invoke API but not the streaming one (as LocalStack or RIE answer)."""
+
+    daemon_threads = True
+
+    def __init__(self, local: LocalLambda, answer: tuple[int, str]) -> None:
+        super().__init__(("127.0.0.1", 0), _NoStreamingHandler)
+        self.answer = answer
+        self.calls: Counter[str] = Counter()
+        pair = local.credentials
+        self.lambda_ = boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
+                                    aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
+                                    config=Config(retries={"total_max_attempts": 1}))
+
+
+class _NoStreamingHandler(BaseHTTPRequestHandler):
+    server: _NoStreamingEndpoint
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "response-streaming-invocations" in self.path:
+            self.server.calls["streaming"] += 1
+            status, code = self.server.answer
+            payload = json.dumps({"message": "Unknown operation"}).encode()
+            self.send_response(status)
+            self.send_header("x-amzn-ErrorType", code)
+        else:
+            self.server.calls["buffered"] += 1
+            payload = self.server.lambda_.invoke(FunctionName="lambdash", Payload=body)["Payload"].read()
+            self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.mark.parametrize("answer", [(404, "UnknownOperationException"), (501, "NotImplemented"),
+                                    (400, "UnknownOperation")])
+def test_an_endpoint_without_streaming_gets_one_buffered_invoke_and_is_remembered(
+    local: LocalLambda, tmp_path: Path, answer: tuple[int, str]
+) -> None:
+    endpoint = _NoStreamingEndpoint(local, answer)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    marker = tmp_path / "ran"
+    try:
+        url = f"http://127.0.0.1:{endpoint.server_address[1]}"
+        done = run_lambdash("--endpoint-url", url, f"echo once >> {marker}; echo ran")
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"ran\n", b"")
+        assert marker.read_text() == "once\n"
+        assert endpoint.calls == {"streaming": 1, "buffered": 1}
+        # The same shell remembers: the next command goes buffered straight away.
+        shell = RemoteShell(LambdaClient(Target(function="lambdash", endpoint_url=url, region="us-east-1")))
+        live = Collected()
+        shell.run(f"echo twice >> {marker}", live=live)
+        shell.run(f"echo thrice >> {marker}; echo out", live=live)
+        assert marker.read_text() == "once\ntwice\nthrice\n"
+        assert endpoint.calls == {"streaming": 2, "buffered": 3}
+        assert shell.streaming is False
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+
+
+def test_a_function_without_the_streaming_loop_answers_whole_and_that_answer_is_the_result(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with serving("--runtime", "awslambdaric") as url:
+        done = run_lambdash("--endpoint-url", url, f"echo once >> {marker}; echo ran; echo err >&2; exit 5")
+    assert (done.returncode, done.stdout, done.stderr) == (5, b"ran\n", b"err\n")
+    assert marker.read_text() == "once\n"
+
+
+def older_handler(root: Path) -> Path:
+    """A copy of the handler as it was before streaming: it refuses a request with a ``stream`` field."""
+    task_root = root / "older"
+    shutil.copytree(stage_task_root() / "handler", task_root / "handler")
+    protocol = task_root / "handler" / "protocol.py"
+    text = protocol.read_text()
+    assert '"redact", "stream"}' in text
+    protocol.write_text(text.replace('"redact", "stream"}', '"redact"}'))
+    return task_root
+
+
+def test_an_older_handler_refusing_the_stream_field_gets_the_request_again_buffered(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    config = FunctionConfig(task_root=older_handler(tmp_path), runtime="awslambdaric")
+    with LocalLambda(config) as local:
+        shell = RemoteShell(LambdaClient(Target(function="lambdash", endpoint_url=local.endpoint_url,
+                                                credentials=local.credentials)))
+        live = Collected()
+        result = shell.run(f"echo once >> {marker}; echo ran", live=live)
+        out = io.BytesIO()
+        result.stdout.write_to(out, "stdout")
+    assert out.getvalue() == b"ran\n"
+    assert live.data["stdout"] == b""  # nothing was streamed: the whole answer came buffered
+    assert marker.read_text() == "once\n"
+    assert shell.streaming is False
