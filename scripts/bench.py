@@ -253,6 +253,7 @@ def main() -> int:
     run_extra("bench_repl.py")
     run_extra("bench_census.py")
     run_extra("bench_local.py")
+    run_extra("bench_stream.py")
     return 0
 
 
