@@ -15,7 +15,7 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -34,7 +34,15 @@ from handler.constants import (
     S3_READ_TIMEOUT_SECONDS,
 )
 from handler.identity import begin_invocation
-from handler.output import SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
+from handler.output import (
+    OutOfTime,
+    S3Factory,
+    SpillTarget,
+    inline_budget,
+    presign,
+    shape_streams,
+    spill_to_s3,
+)
 from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
 from handler.records import HEARTBEAT_SECONDS, PREAMBLE, RESULT, encode_record
 from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
@@ -55,18 +63,16 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-S3Factory = Callable[[], Any]
-
-
-def _default_s3() -> Any:
+def _default_s3(read_timeout: float) -> Any:
     # Imported lazily: most invocations never touch S3.
     import boto3
     from botocore.config import Config
 
-    # SigV4, so presigned URLs work in every region. Short timeouts and few retries: an S3
-    # that cannot be reached must cost seconds, not the rest of the function's time.
+    # SigV4, so presigned URLs work in every region. Short timeouts and no retries past the
+    # deadline: an S3 that cannot be reached must cost seconds, not the function's answer.
+    attempts = 2 if read_timeout >= S3_READ_TIMEOUT_SECONDS else 1
     return boto3.client("s3", config=Config(signature_version="s3v4", connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
-                                            read_timeout=S3_READ_TIMEOUT_SECONDS, retries={"total_max_attempts": 2}))
+                                            read_timeout=read_timeout, retries={"total_max_attempts": attempts}))
 
 
 def handle(event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -154,7 +160,7 @@ def _spill_target(request: Request, environ: Mapping[str, str], s3_factory: S3Fa
     if not bucket:
         return None
     prefix = request.output.prefix or environ.get(ENV_PREFIX) or DEFAULT_PREFIX
-    return SpillTarget(s3=s3_factory(), bucket=bucket, prefix=prefix)
+    return SpillTarget(factory=s3_factory, bucket=bucket, prefix=prefix)
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,7 @@ def _run(
     identity: dict[str, Any],
 ) -> dict[str, Any]:
     spill = _spill_target(request, environ, s3_factory)
+    answer_deadline = _answer_deadline(context)
     with Spool() as spool:
         stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         result = run_command(
@@ -210,6 +217,7 @@ def _run(
             compress=request.output.compress,
             spill=spill,
             key_stem=f"out/{context.aws_request_id}",
+            deadline=answer_deadline,
         )
     response.update(streams)
     response["truncated"] = any(stream["lost"] for stream in streams.values())
@@ -233,7 +241,7 @@ def _run_streaming(
     with Spool() as spool:
         stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         # The stream must end, result record included, before Lambda's own deadline.
-        deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - _ANSWER_ALLOWANCE_SECONDS
+        deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
         result = run_command_streaming(
@@ -248,7 +256,10 @@ def _run_streaming(
             if spill is None:
                 return {"lost": size}
             try:
-                return {"s3": spill_to_s3(path, spill, f"out/{context.aws_request_id}/{name}")}
+                return {"s3": spill_to_s3(path, spill, f"out/{context.aws_request_id}/{name}", deadline)}
+            except OutOfTime:
+                return {"lost": size, "cut_reason": f"the rest could not be streamed ({output.switch_reason}) and "
+                                                    "the spill to S3 could not finish before the function's deadline"}
             except Exception as problem:  # S3 down or refusing: the rest is cut, and the record says why
                 return {"lost": size, "cut_reason": f"the rest could not be streamed ({output.switch_reason}) "
                                                     f"and the spill to s3://{spill.bucket} failed: {problem}"}
@@ -258,6 +269,11 @@ def _run_streaming(
         output.finish(response, describe_rest)
     response["timings"].update(output_ms=_ms(time.monotonic() - output_started))
     return response
+
+
+def _answer_deadline(context: LambdaContext) -> float:
+    """When the answer must be ready: Lambda's deadline, less the moment it takes to send it."""
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - _ANSWER_ALLOWANCE_SECONDS
 
 
 def _prepare(request: Request, context: LambdaContext, spool: Spool,
@@ -348,8 +364,9 @@ def _download_stdin(key: str, spill: SpillTarget | None, destination: Any) -> No
         raise InvalidRequest("stdin_key needs a spill bucket, and none is configured")
     if not key.startswith(spill.prefix.strip("/") + "/"):
         raise InvalidRequest(f"stdin_key must be under {spill.prefix.strip('/')}/")
-    spill.s3.download_file(spill.bucket, key, str(destination))
-    spill.s3.delete_object(Bucket=spill.bucket, Key=key)
+    s3 = spill.client()
+    s3.download_file(spill.bucket, key, str(destination))
+    s3.delete_object(Bucket=spill.bucket, Key=key)
 
 
 def _presign_upload(
@@ -366,7 +383,7 @@ def _presign_upload(
         "upload": {
             "bucket": spill.bucket,
             "key": key,
-            "put_url": presign(spill.s3, "put_object", spill.bucket, key, ServerSideEncryption="AES256",
+            "put_url": presign(spill.client(), "put_object", spill.bucket, key, ServerSideEncryption="AES256",
                                ContentType="application/octet-stream"),
             "headers": {"x-amz-server-side-encryption": "AES256", "Content-Type": "application/octet-stream"},
             "expires_in": PRESIGN_EXPIRY_SECONDS,

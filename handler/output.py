@@ -5,30 +5,56 @@ back inline as base64 (zlib-compressed when that is smaller). A stream that does
 not fit goes to the spill bucket by a streaming multipart upload straight from
 its spool file. With no bucket, it is cut at the limit and the response says how
 many bytes were lost. Memory stays bounded by the inline budget either way.
+
+All of this must be done before Lambda's deadline, or the answer is lost whole
+("Task timed out"). So it works to a ``deadline``: it compresses only when there
+is time for it, and a spill that would not finish in time is stopped (its
+multipart upload aborted) and the stream is cut instead, with the reason.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handler.constants import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, SPILL_PART_BYTES
+from handler.constants import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, S3_READ_TIMEOUT_SECONDS, SPILL_PART_BYTES
 
 _READ_CHUNK = 1024 * 1024
+# zlib level 6 on output worth compressing runs at least this fast; slower machines are caught by the clock.
+COMPRESS_BYTES_PER_SECOND = 30 * 1024 * 1024
+# What a spill needs beyond its parts: completing or aborting the upload, presigning, answering.
+SPILL_FINISH_SECONDS = 1.0
+# Makes an S3 client whose calls give up after the given number of seconds.
+S3Factory = Callable[[float], Any]
 
 
-@dataclass(frozen=True)
+class OutOfTime(Exception):
+    """The deadline would pass before this step could finish."""
+
+
+@dataclass
 class SpillTarget:
-    """Where a stream that does not fit goes: an S3 client, a bucket and a key prefix."""
+    """Where a stream that does not fit goes: S3 (a client made on first use), a bucket and a key prefix."""
 
-    s3: Any
+    factory: S3Factory
     bucket: str
     prefix: str
+    _clients: dict[float, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, deadline: float | None = None) -> Any:
+        """An S3 client whose calls give up in time for ``deadline`` (made once per timeout)."""
+        timeout = S3_READ_TIMEOUT_SECONDS
+        if deadline is not None:
+            timeout = max(1.0, min(timeout, round(deadline - time.monotonic() - SPILL_FINISH_SECONDS)))
+        if timeout not in self._clients:
+            self._clients[timeout] = self.factory(timeout)
+        return self._clients[timeout]
 
 
 def inline_budget(characters: int, streams: int = 2) -> int:
@@ -44,10 +70,12 @@ def shape_streams(
     compress: bool,
     spill: SpillTarget | None,
     key_stem: str,
+    deadline: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Describe each stream for the response, keeping at most ``budget`` bytes inline in all.
 
-    ``budget`` counts the bytes before base64; see ``inline_budget``.
+    ``budget`` counts the bytes before base64; see ``inline_budget``. All is done
+    by ``deadline`` (a ``time.monotonic()`` value), falling back to cutting.
     """
     sizes = {name: path.stat().st_size for name, path in streams.items()}
     inline: dict[str, bytes] = {}
@@ -56,7 +84,7 @@ def shape_streams(
     remaining = budget
     overflow: list[str] = []
     for name in sorted(streams, key=lambda n: sizes[n]):
-        packed = _pack(streams[name], sizes[name], remaining, compress)
+        packed = _pack(streams[name], sizes[name], remaining, compress, deadline)
         if packed is None:
             overflow.append(name)
             continue
@@ -75,7 +103,10 @@ def shape_streams(
         elif spill is not None:
             try:
                 shaped[name] = {"size": sizes[name], "lost": 0,
-                                "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}")}
+                                "s3": spill_to_s3(streams[name], spill, f"{key_stem}/{name}", deadline)}
+            except OutOfTime:
+                cut_reasons[name] = ("it was too big to return inline and the spill to S3 could not finish before "
+                                     "the function's deadline")
             except Exception as problem:  # S3 down or refusing: cut the stream and say why, never fail the answer
                 cut_reasons[name] = (f"it was too big to return inline and the spill to s3://{spill.bucket} "
                                      f"failed: {_reason(problem)}")
@@ -98,11 +129,14 @@ def _reason(problem: BaseException) -> str:
     return f"{type(problem).__name__}: {text}" if text else type(problem).__name__
 
 
-def _pack(path: Path, size: int, budget: int, compress: bool) -> tuple[bytes, str] | None:
+def _pack(path: Path, size: int, budget: int, compress: bool, deadline: float | None) -> tuple[bytes, str] | None:
     """The stream's bytes as they would go inline, or None when they cannot fit."""
     fits_raw = size <= budget
-    if compress and size >= COMPRESS_MIN_BYTES:
-        compressed = _compress_within(path, budget)
+    # Compressing may take no more than half the time left: the rest may be needed to spill.
+    give_up_at = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / 2
+    if compress and size >= COMPRESS_MIN_BYTES and (
+            give_up_at is None or size / COMPRESS_BYTES_PER_SECOND < give_up_at - time.monotonic()):
+        compressed = _compress_within(path, budget, give_up_at)
         if compressed is not None and len(compressed) < size:
             return compressed, "zlib+base64"
     if fits_raw:
@@ -110,8 +144,8 @@ def _pack(path: Path, size: int, budget: int, compress: bool) -> tuple[bytes, st
     return None
 
 
-def _compress_within(path: Path, limit: int) -> bytes | None:
-    """zlib-compress a file, giving up as soon as the result exceeds ``limit`` bytes."""
+def _compress_within(path: Path, limit: int, give_up_at: float | None = None) -> bytes | None:
+    """zlib-compress a file, giving up as soon as the result exceeds ``limit`` bytes, or time runs out."""
     compressor = zlib.compressobj(6)
     parts: list[bytes] = []
     total = 0
@@ -119,7 +153,7 @@ def _compress_within(path: Path, limit: int) -> bytes | None:
         while chunk := source.read(_READ_CHUNK):
             part = compressor.compress(chunk)
             total += len(part)
-            if total > limit:
+            if total > limit or (give_up_at is not None and time.monotonic() > give_up_at):
                 return None
             parts.append(part)
     tail = compressor.flush()
@@ -134,13 +168,16 @@ def _read_head(path: Path, count: int) -> bytes:
         return source.read(count)
 
 
-def spill_to_s3(path: Path, target: SpillTarget, key: str) -> dict[str, Any]:
+def spill_to_s3(path: Path, target: SpillTarget, key: str, deadline: float | None = None) -> dict[str, Any]:
     """Upload a spool file to S3 part by part, and describe the object for the client.
 
     The object is private and encrypted with SSE-S3. The client gets presigned
-    URLs to read and delete it, so it needs no S3 permission of its own.
+    URLs to read and delete it, so it needs no S3 permission of its own. OutOfTime
+    when it could not finish by ``deadline``; nothing is left behind then.
     """
-    s3, bucket = target.s3, target.bucket
+    if deadline is not None and time.monotonic() + SPILL_FINISH_SECONDS > deadline:
+        raise OutOfTime()
+    s3, bucket = target.client(deadline), target.bucket
     full_key = f"{target.prefix.strip('/')}/{key}" if target.prefix.strip("/") else key
     digest = hashlib.sha256()
     size = path.stat().st_size
@@ -150,7 +187,7 @@ def spill_to_s3(path: Path, target: SpillTarget, key: str) -> dict[str, Any]:
             digest.update(body)
             s3.put_object(Bucket=bucket, Key=full_key, Body=body, ServerSideEncryption="AES256")
         else:
-            _multipart_upload(s3, bucket, full_key, source.read, digest.update)
+            _multipart_upload(s3, bucket, full_key, source.read, digest.update, deadline)
     return {
         "bucket": bucket,
         "key": full_key,
@@ -163,20 +200,30 @@ def spill_to_s3(path: Path, target: SpillTarget, key: str) -> dict[str, Any]:
 
 
 def _multipart_upload(
-    s3: Any, bucket: str, key: str, read: Callable[[int], bytes], observe: Callable[[bytes], object]
+    s3: Any, bucket: str, key: str, read: Callable[[int], bytes], observe: Callable[[bytes], object],
+    deadline: float | None,
 ) -> None:
+    """Upload part by part while each next part can still finish in time; abort the upload otherwise."""
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ServerSideEncryption="AES256")["UploadId"]
     try:
         parts = []
         number = 1
+        slowest = 0.0
         while chunk := read(SPILL_PART_BYTES):
+            if deadline is not None and time.monotonic() + slowest * 1.5 + SPILL_FINISH_SECONDS > deadline:
+                raise OutOfTime()
             observe(chunk)
+            started = time.monotonic()
             etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk)["ETag"]
+            slowest = max(slowest, time.monotonic() - started)
             parts.append({"ETag": etag, "PartNumber": number})
             number += 1
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
     except BaseException:
-        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception:  # S3 gone: the bucket's lifecycle rule aborts it after a day
+            pass
         raise
 
 

@@ -39,7 +39,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_SECONDS, metavar="SECONDS",
                         help=f"reap a sandbox left idle this long (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})")
     parser.add_argument("--bucket", default=None, metavar="NAME",
-                        help=f"spill bucket, set as the function's {ENV_BUCKET}")
+                        help=f"spill bucket, set as the function's {ENV_BUCKET} (default: the bucket of the "
+                             "embedded S3)")
+    parser.add_argument("--no-s3", action="store_true",
+                        help="no embedded S3 (and STS) on loopback for the sandboxes: output too big to return "
+                             "inline is cut unless --bucket or AWS_ENDPOINT_URL_S3 says where to spill")
     parser.add_argument("--ephemeral-storage", type=int, default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
                         help="the size of each sandbox's private temp dir (TMPDIR), where the kernel allows one "
                              f"(default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
@@ -86,7 +90,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
 
     try:
         local = LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
-                            on_invoke=show)
+                            embedded_s3=not args.no_s3, on_invoke=show)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
     port = local.port

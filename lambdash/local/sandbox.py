@@ -175,8 +175,11 @@ class Spawner:
 class Sandbox:
     """One execution environment: a supervised runtime process and its Runtime API."""
 
-    def __init__(self, config: FunctionConfig, task_root: Path, workdir: Path) -> None:
+    def __init__(self, config: FunctionConfig, task_root: Path, workdir: Path,
+                 environment: dict[str, str] | None = None) -> None:
         self.config = config
+        # Set by the local Lambda for every sandbox (its embedded S3), over what the user's shell passes on.
+        self.provided_environment = environment or {}
         self.id = secrets.token_hex(4)
         self.workdir = workdir
         self.dir = workdir / f"sandbox-{self.id}"
@@ -273,6 +276,7 @@ class Sandbox:
         if config.runtime == "lambdash" and wrapper.is_file():
             env[ENV_EXEC_WRAPPER] = str(wrapper)  # as `lambdash deploy` sets it
         env.update({name: os.environ[name] for name in PASSED_THROUGH_VARIABLES if name in os.environ})
+        env.update(self.provided_environment)
         env.update(config.environment)
         return env
 
@@ -504,11 +508,12 @@ def kill_marked_processes(marker: str, value: str) -> None:
 class SandboxPool:
     """Hands out warm sandboxes, starts new ones up to the limit, and reaps idle ones."""
 
-    def __init__(self, config: FunctionConfig) -> None:
+    def __init__(self, config: FunctionConfig, environment: dict[str, str] | None = None) -> None:
         self.config = config
+        self.environment = environment or {}
         self.task_root = config.task_root or stage_task_root()
         self._workdir: Path | None = None
-        self._spawner = Spawner()
+        self.spawner = Spawner()
         self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
         self._busy: set[Sandbox] = set()
@@ -556,10 +561,10 @@ class SandboxPool:
             if self._workdir is None or not self._workdir.is_dir():
                 # Made with the first sandbox, so a local Lambda that never ran anything leaves nothing behind.
                 self._workdir = Path(tempfile.mkdtemp(prefix="lambdash-local-"))
-            sandbox = Sandbox(self.config, self.task_root, self._workdir)
+            sandbox = Sandbox(self.config, self.task_root, self._workdir, self.environment)
             self._busy.add(sandbox)
         try:
-            sandbox.start(self._spawner)
+            sandbox.start(self.spawner)
         except BaseException:
             with self._lock:
                 self._busy.discard(sandbox)
@@ -596,7 +601,7 @@ class SandboxPool:
             killer.start()
         for killer in killers:
             killer.join()
-        self._spawner.close()
+        self.spawner.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
 

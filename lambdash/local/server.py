@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -22,11 +23,12 @@ from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from handler.constants import LAMBDA_REQUEST_LIMIT_BYTES
+from handler.constants import ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES
 from lambdash.local.credentials import CredentialPair, stored_pair
 from lambdash.local.eventstream import invoke_complete, payload_chunk
 from lambdash.local.function import FunctionConfig, function_configuration
 from lambdash.local.http import GuardedRequestHandler, GuardedServer, HTTPProblem, parse_json_event, send_json
+from lambdash.local.s3 import EmbeddedS3
 from lambdash.local.sandbox import InvokeOutcome, Sandbox, SandboxPool, Throttled, encode_log_tail
 from lambdash.local.signature import check_signature
 
@@ -45,7 +47,9 @@ class LocalLambda:
     ``credentials`` is the pair requests must be signed with (a random one when
     None). ``check_signatures=False`` exists for the benchmark that measures what
     the check costs; nothing a user runs turns it off. ``cap_stream_rate`` slows
-    streamed responses past 6 MB to AWS's 2 MB/s.
+    streamed responses past 6 MB to AWS's 2 MB/s. ``embedded_s3`` gives the
+    sandboxes an S3 on loopback with a spill bucket, unless the function has a
+    bucket of its own or the environment names an S3 endpoint (they win).
     """
 
     def __init__(
@@ -57,13 +61,18 @@ class LocalLambda:
         credentials: CredentialPair | None = None,
         check_signatures: bool = True,
         cap_stream_rate: bool = False,
+        embedded_s3: bool = True,
         on_invoke: Callable[[InvokeOutcome], None] | None = None,
     ) -> None:
         self.config = config or FunctionConfig()
         self.credentials = credentials or CredentialPair.random()
         self.check_signatures = check_signatures
         self.cap_stream_rate = cap_stream_rate
-        self.pool = SandboxPool(self.config)
+        wanted = embedded_s3 and ENV_BUCKET not in self.config.environment and "AWS_ENDPOINT_URL_S3" not in os.environ
+        self.s3 = EmbeddedS3(self.config.region) if wanted else None
+        self.pool = SandboxPool(self.config, self.s3.sandbox_environment() if self.s3 else None)
+        if self.s3 is not None:
+            self.s3.start_on_first_use(self.pool.spawner.run)
         self.on_invoke = on_invoke
         self._server = _InvokeAPIServer((host, port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="invoke-api",
@@ -99,6 +108,8 @@ class LocalLambda:
             return
         self._server.close()
         self.pool.close()
+        if self.s3 is not None:
+            self.s3.close()
 
     def __enter__(self) -> LocalLambda:
         return self.start()
