@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import json
 import os
 import resource
+import shlex
 import sys
 import time
 import traceback
@@ -195,9 +197,9 @@ def _run(
     spill = _spill_target(request, environ, s3_factory)
     answer_deadline = _answer_deadline(context)
     with Spool() as spool:
-        stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
+        command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         result = run_command(
-            request.command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
+            command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
             base_env=environ, env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
         )
@@ -239,13 +241,13 @@ def _run_streaming(
     """Run the command, its output sent as records while it runs; the result is the last record."""
     spill = _spill_target(request, environ, s3_factory)
     with Spool() as spool:
-        stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
+        command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         # The stream must end, result record included, before Lambda's own deadline.
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
         result = run_command_streaming(
-            request.command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
+            command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
             cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
             heartbeat=HEARTBEAT_SECONDS,
@@ -277,16 +279,23 @@ def _answer_deadline(context: LambdaContext) -> float:
 
 
 def _prepare(request: Request, context: LambdaContext, spool: Spool,
-             spill: SpillTarget | None) -> tuple[Path | None, TimeLimit, str]:
-    """The command's stdin in the spool, its time limit and its shell; InvalidRequest when it cannot run."""
-    stdin_path = None
+             spill: SpillTarget | None) -> tuple[str, Path | None, TimeLimit, str]:
+    """The command, its stdin in the spool, its time limit and its shell; InvalidRequest when it cannot run.
+
+    A command that came through the bucket runs from its file in the spool, sourced.
+    """
+    command, stdin_path = request.command, None
     try:
+        if request.command_key is not None:
+            script = spool.file("script")
+            _download_key(request.command_key, spill, script, "command_key", request.command_sha256)
+            command = f". {shlex.quote(str(script))}"
         if request.stdin is not None:
             stdin_path = spool.file("stdin")
             stdin_path.write_bytes(request.stdin)
         elif request.stdin_key is not None:
             stdin_path = spool.file("stdin")
-            _download_stdin(request.stdin_key, spill, stdin_path)
+            _download_key(request.stdin_key, spill, stdin_path, "stdin_key", request.stdin_sha256)
     except OSError as problem:
         if problem.errno in (errno.ENOSPC, errno.EDQUOT):
             raise InvalidRequest(f"stdin does not fit: {_temp_dir_full(spool.path)}", code="tmp_full") from None
@@ -296,7 +305,7 @@ def _prepare(request: Request, context: LambdaContext, spool: Spool,
         raise InvalidRequest(
             f"{request.shell} is not available in this sandbox ({shell_path} not found)", code="shell_missing"
         )
-    return stdin_path, _time_limit(request, context), shell_path
+    return command, stdin_path, _time_limit(request, context), shell_path
 
 
 def _warn_if_full(response: dict[str, Any], spool: Spool) -> None:
@@ -359,14 +368,22 @@ def _legacy_response(stdout: Path, stderr: Path, result: CommandResult) -> dict[
     return {"stdout": streams["stdout"]["data"], "stderr": streams["stderr"]["data"], "error": error}
 
 
-def _download_stdin(key: str, spill: SpillTarget | None, destination: Any) -> None:
+def _download_key(key: str, spill: SpillTarget | None, destination: Path, field: str, sha256: str | None) -> None:
+    """Fetch what the client uploaded for this request (big stdin, a big command), check it, then delete it."""
     if spill is None:
-        raise InvalidRequest("stdin_key needs a spill bucket, and none is configured")
+        raise InvalidRequest(f"{field} needs a spill bucket, and none is configured")
     if not key.startswith(spill.prefix.strip("/") + "/"):
-        raise InvalidRequest(f"stdin_key must be under {spill.prefix.strip('/')}/")
+        raise InvalidRequest(f"{field} must be under {spill.prefix.strip('/')}/")
     s3 = spill.client()
     s3.download_file(spill.bucket, key, str(destination))
     s3.delete_object(Bucket=spill.bucket, Key=key)
+    if sha256 is not None:
+        digest = hashlib.sha256()
+        with open(destination, "rb") as source:
+            while chunk := source.read(1024 * 1024):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise InvalidRequest(f"what came through {field} is damaged (its sha256 differs); nothing was run")
 
 
 def _presign_upload(
@@ -394,7 +411,7 @@ def _presign_upload(
 def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:
     from handler.probes import collect_inventory
 
-    inventory = collect_inventory(redact=request.redact, sandbox=identity)
+    inventory = collect_inventory(redact=request.redact, redact_key=request.redact_key, sandbox=identity)
     return {"v": PROTOCOL_VERSION, "ok": True, "inventory": inventory}
 
 

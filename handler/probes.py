@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from handler.constants import ENV_FUNCTION_NAME
+from handler.redaction import redact_value
 
 INVENTORY_SCHEMA = "lambdash.inventory"
 INVENTORY_SCHEMA_VERSION = 1
@@ -53,10 +54,6 @@ SECTION_KEYS = (
     "sandbox",
 )
 
-REDACTED_VALUE = "<redacted>"
-# Names that are always secret, even if the pattern below were narrowed one day.
-ALWAYS_REDACTED_NAMES = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
-SECRET_NAME_PATTERN = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
 
 # Runtimes worth a version line, each with the flag that prints it. `java` only
 # gained `--version` in Java 9; `-version` works on every JDK.
@@ -120,6 +117,7 @@ def collect_inventory(
     root: str = "/",
     environ: Mapping[str, str] | None = None,
     redact: bool = True,
+    redact_key: bytes | None = None,
     sts_client: Any = None,
     sandbox: Mapping[str, Any] | None = None,
     timeout_per_tool: float = 5.0,
@@ -156,7 +154,7 @@ def collect_inventory(
             "executables": _guarded(describe_executables, environment.get("PATH"), executable_dirs),
             "python_packages": _guarded(probe_python_packages),
             "layers": _guarded(probe_layers, root),
-            "environment": describe_environment(environment, redact=redact),
+            "environment": describe_environment(environment, redact=redact, key=redact_key),
             "network": _guarded(probe_network, root),
             "sandbox": _json_ready(dict(sandbox or {})),
         }
@@ -169,24 +167,15 @@ def collect_inventory(
     }
 
 
-def describe_environment(environ: Mapping[str, str], *, redact: bool) -> dict[str, Any]:
+def describe_environment(environ: Mapping[str, str], *, redact: bool, key: bytes | None = None) -> dict[str, Any]:
     """The environment section: every variable, sorted, secrets redacted unless told."""
-    variables = redact_environment(environ) if redact else dict(sorted(environ.items()))
+    variables = redact_environment(environ, key) if redact else dict(sorted(environ.items()))
     return {"redacted": redact, "variables": variables}
 
 
-def redact_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the variables sorted by name, with secret-looking values replaced.
-
-    A value is secret when its name is AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN, or
-    matches SECRET|TOKEN|PASSWORD|KEY in any case (so AWS_ACCESS_KEY_ID too).
-    """
-    return {name: REDACTED_VALUE if is_secret_name(name) else value for name, value in sorted(environ.items())}
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether an environment variable's value must not appear in an inventory."""
-    return name in ALWAYS_REDACTED_NAMES or SECRET_NAME_PATTERN.search(name) is not None
+def redact_environment(environ: Mapping[str, str], key: bytes | None = None) -> dict[str, str]:
+    """The variables sorted by name, with secrets redacted by name and by value (see ``redaction``)."""
+    return {name: redact_value(name, value, key) for name, value in sorted(environ.items())}
 
 
 # --- reading the tree --------------------------------------------------------------

@@ -50,6 +50,11 @@ class Request:
     shell: str = "sh"
     stdin: bytes | None = None
     stdin_key: str | None = None
+    # A command too big for the request travels through the spill bucket, as big stdin does.
+    command_key: str | None = None
+    # The sha256 the client computed of what it uploaded (checked once it is downloaded).
+    stdin_sha256: str | None = None
+    command_sha256: str | None = None
     cwd: str | None = None
     env: dict[str, str | None] = field(default_factory=dict)
     timeout: float | None = None
@@ -57,6 +62,8 @@ class Request:
     capture_state: bool = False
     output: OutputSettings = field(default_factory=OutputSettings)
     redact: bool = True
+    # The user's own key for the HMAC a redacted value shows (see handler.redaction).
+    redact_key: bytes | None = None
     legacy: bool = False
     # Sent by a client calling the streaming API; answered with records where the handler can stream.
     stream: bool = False
@@ -111,17 +118,21 @@ def parse_request(event: Any) -> Request:
     op = event.get("op", "run")
     if op not in OPERATIONS:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
-    known = {"v", "op", "command", "shell", "stdin", "stdin_key", "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact", "stream"}
+    known = {"v", "op", "command", "command_key", "command_sha256", "shell", "stdin", "stdin_key", "stdin_sha256",
+             "cwd", "env", "timeout",
+             "keep_background", "capture_state", "output", "redact", "redact_key", "stream"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
     if op != "run":
         return Request(op=op, redact=bool(_expect(event.get("redact", True), bool, "redact")),
-                       output=_parse_output(event.get("output")))
-    if "command" not in event:
+                       redact_key=_parse_redact_key(event.get("redact_key")), output=_parse_output(event.get("output")))
+    command_key = _parse_optional_str(event.get("command_key"), "command_key")
+    if "command" not in event and command_key is None:
         raise InvalidRequest("command is missing")
-    command = _expect(event["command"], str, "command")
+    command = _expect(event.get("command", ""), str, "command")
+    if command and command_key is not None:
+        raise InvalidRequest("give command or command_key, not both")
     if "\0" in command:
         raise InvalidRequest("command must not contain a NUL character")
     shell = _expect(event.get("shell", "sh"), str, "shell")
@@ -133,6 +144,9 @@ def parse_request(event: Any) -> Request:
         shell=shell,
         stdin=_parse_stdin(event.get("stdin")),
         stdin_key=_parse_optional_str(event.get("stdin_key"), "stdin_key"),
+        command_key=command_key,
+        stdin_sha256=_parse_optional_str(event.get("stdin_sha256"), "stdin_sha256"),
+        command_sha256=_parse_optional_str(event.get("command_sha256"), "command_sha256"),
         cwd=_parse_cwd(event.get("cwd")),
         env=_parse_env(event.get("env")),
         timeout=_parse_timeout(event.get("timeout")),
@@ -167,6 +181,19 @@ def _parse_stdin(value: Any) -> bytes | None:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("stdin is not valid base64") from None
+
+
+def _parse_redact_key(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    _expect(value, str, "redact_key")
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise InvalidRequest("redact_key must be hex") from None
+    if not 16 <= len(key) <= 64:
+        raise InvalidRequest("redact_key must be 16 to 64 bytes")
+    return key
 
 
 def _parse_cwd(value: Any) -> str | None:

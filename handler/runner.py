@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,8 @@ _STATE_WRAPPER = (
     " eval \"$__lambdash_command\""
 )
 _STATE_VARIABLES = frozenset({"__LAMBDASH_STATE", "__LAMBDASH_PYTHON", "__LAMBDASH_ENV_DUMP"})
+# A command longer than this is run from a file in the spool, well under the kernel's 128 KiB per argument.
+ARGV_COMMAND_MAX_CHARACTERS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,11 @@ class _Launch:
     def __init__(self, command: str, spool: Spool, shell_path: str, base_env: Mapping[str, str],
                  env_overlay: Mapping[str, str | None], capture_state: bool) -> None:
         self.shell_path = shell_path
+        if len(command) > ARGV_COMMAND_MAX_CHARACTERS:
+            # The kernel limits one argument to 128 KiB: a bigger command runs from a file, sourced.
+            script = spool.file("command")
+            script.write_bytes(command.encode("utf-8", "surrogateescape"))
+            command = f". {shlex.quote(str(script))}"
         self.base_env = base_env
         # With nothing to change, the command inherits the environment as it is (no copy to build).
         self.env: dict[str, str] | None = None

@@ -10,11 +10,15 @@ It never talks to AWS; it only works on the JSON.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from lambdash.config import state_dir
 from lambdash.terminal import BOLD, CYAN, GREEN, RED, YELLOW, Painter
 
 # These must match handler/probes.py, which the client cannot import (the handler
@@ -302,6 +306,36 @@ def _markdown_cell(text: str) -> str:
     # tag (a redacted value, "<redacted>", would otherwise vanish when rendered).
     escaped = "".join("\\" + char if char in "\\`|<>" else char for char in text)
     return escaped.replace("\n", "<br>")
+
+
+# --- the user's redaction key ---------------------------------------------------------
+
+REDACTION_KEY_FILE = "redaction-key"
+
+
+def redaction_key(directory: Path | None = None) -> str | None:
+    """The user's own random key for the HMAC of redacted values (hex), made and kept (0600) on first use.
+
+    None when the state dir cannot be written: values are then redacted without the HMAC.
+    """
+    path = (directory or state_dir()) / REDACTION_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    key = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another lambdash made it meanwhile
+        return path.read_text().strip()
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 # --- diffs ---------------------------------------------------------------------------

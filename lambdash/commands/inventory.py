@@ -76,12 +76,14 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         return execute_diff(args, terminal)
     if args.include_volatile:
         raise UsageError("--include-volatile only applies to --diff")
+    from lambdash.inventory import redaction_key
     from lambdash.targets import open_shells, run_on_targets
 
     targets = targets_of(args, terminal)
     redact = not args.no_redact
     with open_shells(targets) as shells:
-        outcomes = run_on_targets(targets, lambda target: shells[target].inventory(redact=redact))
+        key = redaction_key()
+        outcomes = run_on_targets(targets, lambda target: shells[target].inventory(redact=redact, redact_key=key))
     if len(outcomes) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error
     taken = [(outcome.target, outcome.value) for outcome in outcomes if outcome.value is not None]
@@ -198,7 +200,7 @@ def load_sources(sources: Sequence[InventorySource], *, redact: bool) -> list[di
     Two live sources on the same target (``local local``) share one shell, and so one local Lambda.
     """
     from lambdash.concurrency import map_concurrently
-    from lambdash.inventory import load_inventory_file
+    from lambdash.inventory import load_inventory_file, redaction_key
     from lambdash.targets import open_shells
 
     inventories: dict[int, dict[str, Any]] = {}
@@ -210,7 +212,9 @@ def load_sources(sources: Sequence[InventorySource], *, redact: bool) -> list[di
                 raise LambdashError(str(problem)) from None
     live = [(index, source.target) for index, source in enumerate(sources) if source.target is not None]
     with open_shells(list(dict.fromkeys(target for _, target in live))) as shells:
-        taken = map_concurrently(lambda pair: shells[pair[1]].inventory(redact=redact), live, concurrency=2)
+        key = redaction_key()
+        taken = map_concurrently(lambda pair: shells[pair[1]].inventory(redact=redact, redact_key=key), live,
+                                 concurrency=2)
     for (index, _), inventory in zip(live, taken, strict=True):
         inventories[index] = inventory
     return [inventories[index] for index in range(len(sources))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from handler.constants import ENV_BUCKET
@@ -41,6 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", default=None, metavar="NAME",
                         help=f"spill bucket, set as the function's {ENV_BUCKET} (default: the bucket of the "
                              "embedded S3)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set an environment variable of the function, as its configuration does (repeatable)")
+    parser.add_argument("--env-file", metavar="FILE",
+                        help="set the function's environment variables from FILE: NAME=VALUE lines; blank lines "
+                             "and # comments are skipped; --env wins over it")
     parser.add_argument("--no-s3", action="store_true",
                         help="no embedded S3 (and STS) on loopback for the sandboxes: output too big to return "
                              "inline is cut unless --bucket or AWS_ENDPOINT_URL_S3 says where to spill")
@@ -74,10 +80,13 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         raise UsageError("--ephemeral-storage must be at least 1 MB")
     if (args.access_key_id is None) != (args.secret_access_key is None):
         raise UsageError("--access-key-id and --secret-access-key go together; give both, or neither")
+    environment = function_environment(args)
+    if args.bucket:
+        environment[ENV_BUCKET] = args.bucket
     config = FunctionConfig(
         name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
         concurrency=args.concurrency, idle_timeout=args.idle_timeout, ephemeral_storage_mb=args.ephemeral_storage,
-        environment={ENV_BUCKET: args.bucket} if args.bucket else {}, runtime=args.runtime,
+        environment=environment, runtime=args.runtime,
     )
     lock = threading.Lock()
 
@@ -132,3 +141,27 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             pass
         terminal.message("lambdash: stopping; every sandbox is killed")
     return ExitStatus.OK
+
+
+def function_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The function's variables: --env-file's, then each --env (the later wins)."""
+    assignments: list[tuple[str, str]] = []
+    if args.env_file:
+        try:
+            lines = Path(args.env_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as problem:
+            reason = getattr(problem, "strerror", None) or problem
+            raise UsageError(f"cannot read --env-file {args.env_file}: {reason}") from None
+        for number, line in enumerate(lines, start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                assignments.append(_assignment(line, f"{args.env_file}:{number}"))
+    assignments += [_assignment(text, "--env") for text in args.env]
+    return dict(assignments)
+
+
+def _assignment(text: str, where: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not (name.replace("_", "a").isalnum() and not name[0].isdigit()):
+        raise UsageError(f"{where}: expected NAME=VALUE, not {text!r}")
+    return name, value

@@ -197,9 +197,10 @@ def _less(session: ReplSession, arguments: list[str]) -> None:
 
 
 def _inventory(session: ReplSession, arguments: list[str]) -> None:
-    from lambdash.inventory import render_text
+    from lambdash.inventory import redaction_key, render_text
 
-    inventory = session.call_remote(lambda: session.shell.remote.inventory(), label="inventory")
+    key = redaction_key()
+    inventory = session.call_remote(lambda: session.shell.remote.inventory(redact_key=key), label="inventory")
     if session.json_output:
         session.terminal.write_json(inventory)
         return

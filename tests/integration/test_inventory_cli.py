@@ -73,16 +73,45 @@ def test_the_json_inventory_of_the_local_sandbox_validates_against_the_schema(ho
     assert done.stderr == b""
 
 
-def test_secrets_are_redacted_unless_asked(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The local sandbox hands the caller's AWS keys to its sandboxes, as Lambda hands out a role's.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+# Set as the function's own configuration would set them (serve --env and --env-file).
+SECRETS = {
+    "DB_PASSWD": "hunter2-passwd",
+    "GITHUB_PAT": "some-personal-token",
+    "DB_CREDENTIALS": "user:pass-credentials",
+    "HTTP_AUTH": "Basic dXNlcjpwYXNz",
+    "API_KEY": "plain-api-key-value",
+    "APIKEY": "another-api-key-val",
+    "DB_PWD": "pwd-value-secret",
+    "DEPLOY_ID": "AKIA2E0A8F3B244C9986",
+}
+SECRET_URL = ("DATABASE_URL", "postgres://u:pass-in-url@db.internal/app")
+LOOK_ALIKES = {"KEYBOARD_LAYOUT": "us-intl", "AUTHOR": "Ada Lovelace", "MONKEY_COUNT": "12"}
 
-    redacted = inventory_of(lambdash("--local", "inventory", "--json"))["sections"]["environment"]["variables"]
-    shown = inventory_of(lambdash("--local", "inventory", "--json", "--no-redact"))["sections"]["environment"]
 
-    assert redacted["AWS_SECRET_ACCESS_KEY"] == "<redacted>"
-    assert shown["variables"]["AWS_SECRET_ACCESS_KEY"] == "very-secret-value"
+def test_secrets_are_redacted_by_name_and_by_value_in_every_format(home: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "function.env"
+    env_file.write_text("# the function's configuration\n" + "".join(f"{name}={value}\n" for name, value in
+                                                                   SECRETS.items()))
+    extra = [f"--env={name}={value}" for name, value in (SECRET_URL, *LOOK_ALIKES.items())]
+    markdown = tmp_path / "inventory.md"
+    with serving("--env-file", str(env_file), *extra) as url:
+        text = lambdash("--endpoint-url", url, "inventory")
+        document = inventory_of(lambdash("--endpoint-url", url, "inventory", "--json"))
+        written = lambdash("--endpoint-url", url, "inventory", "--markdown", "-o", str(markdown))
+        shown = inventory_of(lambdash("--endpoint-url", url, "inventory", "--json", "--no-redact"))
+    assert written.returncode == 0, written.stderr
+    variables = document["sections"]["environment"]["variables"]
+    for output in (text.stdout.decode(), json.dumps(document), markdown.read_text()):
+        for secret in (*SECRETS.values(), "pass-in-url"):
+            assert secret not in output
+    for name in SECRETS:
+        assert variables[name].startswith("<redacted len:")
+        assert " hmac:" in variables[name]  # keyed by the user's own key, so --diff sees a change
+    assert variables["DATABASE_URL"].startswith("postgres://u:<redacted len:8-15 hmac:")
+    assert variables["DATABASE_URL"].endswith(">@db.internal/app")
+    assert {name: variables[name] for name in LOOK_ALIKES} == LOOK_ALIKES
+    assert stat.S_IMODE(markdown.stat().st_mode) == 0o644  # redacted, so shareable
+    assert shown["sections"]["environment"]["variables"]["DB_PASSWD"] == "hunter2-passwd"
 
 
 def test_the_text_report_has_a_heading_per_section_and_no_colour_off_a_terminal(home: Path) -> None:
