@@ -62,9 +62,9 @@ def delete_object(url: str) -> None:
         raise TransportError(f"could not delete a spilled object: {problem}") from None
 
 
-def upload(url: str, data: bytes, headers: dict[str, str]) -> None:
-    """PUT bytes to a presigned URL."""
-    request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
+def upload(url: str, body: BinaryIO, size: int, headers: dict[str, str]) -> None:
+    """PUT ``size`` bytes read from ``body`` to a presigned URL, streamed: memory stays flat."""
+    request = urllib.request.Request(url, data=body, method="PUT", headers={**headers, "Content-Length": str(size)})
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS):
             pass

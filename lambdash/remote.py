@@ -8,8 +8,10 @@ the REPL and census all run commands through it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import tempfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
 # stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
 # and the whole request must stay under Lambda's 6 MB.
 STDIN_INLINE_MAX_BYTES = 4_500_000
+# A command (a script piped to lambdash) above this goes through the bucket too; with the
+# largest inline stdin, the request still fits.
+COMMAND_INLINE_MAX_BYTES = 250_000
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 LOG_LINES_SHOWN = 5
 
 
@@ -181,7 +187,7 @@ class RemoteShell:
         self,
         command: str,
         *,
-        stdin: bytes | None = None,
+        stdin: bytes | BinaryIO | None = None,
         timeout: float | None = None,
         cwd: str | None = None,
         env: Mapping[str, str | None] | None = None,
@@ -197,14 +203,24 @@ class RemoteShell:
         target can stream; the result then holds only what was not streamed (a
         spilled rest), and what was already shown is not in it again.
         """
-        request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
+        request: dict[str, Any] = {"v": PROTOCOL_VERSION}
+        encoded = command.encode("utf-8", "surrogateescape")
+        if len(encoded) > COMMAND_INLINE_MAX_BYTES:
+            request["command_key"], request["command_sha256"] = self._upload_through_bucket(
+                io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
+        else:
+            request["command"] = command
         if shell != "sh":
             request["shell"] = shell
         if stdin is not None:
-            if len(stdin) > STDIN_INLINE_MAX_BYTES:
-                request["stdin_key"] = self._upload(stdin)
+            reader = io.BytesIO(stdin) if isinstance(stdin, bytes) else stdin
+            head = reader.read(STDIN_INLINE_MAX_BYTES + 1)
+            if len(head) > STDIN_INLINE_MAX_BYTES:
+                rest = io.BytesIO(head)
+                request["stdin_key"], request["stdin_sha256"] = self._upload_through_bucket(
+                    lambda size: rest.read(size) or reader.read(size), "stdin", "stdin is more")
             else:
-                request["stdin"] = base64.b64encode(stdin).decode("ascii")
+                request["stdin"] = base64.b64encode(head).decode("ascii")
         if timeout is not None:
             request["timeout"] = timeout
         if cwd is not None:
@@ -284,13 +300,30 @@ class RemoteShell:
             )
         return result_of(self._verified(result), streamed.request_id, streamed.throttles, streamed=True)
 
-    def inventory(self, *, redact: bool = True) -> dict[str, Any]:
-        """The sandbox's inventory, collected by the function's probes."""
-        response, _ = self.call({"v": PROTOCOL_VERSION, "op": "inventory", "redact": redact})
+    def inventory(self, *, redact: bool = True, redact_key: str | None = None) -> dict[str, Any]:
+        """The sandbox's inventory, collected by the function's probes.
+
+        ``redact_key`` (hex) keys the HMAC each redacted value shows. A handler older
+        than that refuses the field before doing anything; it is then asked without.
+        """
+        request: dict[str, Any] = {"v": PROTOCOL_VERSION, "op": "inventory", "redact": redact}
+        if redact and redact_key:
+            request["redact_key"] = redact_key
+        try:
+            response, _ = self.call(request)
+        except RequestRefused as refusal:
+            if "unknown field 'redact_key'" not in refusal.message:
+                raise
+            response, _ = self.call({key: value for key, value in request.items() if key != "redact_key"})
         inventory: dict[str, Any] = response["inventory"]
         return inventory
 
-    def _upload(self, data: bytes) -> str:
+    def _upload_through_bucket(self, read: Callable[[int], bytes], what: str, size_note: str) -> tuple[str, str]:
+        """Upload what ``read`` gives through a URL the function presigns; its key and sha256 for the request.
+
+        It is copied to a temporary file first (on disk, hashed on the way), so its
+        size is known for the upload and memory stays flat however big it is.
+        """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "op": "presign_upload"}
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
@@ -298,13 +331,19 @@ class RemoteShell:
             response, _ = self.call(request)
         except LambdashError as problem:
             raise LambdashError(
-                f"stdin is {len(data)} bytes, more than fits in a request ({STDIN_INLINE_MAX_BYTES}), "
-                f"and it cannot go through S3: {problem.message}"
+                f"{size_note} than fits in a request, and {what} cannot go through S3: {problem.message}"
             ) from None
-        slot = response["upload"]
-        upload(slot["put_url"], data, slot["headers"])
+        digest = hashlib.sha256()
+        with tempfile.TemporaryFile() as spooled:
+            while chunk := read(UPLOAD_CHUNK_BYTES):
+                digest.update(chunk)
+                spooled.write(chunk)
+            size = spooled.tell()
+            spooled.seek(0)
+            slot = response["upload"]
+            upload(slot["put_url"], spooled, size, slot["headers"])
         key: str = slot["key"]
-        return key
+        return key, digest.hexdigest()
 
     def call(
         self, request: Mapping[str, Any], *, on_throttle: Callable[[int, float], None] | None = None
