@@ -7,6 +7,7 @@ AWS takes an injected S3 client, so tests can call ``respond`` directly.
 
 from __future__ import annotations
 
+import base64
 import errno
 import functools
 import hashlib
@@ -55,6 +56,8 @@ _LOGGED_COMMAND_CHARS = 4096
 _ANSWER_ALLOWANCE_SECONDS = 0.5
 # Less free space than this in the spool's file system means output may have been lost.
 FULL_TEMP_DIR_BYTES = 64 * 1024
+# Room kept in a legacy response for the notes saying what was cut (base64 of two lines).
+LEGACY_NOTE_ROOM_BYTES = 512
 
 
 class LambdaContext(Protocol):
@@ -352,10 +355,13 @@ def _result_envelope(
 
 
 def _legacy_response(stdout: Path, stderr: Path, result: CommandResult) -> dict[str, Any]:
-    """The shape the 2015 lambdash client reads: base64 streams and a node-style error."""
+    """The shape the 2015 lambdash client reads: base64 streams and a node-style error.
+
+    That client prints only stdout and stderr, so output cut to fit is told at the end of stderr.
+    """
     streams = shape_streams(
         {"stdout": stdout, "stderr": stderr},
-        budget=inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES),
+        budget=inline_budget(LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_SLACK_BYTES - LEGACY_NOTE_ROOM_BYTES),
         compress=False,
         spill=None,
         key_stem="",
@@ -365,7 +371,17 @@ def _legacy_response(stdout: Path, stderr: Path, result: CommandResult) -> dict[
         error = {"code": 128 + result.signal, "killed": True, "signal": result.signal}
     elif result.exit_status:
         error = {"code": result.exit_status, "killed": False, "signal": None}
-    return {"stdout": streams["stdout"]["data"], "stderr": streams["stderr"]["data"], "error": error}
+    notes = "".join(
+        f"lambdash: {name} was cut to fit the response: {stream['lost']} of {stream['size']} bytes lost "
+        "(a current lambdash client gets it all, through S3)\n"
+        for name, stream in streams.items() if stream["lost"]
+    )
+    stderr_data = streams["stderr"]["data"]
+    if notes:
+        told = base64.b64decode(stderr_data)
+        told += (b"" if told.endswith(b"\n") or not told else b"\n") + notes.encode()
+        stderr_data = base64.b64encode(told).decode("ascii")
+    return {"stdout": streams["stdout"]["data"], "stderr": stderr_data, "error": error}
 
 
 def _download_key(key: str, spill: SpillTarget | None, destination: Path, field: str, sha256: str | None) -> None:

@@ -1,15 +1,25 @@
 """The local audit log: one JSON line per command run, in ``$XDG_STATE_HOME/lambdash/audit.jsonl``.
 
-The file is created with mode 0600: commands can hold secrets.
+Each line says how the command ended (``status``: ``done`` with its exit status,
+``failed`` with lambdash's error, or ``interrupted``). It keeps at most 4 KB of the
+command, with the command's whole size and sha256, so a big script cannot fill it.
+The file is created with mode 0600 and its directory 0700: commands can hold secrets.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from lambdash.config import state_dir
+
+AUDIT_FILE = "audit.jsonl"
+COMMAND_KEPT_BYTES = 4096
+Status = Literal["done", "failed", "interrupted"]
 
 
 class AuditLog:
@@ -19,13 +29,15 @@ class AuditLog:
         self.path = path
 
     def record(self, *, target: str, command: str, request_id: str | None, exit_status: int | None,
-               sandbox_id: str | None, error: str | None = None) -> None:
+               sandbox_id: str | None, error: str | None = None, interrupted: bool = False) -> None:
         if self.path is None:
             return
+        status: Status = "interrupted" if interrupted else "failed" if error else "done"
         line: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "target": target,
-            "command": command,
+            "status": status,
+            **command_fields(command),
             "request_id": request_id,
             "exit_status": exit_status,
             "sandbox_id": sandbox_id,
@@ -39,3 +51,41 @@ class AuditLog:
                 log.write(json.dumps(line) + "\n")
         except OSError:
             pass
+
+
+def command_fields(command: str) -> dict[str, Any]:
+    """The command as the log keeps it: its first 4 KB (whole characters), its size in bytes and its sha256."""
+    encoded = command.encode("utf-8", "surrogateescape")
+    fields: dict[str, Any] = {"command": command, "command_bytes": len(encoded),
+                              "command_sha256": hashlib.sha256(encoded).hexdigest()}
+    if len(encoded) > COMMAND_KEPT_BYTES:
+        fields["command"] = encoded[:COMMAND_KEPT_BYTES].decode("utf-8", "ignore")
+        fields["command_cut"] = True
+    return fields
+
+
+def make_state_private(directory: Path | None = None) -> str | None:
+    """Tighten an existing state dir to 0700, and its audit log and histories to 0600.
+
+    Earlier versions, a restored backup or a loose umask may have left them readable by
+    others. Returns the one-line notice saying what changed, or None when nothing did
+    (or nothing could be: a state dir that is not ours is left alone).
+    """
+    directory = directory or state_dir()
+    changed: list[str] = []
+    try:
+        paths = [(directory, 0o700), *((path, 0o600) for path in sorted(directory.glob("history-*"))),
+                 (directory / AUDIT_FILE, 0o600)]
+        for path, mode in paths:
+            try:
+                was = path.stat().st_mode & 0o777
+            except FileNotFoundError:
+                continue
+            if was & ~mode:
+                path.chmod(was & mode)
+                changed.append(f"{path.name} {was:o} -> {was & mode:o}")
+    except OSError:
+        return None
+    if not changed:
+        return None
+    return f"made the state dir {directory} private (commands can hold secrets): {', '.join(changed)}"

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambdash.errors import LambdashError
-from lambdash.remote import RemoteResult
+from lambdash.remote import RemoteResult, Stdin
 from lambdash.terminal import ProgressFactory
 
-# Runs one remote command with optional stdin bytes.
-RunCommand = Callable[[str, bytes | None], RemoteResult]
+# Runs one remote command with optional stdin.
+RunCommand = Callable[[str, Stdin], RemoteResult]
 
 
 def local_destination(remote: str, local: str | None) -> Path:
@@ -60,7 +60,8 @@ def put_file(run: RunCommand, local: Path, remote: str) -> tuple[int, str]:
     An existing directory as ``remote`` gets the file under its own name, as cp does.
     """
     try:
-        data = local.read_bytes()
+        source = open(local, "rb")  # noqa: SIM115 (closed below, after the run)
+        size = os.fstat(source.fileno()).st_size
     except OSError as problem:
         raise LambdashError(f"cannot read {local}: {problem.strerror}") from None
     command = (
@@ -68,13 +69,14 @@ def put_file(run: RunCommand, local: Path, remote: str) -> tuple[int, str]:
         f'if [ -d "$target" ]; then target="${{target%/}}"/{shlex.quote(local.name)}; fi; '
         'cat > "$target" && wc -c < "$target" && printf %s "$target"'
     )
-    result = run(command, data)
+    with source:
+        result = run(command, source)  # streamed from the file, however big
     if result.status != 0:
         raise LambdashError(f"cannot write {remote} in the sandbox: {_reason(result)}")
-    size, _, written = result.stdout.read("stdout").decode("utf-8", "surrogateescape").partition("\n")
-    if int(size.strip() or -1) != len(data):
-        raise LambdashError(f"{written or remote} has {size.strip()} bytes in the sandbox, not {len(data)}")
-    return len(data), written or remote
+    count, _, written = result.stdout.read("stdout").decode("utf-8", "surrogateescape").partition("\n")
+    if int(count.strip() or -1) != size:
+        raise LambdashError(f"{written or remote} has {count.strip()} bytes in the sandbox, not {size}")
+    return size, written or remote
 
 
 def _reason(result: RemoteResult) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from handler.constants import ENV_BUCKET, PROTOCOL_VERSION
+from handler.constants import ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES, PROTOCOL_VERSION
 from handler.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.presigned import delete_object, download_verified, upload
@@ -29,11 +29,16 @@ if TYPE_CHECKING:
 # stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
 # and the whole request must stay under Lambda's 6 MB.
 STDIN_INLINE_MAX_BYTES = 4_500_000
-# A command (a script piped to lambdash) above this goes through the bucket too; with the
-# largest inline stdin, the request still fits.
-COMMAND_INLINE_MAX_BYTES = 250_000
+# A command (a script piped to lambdash) that makes the request too big goes through the
+# bucket too. Only a command longer than this is worth measuring the request for.
+COMMAND_CHECK_SIZE_CHARACTERS = 4096
+# Lambda's request limit, less room for the fields added when the request is sent.
+REQUEST_MAX_BYTES = LAMBDA_REQUEST_LIMIT_BYTES - 1024
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 LOG_LINES_SHOWN = 5
+
+# What a command reads: bytes, or a file or pipe read as it is sent (memory stays flat).
+Stdin = bytes | BinaryIO | None
 
 
 def text_or_base64(data: bytes) -> dict[str, str]:
@@ -187,7 +192,7 @@ class RemoteShell:
         self,
         command: str,
         *,
-        stdin: bytes | BinaryIO | None = None,
+        stdin: Stdin = None,
         timeout: float | None = None,
         cwd: str | None = None,
         env: Mapping[str, str | None] | None = None,
@@ -203,13 +208,7 @@ class RemoteShell:
         target can stream; the result then holds only what was not streamed (a
         spilled rest), and what was already shown is not in it again.
         """
-        request: dict[str, Any] = {"v": PROTOCOL_VERSION}
-        encoded = command.encode("utf-8", "surrogateescape")
-        if len(encoded) > COMMAND_INLINE_MAX_BYTES:
-            request["command_key"], request["command_sha256"] = self._upload_through_bucket(
-                io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
-        else:
-            request["command"] = command
+        request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
             request["shell"] = shell
         if stdin is not None:
@@ -218,7 +217,8 @@ class RemoteShell:
             if len(head) > STDIN_INLINE_MAX_BYTES:
                 rest = io.BytesIO(head)
                 request["stdin_key"], request["stdin_sha256"] = self._upload_through_bucket(
-                    lambda size: rest.read(size) or reader.read(size), "stdin", "stdin is more")
+                    lambda size: rest.read(size) or reader.read(size), "stdin",
+                    f"stdin is over {STDIN_INLINE_MAX_BYTES} bytes, more")
             else:
                 request["stdin"] = base64.b64encode(head).decode("ascii")
         if timeout is not None:
@@ -233,6 +233,11 @@ class RemoteShell:
             request["keep_background"] = True
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
+        if len(command) > COMMAND_CHECK_SIZE_CHARACTERS and len(json.dumps(request)) > REQUEST_MAX_BYTES:
+            # A script too big for the request (with its stdin) travels through the bucket, as big stdin does.
+            encoded = request.pop("command").encode("utf-8", "surrogateescape")
+            request["command_key"], request["command_sha256"] = self._upload_through_bucket(
+                io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
         if live is not None and self.streaming:
             streamed = self._run_streaming(request, live, on_throttle)
             if streamed is not None:

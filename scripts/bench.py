@@ -254,6 +254,7 @@ def main() -> int:
     run_extra("bench_census.py")
     run_extra("bench_local.py")
     run_extra("bench_stream.py")
+    run_extra("bench_big.py")
     return 0
 
 

@@ -118,7 +118,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             raise outcome.error
         records = outcome.value or []
         results.append((summarize(records, outcome.target.label), records))
-    audit = audit_log(args)
+    audit = audit_log(args, terminal)
     for _, records in results:
         for record in records:
             audit.record(target=record.target, command=command, request_id=record.request_id,

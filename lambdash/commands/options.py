@@ -103,8 +103,12 @@ def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ..
     return target_set.targets
 
 
-def audit_log(args: argparse.Namespace) -> AuditLog:
-    from lambdash.audit import AuditLog
+def audit_log(args: argparse.Namespace, terminal: Terminal) -> AuditLog:
+    """The audit log the command writes to (none with --no-audit), its state dir made private first."""
+    from lambdash.audit import AUDIT_FILE, AuditLog, make_state_private
     from lambdash.config import state_dir
 
-    return AuditLog(None if args.no_audit else state_dir() / "audit.jsonl")
+    notice = make_state_private()
+    if notice:
+        terminal.notice(notice)
+    return AuditLog(None if args.no_audit else state_dir() / AUDIT_FILE)

@@ -53,6 +53,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.targets import open_shell
 
     target = target_of(args, terminal)
+    audit = audit_log(args, terminal)  # first: it makes the state dir private, histories included
     history, problem = open_history(target)
     if problem:
         terminal.warning(problem)
@@ -60,7 +61,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         terminal.notice(f"REPL on {target.label}; :help lists meta-commands and keys, Ctrl-D leaves")
         session = ReplSession(
             shell, target, terminal,
-            audit=audit_log(args), history=history, timeout=args.timeout, json_output=args.json,
+            audit=audit, history=history, timeout=args.timeout, json_output=args.json,
             stream_output=not args.no_stream, require_bash=args.bash, debug=args.debug,
         )
         session.shell.keep_background = args.keep_background

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import BinaryIO
 
 from lambdash.commands.options import (
     add_command_options,
@@ -29,11 +30,11 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the words (or a script on stdin) and return the remote status."""
     from lambdash.targets import open_shell
 
-    stdin: bytes | None = None
+    stdin: BinaryIO | None = None
     if args.words:
         command = " ".join(args.words)
         if not terminal.stdin_isatty:
-            stdin = terminal.stdin.read()
+            stdin = terminal.stdin  # read as it is sent, never whole
     elif not terminal.stdin_isatty:
         script = terminal.stdin.read()
         if b"\0" in script:
@@ -42,7 +43,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     else:
         raise UsageError("no command given (usage: lambdash run COMMAND...)")
     target = target_of(args, terminal)
-    audit = audit_log(args)
+    audit = audit_log(args, terminal)
     # --json prints one document at the end, so it has nothing to stream.
     live = None if args.no_stream or args.json else LiveTerminal(terminal)
     with open_shell(target, timeout=args.timeout) as shell:
@@ -57,7 +58,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             terminal.message("")
             terminal.message("lambdash: interrupted; the remote command may still be running")
             audit.record(target=target.label, command=command, request_id=None, exit_status=None,
-                         sandbox_id=None, error="interrupted")
+                         sandbox_id=None, error="interrupted; the remote command may still be running",
+                         interrupted=True)
             raise
         audit.record(target=target.label, command=command, request_id=result.request_id,
                      exit_status=result.status, sandbox_id=result.sandbox.get("id"))

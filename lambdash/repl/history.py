@@ -39,13 +39,8 @@ class PrivateFileHistory(FileHistory):
 
     def __init__(self, filename: Path) -> None:
         filename.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY_MODE)
-        descriptor = os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
-        try:
-            # A file made by an older version, or by hand, is tightened too.
-            if os.fstat(descriptor).st_mode & 0o777 != PRIVATE_FILE_MODE:
-                os.fchmod(descriptor, PRIVATE_FILE_MODE)
-        finally:
-            os.close(descriptor)
+        # An existing one was made private when the REPL started (audit.make_state_private).
+        os.close(os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE))
         super().__init__(str(filename))
 
 

@@ -35,7 +35,7 @@ from prompt_toolkit.shortcuts import CompleteStyle
 from lambdash.audit import AuditLog
 from lambdash.config import Target
 from lambdash.errors import ExitStatus, LambdashError
-from lambdash.remote import RemoteResult, RemoteShell
+from lambdash.remote import RemoteResult, RemoteShell, Stdin
 from lambdash.repl.completer import Location, ShellCompleter
 from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
@@ -196,7 +196,7 @@ class ReplSession:
 
     # --- remote calls -----------------------------------------------------------
 
-    def call_remote_command(self, command: str, *, stdin: bytes | None = None, adopt_state: bool = False,
+    def call_remote_command(self, command: str, *, stdin: Stdin = None, adopt_state: bool = False,
                             on_throttle: Callable[[int, float], None] | None = None,
                             live: ResultPrinter | None = None) -> RemoteResult:
         """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream)."""
@@ -215,7 +215,8 @@ class ReplSession:
                 live.abandon()  # nothing more of it is shown; its stream is closed at the next piece
             # Audited at once: nothing guarantees the REPL is still alive when the command ends.
             self.audit.record(target=self.target.label, command=command, request_id=None, exit_status=None,
-                              sandbox_id=None, error="interrupted at the prompt; the command may still be running")
+                              sandbox_id=None, error="interrupted at the prompt; the command may still be running",
+                              interrupted=True)
             raise
 
     def call_remote(self, work: Callable[[], Value], *, label: str) -> Value:

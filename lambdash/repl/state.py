@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
-from lambdash.remote import LiveOutput, RemoteResult, RemoteShell
+from lambdash.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
 _MISSING_CWD = "cwd_missing"
@@ -86,7 +86,7 @@ class CarriedShell:
         with self._lock:
             return self.state.copy()
 
-    def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
+    def run(self, command: str, *, stdin: Stdin = None, timeout: float | None = None,
             keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None,
             live: LiveOutput | None = None) -> RemoteResult:
         """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
@@ -101,10 +101,12 @@ class CarriedShell:
                     self.state = CarriedState(result.state.cwd, dict(result.state.env))
         return result
 
-    def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: bytes | None, timeout: float | None,
+    def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: Stdin, timeout: float | None,
                             on_throttle: Callable[[int, float], None] | None, keep_state: bool,
                             live: LiveOutput | None) -> RemoteResult:
+        rewind = _rewinder(stdin)
         for _ in range(3):
+            rewind()
             try:
                 return self.remote.run(
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
@@ -126,3 +128,11 @@ class CarriedShell:
                     continue
                 raise
         raise LambdashError("the function kept refusing the request")
+
+
+def _rewinder(stdin: Stdin) -> Callable[[], object]:
+    """What puts a file given as stdin back where it started, for a refused request sent again."""
+    if stdin is None or isinstance(stdin, bytes) or not stdin.seekable():
+        return lambda: None
+    start = stdin.tell()
+    return lambda: stdin.seek(start)

@@ -216,6 +216,19 @@ def test_the_legacy_2015_event_gets_the_legacy_shape() -> None:
     assert run({"command": "true"})["error"] is None
 
 
+def test_the_legacy_shape_tells_what_was_cut_at_the_end_of_stderr() -> None:
+    response = run({"command": "head -c 7000000 /dev/zero; echo oops >&2"})
+    stdout, stderr = base64.b64decode(response["stdout"]), base64.b64decode(response["stderr"])
+    assert stdout == bytes(len(stdout))
+    lost = 7_000_000 - len(stdout)
+    assert lost > 0
+    assert stderr == (
+        b"oops\nlambdash: stdout was cut to fit the response: %d of 7000000 bytes lost "
+        b"(a current lambdash client gets it all, through S3)\n" % lost
+    )
+    assert len(json.dumps(response)) <= LAMBDA_RESPONSE_LIMIT_BYTES
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [

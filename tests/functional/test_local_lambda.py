@@ -212,15 +212,28 @@ def test_the_aws_cli_works_against_it(local: LocalLambda, tmp_path: Path) -> Non
     version = subprocess.run([aws, "--version"], capture_output=True, text=True).stdout
     # Version 2 reads --payload as base64 unless told otherwise; version 1 takes it raw.
     raw_payload = [] if version.startswith("aws-cli/1.") else ["--cli-binary-format", "raw-in-base64-out"]
-    done = subprocess.run(
-        [aws, "lambda", "invoke", "--endpoint-url", local.endpoint_url, "--function-name", "lambdash",
-         *raw_payload, "--payload", '{"v": 1, "command": "echo cli"}', str(out)],
-        env={**os.environ, "AWS_ACCESS_KEY_ID": local.credentials.access_key_id,
-             "AWS_SECRET_ACCESS_KEY": local.credentials.secret_access_key, "AWS_DEFAULT_REGION": "us-east-1"},
-        capture_output=True, text=True, timeout=60,
+
+    def invoke_with_cli(payload: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [aws, "lambda", "invoke", "--endpoint-url", local.endpoint_url, "--function-name", "lambdash",
+             *raw_payload, "--payload", payload, str(out)],
+            env={**os.environ, "AWS_ACCESS_KEY_ID": local.credentials.access_key_id,
+                 "AWS_SECRET_ACCESS_KEY": local.credentials.secret_access_key, "AWS_DEFAULT_REGION": "us-east-1"},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        answer: dict[str, Any] = json.loads(out.read_text())
+        return answer
+
+    assert base64.b64decode(invoke_with_cli('{"v": 1, "command": "echo cli"}')["stdout"]["data"]) == b"cli\n"
+    # The 2015 client's event: it prints only stdout and stderr, so a cut is told at the end of stderr.
+    legacy = invoke_with_cli('{"command": "head -c 7000000 /dev/urandom"}')
+    lost = 7_000_000 - len(base64.b64decode(legacy["stdout"]))
+    assert lost > 0
+    assert base64.b64decode(legacy["stderr"]) == (
+        b"lambdash: stdout was cut to fit the response: %d of 7000000 bytes lost "
+        b"(a current lambdash client gets it all, through S3)\n" % lost
     )
-    assert done.returncode == 0, done.stderr
-    assert base64.b64decode(json.loads(out.read_text())["stdout"]["data"]) == b"cli\n"
 
 
 def test_serve_stops_on_sigterm_and_leaves_no_orphans(tmp_path: Path) -> None:

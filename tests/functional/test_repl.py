@@ -428,12 +428,3 @@ def test_history_and_audit_files_are_private(shell: RemoteShell, home: Path) -> 
     assert records[0]["exit_status"] == 0
     assert records[0]["request_id"]
     assert records[0]["sandbox_id"]
-
-
-def test_an_existing_history_file_is_made_private(tmp_path: Path) -> None:
-    path = tmp_path / "lambdash" / "history-local"
-    path.parent.mkdir()
-    path.write_text("")
-    path.chmod(0o644)
-    open_history(LOCAL, tmp_path / "lambdash")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -29,7 +29,7 @@ def test_past_what_the_stream_carries_the_rest_is_spilled_and_every_byte_arrives
 
 
 def test_without_a_bucket_what_cannot_arrive_before_the_deadline_is_cut_and_said(home: Path) -> None:
-    with serving("--stream-rate-cap", "--timeout", "10") as url:
+    with serving("--stream-rate-cap", "--timeout", "10", "--no-s3") as url:
         done = run_lambdash("--endpoint-url", url, "head -c 60000000 /dev/zero", timeout=120)
     assert done.returncode == 0
     kept = len(done.stdout)

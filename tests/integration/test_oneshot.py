@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -144,16 +146,6 @@ def test_the_local_sandbox_needs_none_of_the_users_aws_configuration(
     assert b"no function configured; running on the local sandbox" in defaulted.stderr
 
 
-def test_without_a_bucket_truncation_is_announced(home: Path) -> None:
-    done = lambdash("--local", "--no-stream", "head -c 6000000 /dev/urandom")
-    assert done.returncode == 0
-    lost = 6_000_000 - len(done.stdout)
-    assert lost > 0
-    assert (f"lambdash: warning: stdout was truncated: {lost} of 6000000 bytes lost").encode() in done.stderr
-    assert b"--bucket NAME" in done.stderr
-    assert b"LAMBDASH_BUCKET" in done.stderr
-
-
 def test_big_output_comes_through_s3_verified_and_cleaned_up(
     home: Path, aws_env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -179,14 +171,6 @@ def test_big_output_comes_through_s3_verified_and_cleaned_up(
     assert bucket_keys(s3, bucket) == []
 
 
-def test_stdin_too_big_for_a_request_without_a_bucket_fails_before_running(home: Path, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    done = lambdash("--local", f"touch {marker}; wc -c", stdin=b"x" * 5_000_000)
-    assert done.returncode == 255
-    assert b"lambdash: error: stdin is 5000000 bytes" in done.stderr
-    assert not marker.exists()
-
-
 def test_stdin_too_big_for_a_request_goes_through_the_bucket(
     home: Path, aws_env: dict[str, str], s3: Any, bucket: str
 ) -> None:
@@ -202,13 +186,70 @@ def test_one_shot_commands_are_audited(home: Path, served: str) -> None:
     audit = state_dir(home) / "audit.jsonl"
     assert audit.stat().st_mode & 0o777 == 0o600
     entry = json.loads(audit.read_text().splitlines()[-1])
+    assert entry["status"] == "done"
     assert entry["command"] == "exit 4"
+    assert entry["command_bytes"] == 6
+    assert entry["command_sha256"] == hashlib.sha256(b"exit 4").hexdigest()
     assert entry["exit_status"] == 4
     assert entry["target"] == f"lambdash ({served})"
     assert entry["request_id"]
     assert entry["sandbox_id"]
     lambdash("--no-audit", "--endpoint-url", served, "exit 5")
     assert len(audit.read_text().splitlines()) == 1
+
+
+def test_an_interrupted_command_is_audited_as_interrupted(home: Path, served: str) -> None:
+    process = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo started; sleep 30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"started\n"  # streamed: the command runs now
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert b"lambdash: interrupted; the remote command may still be running" in err
+    entry = json.loads((state_dir(home) / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["status"] == "interrupted"
+    assert entry["command"] == "echo started; sleep 30"
+    assert entry["exit_status"] is None
+
+
+def test_a_big_script_is_audited_by_its_head_size_and_sha256(home: Path, served: str) -> None:
+    script = b"".join(b"echo line %d\n" % number for number in range(30_000)) + b"exit 3\n"
+    done = lambdash("--endpoint-url", served, stdin=script)
+    assert done.returncode == 3
+    entry = json.loads((state_dir(home) / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["command_bytes"] == len(script)
+    assert entry["command_sha256"] == hashlib.sha256(script).hexdigest()
+    assert entry["command_cut"] is True
+    assert len(entry["command"].encode()) <= 4096
+    assert script.decode().startswith(entry["command"])
+
+
+def test_an_existing_state_dir_is_made_private_with_one_notice(home: Path, served: str) -> None:
+    directory = state_dir(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "audit.jsonl").write_text("")
+    (directory / "history-local").write_text("")
+    for path, mode in ((directory, 0o755), (directory / "audit.jsonl", 0o644), (directory / "history-local", 0o640)):
+        path.chmod(mode)
+    done = lambdash("--endpoint-url", served, "true")
+    assert done.returncode == 0
+    assert done.stderr.decode() == (
+        f"lambdash: made the state dir {directory} private (commands can hold secrets): "
+        "lambdash 755 -> 700, history-local 640 -> 600, audit.jsonl 644 -> 600\n"
+    )
+    assert [stat.S_IMODE(path.stat().st_mode) for path in (directory, directory / "audit.jsonl",
+                                                          directory / "history-local")] == [0o700, 0o600, 0o600]
+    assert lambdash("--endpoint-url", served, "true").stderr == b""  # said once
+
+
+@pytest.mark.parametrize("size", [200_000, 7_000_000], ids=["over-argv-limit", "over-request-limit"])
+def test_a_big_script_on_stdin_runs_whole(home: Path, served: str, size: int) -> None:
+    """Over the kernel's 128 KiB argument limit it runs from a file; over the request limit it goes by the bucket."""
+    body = b"".join(b"n=$((n + 1))  # %08d\n" % number for number in range(size // 22))
+    script = b"n=0\n" + body + b'echo "$n lines ran"; exit 6\n'
+    done = lambdash("--endpoint-url", served, stdin=script)
+    assert (done.returncode, done.stdout, done.stderr) == (6, b"%d lines ran\n" % (size // 22), b"")
 
 
 def test_put_then_get_round_trips_a_binary_file(home: Path, served: str, tmp_path: Path) -> None:

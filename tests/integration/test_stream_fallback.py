@@ -126,8 +126,8 @@ def older_handler(root: Path) -> Path:
     shutil.copytree(stage_task_root() / "handler", task_root / "handler")
     protocol = task_root / "handler" / "protocol.py"
     text = protocol.read_text()
-    assert '"redact", "stream"}' in text
-    protocol.write_text(text.replace('"redact", "stream"}', '"redact"}'))
+    assert '"redact_key", "stream"}' in text
+    protocol.write_text(text.replace('"redact_key", "stream"}', '"redact_key"}'))
     return task_root
 
 
