@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 from handler.constants import (
     DEFAULT_PREFIX,
+    DEFAULT_PROBE_TIMEOUT_SECONDS,
     ENV_BUCKET,
     ENV_PREFIX,
     LAMBDA_RESPONSE_LIMIT_BYTES,
@@ -136,6 +137,8 @@ def _answer(
             response = _presign_upload(request, context, s3_factory, environ)
         elif request.op == "inventory":
             response = _inventory(request, identity)
+        elif request.op == "probe":
+            response = _probe(request, context)
         elif send is not None and not request.legacy:
             response = _run_streaming(request, context, s3_factory, environ, started, identity, send)
             streamed = True
@@ -422,6 +425,19 @@ def _presign_upload(
             "expires_in": PRESIGN_EXPIRY_SECONDS,
         },
     }
+
+
+def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
+    """Run the network checks at once; each gets the request's timeout, all end before Lambda's deadline."""
+    from handler.netprobe import BadCheck, run_checks
+
+    timeout = request.timeout or DEFAULT_PROBE_TIMEOUT_SECONDS
+    timeout = min(timeout, max(0.1, _answer_deadline(context) - time.monotonic() - 1.0))
+    try:
+        document = run_checks(request.checks, timeout)
+    except BadCheck as problem:
+        raise InvalidRequest(str(problem)) from None
+    return {"v": PROTOCOL_VERSION, "ok": True, "probe": document}
 
 
 def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:

@@ -49,3 +49,7 @@ COMPRESS_MIN_BYTES = 512
 
 # Variables a shell sets for itself; they are never carried between commands.
 SHELL_OWNED_VARIABLES = frozenset({"PWD", "SHLVL", "_"})
+# The most network checks one probe request may hold.
+MAX_PROBE_CHECKS = 64
+# How long each network check of a probe may take, unless the request says.
+DEFAULT_PROBE_TIMEOUT_SECONDS = 3.0

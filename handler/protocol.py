@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.constants import MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
+from handler.constants import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
 
-OPERATIONS = ("run", "presign_upload", "inventory")
+OPERATIONS = ("run", "presign_upload", "inventory", "probe")
 SHELLS = {"sh": "/bin/sh", "bash": "/bin/bash"}
 
 
@@ -67,6 +67,8 @@ class Request:
     legacy: bool = False
     # Sent by a client calling the streaming API; answered with records where the handler can stream.
     stream: bool = False
+    # op "probe": the network checks to run (see handler.netprobe), each within ``timeout``.
+    checks: tuple[str, ...] = ()
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
@@ -120,10 +122,12 @@ def parse_request(event: Any) -> Request:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
     known = {"v", "op", "command", "command_key", "command_sha256", "shell", "stdin", "stdin_key", "stdin_sha256",
              "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact", "redact_key", "stream"}
+             "keep_background", "capture_state", "output", "redact", "redact_key", "stream", "checks"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
+    if op == "probe":
+        return Request(op=op, checks=_parse_checks(event.get("checks")), timeout=_parse_timeout(event.get("timeout")))
     if op != "run":
         return Request(op=op, redact=bool(_expect(event.get("redact", True), bool, "redact")),
                        redact_key=_parse_redact_key(event.get("redact_key")), output=_parse_output(event.get("output")))
@@ -181,6 +185,17 @@ def _parse_stdin(value: Any) -> bytes | None:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("stdin is not valid base64") from None
+
+
+def _parse_checks(value: Any) -> tuple[str, ...]:
+    if value is None:
+        raise InvalidRequest("checks is missing")
+    _expect(value, list, "checks")
+    if not 0 < len(value) <= MAX_PROBE_CHECKS:
+        raise InvalidRequest(f"checks must hold 1 to {MAX_PROBE_CHECKS} checks, not {len(value)}")
+    for index, check in enumerate(value):
+        _expect(check, str, f"checks[{index}]")
+    return tuple(value)
 
 
 def _parse_redact_key(value: Any) -> bytes | None:

@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
     "template": "print a CloudFormation template for the function",
     "inventory": "take, render or diff an inventory of the sandbox",
     "census": "run one command many times and survey the sandboxes that answer",
+    "probe": "check the network from inside the sandbox: TCP, DNS, HTTP(S), AWS endpoints",
     "get": "copy a file out of the sandbox",
     "put": "copy a file into the sandbox",
 }

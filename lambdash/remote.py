@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from handler.constants import ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES, PROTOCOL_VERSION
+from handler.constants import DEFAULT_PROBE_TIMEOUT_SECONDS, ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES, PROTOCOL_VERSION
 from handler.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.presigned import delete_object, download_verified, upload
@@ -322,6 +322,21 @@ class RemoteShell:
             response, _ = self.call({key: value for key, value in request.items() if key != "redact_key"})
         inventory: dict[str, Any] = response["inventory"]
         return inventory
+
+    def probe(self, checks: list[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT_SECONDS) -> dict[str, Any]:
+        """Run network checks from inside the sandbox, all in one invocation; the probe document.
+
+        Each check (see ``handler.netprobe``) gets ``timeout`` seconds; they run at once.
+        """
+        try:
+            response, _ = self.call({"v": PROTOCOL_VERSION, "op": "probe", "checks": checks, "timeout": timeout})
+        except RequestRefused as refusal:
+            if "unknown op 'probe'" in refusal.message:
+                raise LambdashError("the function's handler is too old to run probes; update it with "
+                                    "`lambdash deploy`") from None
+            raise
+        document: dict[str, Any] = response["probe"]
+        return document
 
     def _upload_through_bucket(self, read: Callable[[int], bytes], what: str, size_note: str) -> tuple[str, str]:
         """Upload what ``read`` gives through a URL the function presigns; its key and sha256 for the request.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from handler.constants import MAX_PROBE_CHECKS
 from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.filecopy import RunCommand, get_file, local_destination, put_file
@@ -208,6 +209,23 @@ def _inventory(session: ReplSession, arguments: list[str]) -> None:
     session.terminal.stdout.flush()
 
 
+def _probe(session: ReplSession, arguments: list[str]) -> None:
+    from handler.netprobe import BadCheck, parse_check
+    from lambdash.probe import render_table
+
+    for check in arguments:
+        try:
+            parse_check(check)
+        except BadCheck as problem:
+            raise UsageError(str(problem)) from None
+    document = session.call_remote(lambda: session.shell.remote.probe(arguments), label="probe")
+    if session.json_output:
+        session.terminal.write_json(document)
+        return
+    session.terminal.stdout.write(render_table(document, color=session.terminal.color).encode("utf-8"))
+    session.terminal.stdout.flush()
+
+
 def _get(session: ReplSession, arguments: list[str]) -> None:
     remote = arguments[0]
     local = local_destination(remote, arguments[1] if len(arguments) > 1 else None)
@@ -273,13 +291,18 @@ _COMMANDS = [
                 "Pages stdout and then stderr of the last command with $PAGER (default: less -R).", _less),
     MetaCommand(":inventory", ":inventory", "take an inventory of the sandbox",
                 "Shows the runtime, OS, limits, tools and environment (secrets redacted).", _inventory),
+    MetaCommand(":probe", ":probe CHECK...", "check the network from inside the sandbox",
+                "Checks run at once, each within 3 s: HOST:PORT (TCP), dns:NAME[@SERVER[:PORT]],\n"
+                "http(s)://URL (status, redirects, timings, TLS certificate) and aws:SERVICE (the\n"
+                "endpoint's reachability). `lambdash probe --help` explains each verdict.", _probe,
+                min_arguments=1, max_arguments=MAX_PROBE_CHECKS),
     MetaCommand(":get", ":get REMOTE [LOCAL]", "copy a file out of the sandbox",
                 "REMOTE is relative to the carried cwd. LOCAL defaults to REMOTE's name in the local\n"
                 "current directory; an existing directory gets the file under that name.", _get,
                 arguments=("remote_path", "local_path"), min_arguments=1, max_arguments=2),
     MetaCommand(":put", ":put LOCAL REMOTE", "copy a file into the sandbox",
                 "REMOTE is relative to the carried cwd; an existing directory gets the file under its\n"
-                "own name. Files over 4.5 MB need a spill bucket (--bucket).", _put,
+                "own name. Files over 4.5 MB go through the spill bucket.", _put,
                 arguments=("local_path", "remote_path"), min_arguments=2, max_arguments=2),
 ]
 META_COMMANDS: dict[str, MetaCommand] = {command.name: command for command in _COMMANDS}

@@ -86,3 +86,20 @@ def test_output_streams_and_equals_a_buffered_run(deployed: str) -> None:
     buffered = run_lambdash("-f", deployed, "--no-stream", command)
     assert (streamed.returncode, streamed.stdout, streamed.stderr) == \
         (buffered.returncode, buffered.stdout, buffered.stderr)
+
+
+def test_a_script_over_the_argument_limit_runs_whole(deployed: str) -> None:
+    script = b"n=0\n" + b"n=$((n + 1))  # padding\n" * 10_000 + b'echo "$n"\n'
+    done = run_hermetic("-f", deployed, stdin=script, base_env=CALLERS_ENVIRON, timeout=120)
+    assert (done.returncode, done.stdout) == (0, b"10000\n"), done.stderr.decode()
+
+
+def test_probe_reaches_the_aws_endpoints_from_the_function(deployed: str) -> None:
+    import json
+
+    done = run_lambdash("-f", deployed, "probe", "--json", "aws:sts", "aws:s3", timeout=120)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    sts, s3 = json.loads(done.stdout)["checks"]
+    assert sts["verdict"] == "reachable at a public address"
+    assert f"lambdash-{deployed}-role" in sts["facts"]["identity"]["arn"]
+    assert s3["ok"]

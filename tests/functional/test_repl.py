@@ -11,6 +11,7 @@ import _thread
 import io
 import json
 import os
+import socket
 import stat
 import threading
 import time
@@ -296,6 +297,25 @@ def test_inventory_prints_the_rendered_inventory(shell: RemoteShell) -> None:
     assert run.status == 0
     assert run.err == ""
     assert "lambdash" in run.out.lower()
+
+
+def test_probe_checks_the_network_from_the_sandbox_and_the_prompt_stays(shell: RemoteShell) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        run = repl(shell, lines(f":probe 127.0.0.1:{port} 127.0.0.1:{free_port()}", ":probe nonsense", "echo after"))
+    assert run.status == 0
+    table = run.out.splitlines()
+    assert table[0].split() == ["CHECK", "VERDICT", "TIME", "DETAIL"]
+    assert table[1].startswith(f"127.0.0.1:{port}")
+    assert table[1].split()[1] == "open"
+    assert table[2].split()[1] == "refused"
+    assert table[3].startswith("  hint: the host answered")
+    assert table[4].startswith("2 checks: 1 passed, 1 failed (")
+    assert table[5] == "after"
+    assert run.err == ("lambdash: error: 'nonsense' is not a check: give HOST:PORT, dns:NAME[@SERVER[:PORT]], "
+                       "http://URL, https://URL or aws:SERVICE\n")
 
 
 def test_get_and_put_copy_files_both_ways(shell: RemoteShell, tmp_path: Path) -> None:
