@@ -242,3 +242,16 @@ def serving(*extra: str) -> Iterator[str]:
             server.wait()
             raise
     assert status == 0, f"lambdash serve exited {status} on SIGTERM"
+
+
+def still_running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that are still processes, not gone and not zombies."""
+    living = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import LAMBDASH, free_port, run_lambdash, serving, wait_for_port
+from tests.conftest import LAMBDASH, free_port, run_lambdash, serving, still_running, wait_for_port
 
 lambdash = run_lambdash
 TWENTY_MB = 20_000_000
@@ -140,17 +140,6 @@ def embedded_s3_children(parent: int) -> set[int]:
         if b"lambdash.local.s3" in cmdline and stat[0] != "Z" and (parent == 0 or int(stat[1]) == parent):
             found.add(int(entry))
     return found
-
-
-def still_running(pids: set[int]) -> set[int]:
-    living = set()
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                living.add(pid)
-        except OSError:
-            pass
-    return living
 
 
 @pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

@@ -31,7 +31,15 @@ from lambdash.local.credentials import pair_for_endpoint
 from lambdash.repl import ReplSession
 from lambdash.targets import open_shell
 from lambdash.terminal import Terminal
-from tests.conftest import LAMBDASH, closed_loopback_url, free_port, run_lambdash, serving, wait_for_port
+from tests.conftest import (
+    LAMBDASH,
+    closed_loopback_url,
+    free_port,
+    run_lambdash,
+    serving,
+    still_running,
+    wait_for_port,
+)
 
 
 def lambdash(*args: str, timeout: float = 120, env: dict[str, str] | None = None
@@ -54,18 +62,6 @@ def served_processes(workdir_hint: str | None = None) -> set[int]:
         if ours and (workdir_hint is None or workdir_hint.encode() in environ + cmdline):
             found.add(int(entry))
     return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    living = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            living.add(pid)
-    return living
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +199,7 @@ def test_serve_killed_with_sigkill_leaves_no_process_and_no_temp_dir(tmp_path: P
         server.kill()
         server.wait()
     time.sleep(2)
-    assert alive(started) == set()
+    assert still_running(started) == set()
     assert not Path(workdir).exists()
 
 
@@ -346,7 +342,7 @@ def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind(tmp
         running.send_signal(signum)
         running.communicate(timeout=30)
         assert running.returncode == 128 + signum
-        assert alive(started) == set()
+        assert still_running(started) == set()
         assert not Path(workdir).exists()
 
 
