@@ -1,4 +1,7 @@
-"""The IAM, S3, Lambda, STS and EC2 calls of ``lambdash deploy``, ``status`` and ``destroy``."""
+"""The IAM, S3, Lambda, STS and EC2 calls of ``lambdash deploy``, ``status`` and ``destroy``.
+
+They also read the function a twin is like (``deploy --like``) and its layers.
+"""
 
 from __future__ import annotations
 
@@ -336,6 +339,33 @@ class DeployClient:
         answer = self._call("lambda", "get_function", f"function {name}", missing=("ResourceNotFoundException",),
                             FunctionName=name)
         return None if answer is None else {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
+
+    def get_function_configuration(self, function: str) -> dict[str, Any]:
+        """The configuration of any function (by name or ARN), e.g. the one a twin is like.
+
+        A function that does not exist, or whose configuration these credentials may
+        not read, is a one-line error naming lambda:GetFunctionConfiguration.
+        """
+        answer = self._call("lambda", "get_function_configuration", f"function {function}",
+                            missing=("ResourceNotFoundException",), FunctionName=function)
+        if answer is None:
+            raise ConfigError(f"function {function} not found in {self.region}: cannot read its configuration "
+                              "(lambda:GetFunctionConfiguration); check the name and --region")
+        answer.pop("ResponseMetadata", None)
+        return dict(answer)
+
+    def get_layer_version(self, layer_version_arn: str) -> dict[str, Any]:
+        """A layer version (its Content.Location is a short-lived URL of its zip), by its version ARN."""
+        layer_arn, _, version = layer_version_arn.rpartition(":")
+        if not layer_arn or not version.isdigit():
+            raise ConfigError(f"not a layer version ARN: {layer_version_arn}")
+        # The layer's ARN is accepted as its name, so this reads layers of other accounts too.
+        answer = self._call("lambda", "get_layer_version", f"layer {layer_version_arn}",
+                            missing=("ResourceNotFoundException",), LayerName=layer_arn, VersionNumber=int(version))
+        if answer is None:
+            raise ConfigError(f"layer {layer_version_arn} not found (lambda:GetLayerVersion)")
+        answer.pop("ResponseMetadata", None)
+        return dict(answer)
 
     def has_function_url(self, name: str) -> bool:
         answer = self._call("lambda", "get_function_url_config", f"function {name}",

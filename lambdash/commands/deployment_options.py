@@ -2,7 +2,9 @@
 
 ``--name``, ``--region``, ``--profile`` and ``--endpoint-url`` pick the deployment,
 resolved by ``lambdash.config.resolve_target`` like every other target; the function
-options say what to deploy. Not a subcommand: ``lambdash.cli`` never runs it.
+options say what to deploy. ``--like FUNCTION`` makes (or, for status and destroy,
+picks) a twin of FUNCTION, named ``lambdash-like-FUNCTION`` unless ``--name`` says
+otherwise. Not a subcommand: ``lambdash.cli`` never runs it.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from lambdash.deploy.models import (
     DEFAULT_TIMEOUT_SECONDS,
     SUPPORTED_RUNTIMES,
     DeployOptions,
+    FunctionReference,
+    default_twin_name,
 )
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient
+    from lambdash.deploy.twin import TwinOptions
 
 
 def add_deployment_options(parser: argparse.ArgumentParser, *, endpoint: bool = True) -> None:
@@ -48,16 +53,17 @@ def add_deployment_options(parser: argparse.ArgumentParser, *, endpoint: bool = 
 def add_function_options(parser: argparse.ArgumentParser) -> None:
     """The function's settings and the spill bucket, as deploy and template take them."""
     group = parser.add_argument_group("function")
-    group.add_argument("--runtime", default=DEFAULT_RUNTIME, metavar="RUNTIME",
+    # No defaults here (deploy_options fills them in), so that --like can tell which were given.
+    group.add_argument("--runtime", default=None, metavar="RUNTIME",
                        help=f"Lambda runtime, one of {', '.join(SUPPORTED_RUNTIMES)} (default: {DEFAULT_RUNTIME})")
-    group.add_argument("--arch", default=DEFAULT_ARCHITECTURE, choices=ARCHITECTURES,
+    group.add_argument("--arch", default=None, choices=ARCHITECTURES,
                        help=f"instruction set (default: {DEFAULT_ARCHITECTURE})")
-    group.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+    group.add_argument("--memory", type=int, default=None, metavar="MB",
                        help=f"memory size, 128 to 10240 MB (default: {DEFAULT_MEMORY_MB})")
     # Also a global option (the command timeout), so its absence must not hide a value given before `deploy`.
     group.add_argument("--timeout", type=_whole_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
                        help=f"the function's timeout, 1 to 900 s (default: {DEFAULT_TIMEOUT_SECONDS})")
-    group.add_argument("--ephemeral-storage", type=int, default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
+    group.add_argument("--ephemeral-storage", type=int, default=None, metavar="MB",
                        help=f"size of /tmp, 512 to 10240 MB (default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
     bucket = group.add_mutually_exclusive_group()
     bucket.add_argument("--bucket", default=argparse.SUPPRESS, metavar="NAME",
@@ -73,6 +79,33 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                        help="security group in the VPC (repeatable; needs --subnet)")
 
 
+def add_twin_options(parser: argparse.ArgumentParser) -> None:
+    """``--like FUNCTION`` and what it may copy besides, as deploy takes them."""
+    group = parser.add_argument_group(
+        "twin", "a lambdash function that sees what FUNCTION sees: its architecture, memory, timeout,\n"
+                "/tmp, layers, VPC and file systems, and a Python runtime on its operating system")
+    group.add_argument("--like", metavar="FUNCTION", default=None,
+                       help="deploy a twin of FUNCTION (a name, NAME:ALIAS or an ARN), named "
+                            "lambdash-like-FUNCTION unless --name; it refuses --runtime, --arch, --memory, --timeout, "
+                            "--ephemeral-storage, --subnet and --security-group, which come from FUNCTION")
+    group.add_argument("--with-env", action="store_true",
+                       help="with --like: copy FUNCTION's environment variables (values are never printed) and "
+                            "keep its KMS key; lambdash's own variables win")
+    group.add_argument("--with-role", action="store_true",
+                       help="with --like: run the twin with FUNCTION's execution role instead of lambdash's own "
+                            "(spills then need that role to reach the bucket)")
+    group.add_argument("--skip-layer", action="append", default=[], metavar="ARN",
+                       help="with --like: leave out this layer of FUNCTION (its version ARN, or its ARN without "
+                            "the version; repeatable)")
+
+
+def add_like_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--like FUNCTION`` for status and destroy: the twin of FUNCTION, by its default name."""
+    parser.add_argument("--like", metavar="FUNCTION", default=None,
+                        help=f"{verb} the twin of FUNCTION that `lambdash deploy --like FUNCTION` made "
+                             "(named lambdash-like-FUNCTION unless --name)")
+
+
 def _whole_seconds(text: str) -> int:
     try:
         return int(text)
@@ -80,8 +113,23 @@ def _whole_seconds(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
 
 
+def like_reference(args: argparse.Namespace) -> FunctionReference | None:
+    """The function named by --like, if any."""
+    text = getattr(args, "like", None)
+    if text is None:
+        return None
+    reference = FunctionReference.parse(text)
+    if reference is None:
+        raise UsageError(f"--like {text!r} is not a function: give its name, NAME:ALIAS, or its ARN")
+    return reference
+
+
 def deployment_target(args: argparse.Namespace) -> Target:
-    """The function a deployment command works on, and where: always AWS, resolved like every target."""
+    """The function a deployment command works on, and where: always AWS, resolved like every target.
+
+    With --like, the function is the twin (lambdash-like-FUNCTION unless named), in
+    the region of FUNCTION's ARN when it has one.
+    """
     if getattr(args, "local", False):
         raise UsageError(f"`lambdash {args.subcommand}` works on AWS; --local does not apply")
     named = getattr(args, "name", None)
@@ -91,8 +139,15 @@ def deployment_target(args: argparse.Namespace) -> Target:
     regions = list(dict.fromkeys(getattr(args, "region", None) or []))
     if len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one --region, not {', '.join(regions)}")
+    like = like_reference(args)
+    if like is not None and like.region is not None:
+        if regions and regions[0] != like.region:
+            raise UsageError(f"--like {like.text} is in {like.region}, not {regions[0]}: "
+                             "a twin lives in its function's region")
+        regions = [like.region]
+    twin_name = default_twin_name(like) if like is not None else None
     target, _ = resolve_target(TargetOptions(
-        function=named or (functions[-1] if functions else None),
+        function=named or (functions[-1] if functions else None) or twin_name,
         region=regions[0] if regions else None,
         profile=getattr(args, "profile", None),
         endpoint_url=getattr(args, "endpoint_url", None),
@@ -116,17 +171,48 @@ def deploy_options(args: argparse.Namespace) -> DeployOptions:
         raise UsageError("--bucket and --no-bucket contradict each other; give one")
     return DeployOptions(
         name=deployment_target(args).function,
-        runtime=args.runtime,
-        architecture=args.arch,
-        memory_mb=args.memory,
+        runtime=DEFAULT_RUNTIME if args.runtime is None else args.runtime,
+        architecture=DEFAULT_ARCHITECTURE if args.arch is None else args.arch,
+        memory_mb=DEFAULT_MEMORY_MB if args.memory is None else args.memory,
         timeout_seconds=DEFAULT_TIMEOUT_SECONDS if timeout is None else int(timeout),
-        ephemeral_storage_mb=args.ephemeral_storage,
+        ephemeral_storage_mb=(DEFAULT_EPHEMERAL_STORAGE_MB if args.ephemeral_storage is None
+                              else args.ephemeral_storage),
         bucket=getattr(args, "bucket", None),
         use_bucket=not args.no_bucket,
         subnet_ids=tuple(args.subnet),
         security_group_ids=tuple(args.security_group),
         stream=not args.no_stream,
     )
+
+
+# The function options a twin takes from FUNCTION, so --like refuses them; with what the twin has instead.
+_FROM_THE_FUNCTION = (
+    ("runtime", "--runtime", "a Python runtime on the operating system of"),
+    ("arch", "--arch", "the architecture of"),
+    ("memory", "--memory", "the memory size of"),
+    ("timeout", "--timeout", "the timeout of"),
+    ("ephemeral_storage", "--ephemeral-storage", "the /tmp size of"),
+    ("subnet", "--subnet", "the VPC of"),
+    ("security_group", "--security-group", "the VPC of"),
+)
+_TWIN_ONLY = (("with_env", "--with-env"), ("with_role", "--with-role"), ("skip_layer", "--skip-layer"))
+
+
+def twin_options(args: argparse.Namespace) -> TwinOptions | None:
+    """What --like asks for, or None without --like; options that contradict it are usage errors."""
+    from lambdash.deploy.twin import TwinOptions
+
+    like = like_reference(args)
+    if like is None:
+        for attribute, option in _TWIN_ONLY:
+            if getattr(args, attribute, None):
+                raise UsageError(f"{option} goes with --like FUNCTION")
+        return None
+    for attribute, option, what in _FROM_THE_FUNCTION:
+        if getattr(args, attribute, None) not in (None, []):
+            raise UsageError(f"{option} cannot be combined with --like: the twin has {what} {like.text}")
+    return TwinOptions(like=like, with_env=args.with_env, with_role=args.with_role,
+                       skip_layers=tuple(dict.fromkeys(args.skip_layer)))
 
 
 def handler_directory(args: argparse.Namespace) -> Path | None:

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from lambdash.commands.deployment_options import add_deployment_options, deployment_client
+from lambdash.commands.deployment_options import (
+    add_deployment_options,
+    add_like_option,
+    deployment_client,
+    like_reference,
+)
 from lambdash.commands.options import add_common_options
 from lambdash.errors import ExitStatus, UsageError
 from lambdash.terminal import Terminal
@@ -20,9 +25,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Remove the function, then its role (policies detached and deleted first), then its\n"
         "spill bucket (emptied first, every version), each only if it carries the\n"
         "lambdash=managed tag. A bucket another function still spills to is kept.\n"
-        "Asks for confirmation on a terminal unless --yes; refuses without a terminal and --yes."
+        "Asks for confirmation on a terminal unless --yes; refuses without a terminal and --yes.\n"
+        "A twin (`lambdash deploy --like FUNCTION`) goes the same way; FUNCTION is never touched."
     )
     add_deployment_options(parser)
+    add_like_option(parser, "remove")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask for confirmation (needed without a terminal)")
     add_common_options(parser, suppress=True)
@@ -33,7 +40,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.deploy.planner import prepare_destroy
 
     client = deployment_client(args, terminal)
-    plan = prepare_destroy(client, client.target.function)
+    plan = prepare_destroy(client, client.target.function, like_reference(args))
     if not args.json:
         terminal.write_lines([plan.header, *("  " + line for line in plan.lines())])
     if not plan.changed:

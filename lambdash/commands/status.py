@@ -2,6 +2,8 @@
 
 Drift is whatever ``lambdash deploy`` would change now: a setting changed in the
 console, a policy added to the role, or code that differs from this checkout's.
+For a twin (``deploy --like FUNCTION``) it also shows what changed in FUNCTION since
+the twin was made, which ``deploy --like`` would follow.
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from __future__ import annotations
 import argparse
 
 from handler.constants import ENV_EXEC_WRAPPER
-from lambdash.commands.deployment_options import add_deployment_options, deployment_client, handler_directory
+from lambdash.commands.deployment_options import (
+    add_deployment_options,
+    add_like_option,
+    deployment_client,
+    handler_directory,
+    like_reference,
+)
 from lambdash.commands.options import add_common_options
 from lambdash.deploy.models import StatusReport
 from lambdash.terminal import Terminal
@@ -20,21 +28,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Show the function's state, runtime, architecture, memory, timeout, last change, code\n"
         "hash, bucket and role, and its drift: what `lambdash deploy` would change now (settings\n"
         "changed outside lambdash, or code that differs from this lambdash's handler).\n"
+        "For a twin (`lambdash deploy --like FUNCTION`), also what changed in FUNCTION since the\n"
+        "twin was made: memory, timeout, architecture, /tmp, layers, VPC, file systems, runtime\n"
+        "family, and the environment's names and KMS key when copied.\n"
         "Exit status 0, drift or not; 255 when the function does not exist."
     )
     add_deployment_options(parser)
+    add_like_option(parser, "show")
     parser.add_argument("--handler-dir", metavar="DIR", default=None,
                         help="compare the code with this handler directory instead of the installed one")
     add_common_options(parser, suppress=True)
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
+    from dataclasses import replace
+
     from lambdash.deploy.package import build_zip
     from lambdash.deploy.planner import inspect_status
+    from lambdash.deploy.twin import inspect_like_drift
 
     code = build_zip(handler_directory(args))
     client = deployment_client(args, terminal)
-    report = inspect_status(client, client.target.function, code.sha256)
+    report = inspect_status(client, client.target.function, code.sha256, like_reference(args))
+    if report.function.like is not None:
+        like_drift, like_error = inspect_like_drift(client, report.function)
+        report = replace(report, like_drift=like_drift, like_error=like_error)
     if args.json:
         terminal.write_json(report.to_dict())
     else:
@@ -73,11 +91,32 @@ def render_status(report: StatusReport) -> list[str]:
     ]
     if report.function.subnet_ids:
         rows.append(("vpc", f"subnets {', '.join(report.function.subnet_ids)}; "
-                            f"security groups {', '.join(report.function.security_group_ids)}"))
+                            f"security groups {', '.join(report.function.security_group_ids)}"
+                            + ("; IPv6 dual stack on" if report.function.ipv6_dual_stack else "")))
+    if report.function.layers:
+        rows.append(("layers", ", ".join(report.function.layers)))
+    rows.extend(("file system", f"{system.arn} at {system.mount_path}") for system in report.function.file_systems)
+    if report.function.like is not None:
+        rows.append(("twin of", report.function.like))
     lines = [f"{label:<14}{value}" for label, value in rows]
     if report.drift:
         lines.append("drift         what `lambdash deploy` would change:")
         lines.extend(f"  - {item}" for item in report.drift)
     else:
         lines.append("drift         none")
+    if report.function.like is not None:
+        lines.extend(render_like_drift(report))
     return lines
+
+
+def render_like_drift(report: StatusReport) -> list[str]:
+    """What changed in the function a twin is like since the twin was made."""
+    from lambdash.deploy.models import redeploy_command
+
+    if report.like_error is not None:
+        return [f"like drift    unknown: cannot read the function it is like: {report.like_error}"]
+    if not report.like_drift:
+        return ["like drift    none: the twin still matches the function it is like"]
+    command = redeploy_command(report.function.name, report.function.like or "")
+    return [f"like drift    what changed in the function since the twin was made (`{command}` follows it):",
+            *(f"  - {item}" for item in report.like_drift)]

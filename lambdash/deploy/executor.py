@@ -43,13 +43,23 @@ def function_spec(settings: DeploySettings, code: CodeArtifact) -> dict[str, Any
         "Architectures": [settings.architecture],
         "Tags": settings.function_tags,
     }
-    if not settings.subnet_ids:
-        del spec["VpcConfig"]
+    # What a new function does not have needs no saying (Lambda takes an empty KMS key only in an update).
+    for key in ("VpcConfig", "Layers", "FileSystemConfigs", "KMSKeyArn"):
+        if key in spec and not (settings.subnet_ids if key == "VpcConfig" else spec[key]):
+            del spec[key]
     return spec
 
 
 def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
-    """UpdateFunctionConfiguration's parameters: everything deploy owns except code and architecture."""
+    """UpdateFunctionConfiguration's parameters: everything deploy owns except code and architecture.
+
+    Deploy owns the layers, file systems and KMS key too: a plain lambdash function
+    has none (the AWS managed key), a twin those of the function it is like.
+    """
+    vpc: dict[str, Any] = {"SubnetIds": list(settings.subnet_ids),
+                           "SecurityGroupIds": list(settings.security_group_ids)}
+    if settings.subnet_ids:
+        vpc["Ipv6AllowedForDualStack"] = settings.ipv6_dual_stack
     return {
         "FunctionName": settings.name,
         "Runtime": settings.runtime,
@@ -61,7 +71,12 @@ def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
         "EphemeralStorage": {"Size": settings.ephemeral_storage_mb},
         "Environment": {"Variables": settings.environment},
         # Empty lists take a function out of its VPC.
-        "VpcConfig": {"SubnetIds": list(settings.subnet_ids), "SecurityGroupIds": list(settings.security_group_ids)},
+        "VpcConfig": vpc,
+        "Layers": list(settings.layers),
+        "FileSystemConfigs": [{"Arn": system.arn, "LocalMountPath": system.mount_path}
+                              for system in settings.file_systems],
+        # An empty key means the AWS managed one.
+        "KMSKeyArn": settings.kms_key_arn or "",
     }
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -24,11 +25,21 @@ MANAGED_TAG_KEY = "lambdash"
 MANAGED_TAG_VALUE = "managed"
 # The function also records the settings it was deployed with, so `status` can report drift.
 SETTINGS_TAG_KEY = "lambdash:settings"
+# A twin (`deploy --like FUNCTION`) also carries FUNCTION's ARN, FUNCTION's settings when the twin was
+# made (for status's drift from FUNCTION), and digests of what it copied (for drift of its own). Three
+# tags, because a Lambda tag value holds at most 256 characters.
+LIKE_TAG_KEY = "lambdash:like"
+LIKE_RECORD_TAG_KEY = "lambdash:like-record"
+TWIN_TAG_KEY = "lambdash:twin"
 
 HANDLER = "handler.app.handle"
 # Where Lambda unpacks the zip: the exec wrapper that starts the streaming runtime loop is here.
 DEPLOYED_EXEC_WRAPPER = f"/var/task/handler/{EXEC_WRAPPER_NAME}"
 DEFAULT_NAME = "lambdash"
+# The role is lambdash-NAME-role, and IAM allows role names of at most 64 characters.
+MAX_NAME_LENGTH = 50
+# A twin is named after the function it is like, unless --name says otherwise.
+TWIN_NAME_PREFIX = "lambdash-like-"
 # Runtimes the handler supports (it needs Python 3.11 or later).
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
 ARCHITECTURES = ("arm64", "x86_64")
@@ -43,6 +54,8 @@ EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
 
 BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
 VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+# A twin of a function with EFS file systems mounts them, as that function does.
+EFS_CLIENT_POLICY = "AmazonElasticFileSystemClientReadWriteAccess"
 SPILL_POLICY_NAME = "lambdash-spill"
 LIFECYCLE_RULE_ID = "lambdash-expire-spills"
 SPILL_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
@@ -86,8 +99,25 @@ class DeployOptions:
 
 
 @dataclass(frozen=True)
+class FileSystem:
+    """An EFS access point and where the function mounts it (one of Lambda's FileSystemConfigs)."""
+
+    arn: str
+    mount_path: str
+
+
+def lambdash_owns(variable: str) -> bool:
+    """Whether lambdash sets this environment variable itself (a twin never copies it from its function)."""
+    return variable.startswith("LAMBDASH_") or variable == ENV_EXEC_WRAPPER
+
+
+@dataclass(frozen=True)
 class DeploySettings:
-    """Everything deploy will make true, resolved for one account and region."""
+    """Everything deploy will make true, resolved for one account and region.
+
+    The fields after ``stream`` are a twin's (``deploy --like``): what it copies from
+    the function it is like. A plain lambdash function has none of them.
+    """
 
     name: str
     region: str
@@ -103,19 +133,39 @@ class DeploySettings:
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     stream: bool = True
+    layers: tuple[str, ...] = ()
+    ipv6_dual_stack: bool = False
+    file_systems: tuple[FileSystem, ...] = ()
+    # The variables copied from the function a twin is like (--with-env): never printed.
+    copied_environment: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    environment_copied: bool = False
+    kms_key_arn: str | None = None
+    # The role of the function a twin is like (--with-role), instead of lambdash's own.
+    execution_role_arn: str | None = None
+    # The ARN of the function this one is a twin of, and that function's settings when the twin was made.
+    like: str | None = None
+    like_record: str = ""
 
     @property
     def role_name(self) -> str:
         return role_name_for(self.name)
 
     @property
+    def own_role(self) -> bool:
+        """Whether the function runs with lambdash's own role, which deploy makes and owns."""
+        return self.execution_role_arn is None
+
+    @property
     def role_arn(self) -> str:
+        if self.execution_role_arn is not None:
+            return self.execution_role_arn
         return f"arn:{self.partition}:iam::{self.account}:role/{self.role_name}"
 
     @property
     def managed_policy_arns(self) -> tuple[str, ...]:
-        """AWS managed policies the role gets: logging, and ENI management only inside a VPC."""
+        """AWS managed policies the role gets: logging, ENI management inside a VPC, EFS with file systems."""
         names = [BASIC_EXECUTION_POLICY] + ([VPC_ACCESS_POLICY] if self.subnet_ids else [])
+        names += [EFS_CLIENT_POLICY] if self.file_systems else []
         return tuple(f"arn:{self.partition}:iam::aws:policy/{name}" for name in names)
 
     @property
@@ -135,15 +185,46 @@ class DeploySettings:
 
     @property
     def environment(self) -> dict[str, str]:
-        """The function's environment: where to spill (with a bucket), and the exec wrapper (when streaming)."""
-        environment = {ENV_EXEC_WRAPPER: DEPLOYED_EXEC_WRAPPER} if self.stream else {}
+        """The function's environment: where to spill (with a bucket), and the exec wrapper (when streaming).
+
+        A twin made with --with-env has its function's variables too; lambdash's own win.
+        """
+        environment = {name: value for name, value in self.copied_environment if not lambdash_owns(name)}
+        if self.stream:
+            environment[ENV_EXEC_WRAPPER] = DEPLOYED_EXEC_WRAPPER
         if self.bucket is not None:
             environment.update({ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix})
         return environment
 
     @property
     def function_tags(self) -> dict[str, str]:
-        return {MANAGED_TAG_KEY: MANAGED_TAG_VALUE, SETTINGS_TAG_KEY: self.record()}
+        tags = {MANAGED_TAG_KEY: MANAGED_TAG_VALUE, SETTINGS_TAG_KEY: self.record()}
+        if self.like is not None:
+            tags.update({LIKE_TAG_KEY: self.like, LIKE_RECORD_TAG_KEY: self.like_record,
+                         TWIN_TAG_KEY: self.twin_record()})
+        return tags
+
+    def twin_record(self) -> str:
+        """What a twin copied, as digests (the values may not fit in a tag, and env values are secrets)."""
+        return " ".join([
+            f"layers={digest(self.layers)}",
+            f"ipv6={'on' if self.ipv6_dual_stack else 'off'}",
+            f"fs={file_systems_digest(self.file_systems)}",
+            f"env={digest(name for name, _ in self.copied_environment) if self.environment_copied else '-'}",
+            f"kms={digest([self.kms_key_arn]) if self.kms_key_arn else '-'}",
+            f"role={'own' if self.execution_role_arn is None else digest([self.execution_role_arn])}",
+        ])
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings as JSON values, with the names of copied variables but never their values."""
+        document = asdict(self)
+        del document["copied_environment"]
+        document.update(
+            subnet_ids=list(self.subnet_ids), security_group_ids=list(self.security_group_ids),
+            layers=list(self.layers), copied_environment_names=[name for name, _ in self.copied_environment],
+            file_systems=[{"arn": system.arn, "mount_path": system.mount_path} for system in self.file_systems],
+        )
+        return document
 
     def record(self) -> str:
         """The settings as one tag value (spaces, no commas: Lambda tag values forbid them)."""
@@ -181,6 +262,81 @@ class DeploySettings:
 
 def role_name_for(function_name: str) -> str:
     return f"lambdash-{function_name}-role"
+
+
+_FUNCTION_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128}))?$")
+_FUNCTION_ARN = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):)?(?P<account>\d{12}):function:(?P<rest>.+)$"
+)
+
+
+@dataclass(frozen=True)
+class FunctionReference:
+    """A function as the command line names it: ``NAME[:QUALIFIER]``, ``ACCOUNT:function:NAME`` or its ARN."""
+
+    text: str
+    name: str
+    qualifier: str | None = None
+    region: str | None = None
+    account: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FunctionReference | None:
+        """The reference, or None when ``text`` names no function."""
+        arn = _FUNCTION_ARN.match(text)
+        named = _FUNCTION_NAME.match(arn.group("rest") if arn else text)
+        if named is None:
+            return None
+        return cls(text=text, name=named.group("name"), qualifier=named.group("qualifier"),
+                   region=arn.group("region") if arn else None, account=arn.group("account") if arn else None)
+
+    def matches(self, arn: str) -> bool:
+        """Whether a function ARN (as a twin's tag holds it) is this function."""
+        other = FunctionReference.parse(arn)
+        if other is None or (other.name, other.qualifier) != (self.name, self.qualifier):
+            return False
+        return all(mine is None or mine == theirs for mine, theirs in
+                   ((self.region, other.region), (self.account, other.account)))
+
+    @property
+    def label(self) -> str:
+        """How the twin's plan and status name the function: ``NAME`` or ``NAME:QUALIFIER``."""
+        return f"{self.name}:{self.qualifier}" if self.qualifier else self.name
+
+
+def default_twin_name(function: FunctionReference) -> str:
+    """``lambdash-like-FUNCTION``, shortened with a hash of the function's name when it would be too long."""
+    base = function.name
+    if function.qualifier and function.qualifier != "$LATEST":
+        base += f"-{function.qualifier}"
+    name = TWIN_NAME_PREFIX + base
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    suffix = hashlib.sha256(base.encode()).hexdigest()[:6]
+    return name[:MAX_NAME_LENGTH - len(suffix) - 1].rstrip("-_") + "-" + suffix
+
+
+def redeploy_command(twin: str, like: str) -> str:
+    """The command that brings the twin ``twin`` of the function ``like`` (its ARN) back in line with it."""
+    reference = FunctionReference.parse(like)
+    if reference is None:
+        return f"lambdash deploy --like {like} --name {twin}"
+    command = f"lambdash deploy --like {reference.label}"
+    return command if default_twin_name(reference) == twin else f"{command} --name {twin}"
+
+
+def digest(parts: Iterable[str | None]) -> str:
+    """A short fingerprint of a list of values (a tag holds at most 256 characters; order counts)."""
+    return hashlib.sha256("\n".join(part or "" for part in parts).encode()).hexdigest()[:12]
+
+
+def file_systems_digest(systems: Iterable[FileSystem]) -> str:
+    return digest(f"{system.arn}={system.mount_path}" for system in systems)
+
+
+def record_fields(record: str) -> dict[str, str]:
+    """``key=value`` pairs of a record tag."""
+    return dict(item.partition("=")[::2] for item in record.split())
 
 
 def vpc_digest(subnet_ids: tuple[str, ...], security_group_ids: tuple[str, ...]) -> str:
@@ -299,10 +455,22 @@ class FunctionState:
     last_modified: str | None
     has_url: bool = False
     policy_statement_ids: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()
+    ipv6_dual_stack: bool = False
+    file_systems: tuple[FileSystem, ...] = ()
+    kms_key_arn: str | None = None
+    package_type: str = "Zip"
+    # Why Lambda could not show the environment's values (Environment.Error), if it could not.
+    environment_error: str | None = None
 
     @property
     def managed(self) -> bool:
         return self.tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+
+    @property
+    def like(self) -> str | None:
+        """The ARN of the function this one is a twin of, when it is a twin."""
+        return self.tags.get(LIKE_TAG_KEY)
 
 
 @dataclass(frozen=True)
@@ -416,8 +584,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "settings": {**asdict(self.settings), "subnet_ids": list(self.settings.subnet_ids),
-                         "security_group_ids": list(self.settings.security_group_ids)},
+            "settings": self.settings.public_dict(),
             "changed": self.changed,
             "changes": [
                 {
@@ -458,6 +625,9 @@ class StatusReport:
     bucket: BucketState | None
     local_code_sha256: str
     drift: tuple[str, ...]
+    # For a twin: what changed in the function it is like since the twin was made, or why that is unknown.
+    like_drift: tuple[str, ...] = ()
+    like_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         function = self.function
@@ -482,5 +652,10 @@ class StatusReport:
             "role": function.role_arn,
             "subnet_ids": list(function.subnet_ids),
             "security_group_ids": list(function.security_group_ids),
+            "layers": list(function.layers),
+            "file_systems": [{"arn": system.arn, "mount_path": system.mount_path} for system in function.file_systems],
             "drift": list(self.drift),
+            "like": function.like,
+            "like_drift": list(self.like_drift) if function.like and self.like_error is None else None,
+            "like_error": self.like_error,
         }

@@ -20,6 +20,8 @@ from lambdash.deploy.models import (
     FUNCTION_DESCRIPTION,
     HANDLER,
     LIFECYCLE_RULE_ID,
+    LIKE_RECORD_TAG_KEY,
+    MAX_NAME_LENGTH,
     MEMORY_RANGE_MB,
     PUBLIC_ACCESS_BLOCK,
     SETTINGS_TAG_KEY,
@@ -27,11 +29,14 @@ from lambdash.deploy.models import (
     SSE_ALGORITHM,
     SUPPORTED_RUNTIMES,
     TIMEOUT_RANGE_SECONDS,
+    TWIN_TAG_KEY,
     Action,
     BucketAccess,
     BucketState,
     DeployOptions,
     DeploySettings,
+    FileSystem,
+    FunctionReference,
     FunctionState,
     ObservedState,
     Operation,
@@ -43,6 +48,9 @@ from lambdash.deploy.models import (
     StatusReport,
     Step,
     canonical,
+    lambdash_owns,
+    record_fields,
+    redeploy_command,
     role_name_for,
     vpc_digest,
 )
@@ -51,7 +59,7 @@ from lambdash.errors import ConfigError
 if TYPE_CHECKING:
     from lambdash.aws.deploy import CallerIdentity, DeployClient
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+_NAME = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}}$")
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
@@ -181,8 +189,10 @@ def function_state(
     configuration: Mapping[str, Any], tags: Mapping[str, str], *, has_url: bool = False,
     policy_statement_ids: tuple[str, ...] = (),
 ) -> FunctionState:
-    """A FunctionState from GetFunction's Configuration and Tags."""
+    """A FunctionState from GetFunction's Configuration (or GetFunctionConfiguration's answer) and Tags."""
     vpc = configuration.get("VpcConfig") or {}
+    environment = configuration.get("Environment") or {}
+    error = environment.get("Error") or {}
     return FunctionState(
         name=configuration["FunctionName"],
         arn=configuration["FunctionArn"],
@@ -205,6 +215,19 @@ def function_state(
         last_modified=configuration.get("LastModified"),
         has_url=has_url,
         policy_statement_ids=policy_statement_ids,
+        layers=tuple(layer["Arn"] for layer in configuration.get("Layers") or ()),
+        # Only meaningful in a VPC: a function outside one is never dual stack.
+        ipv6_dual_stack=bool(vpc.get("SubnetIds")) and bool(vpc.get("Ipv6AllowedForDualStack")),
+        file_systems=tuple(sorted(
+            (FileSystem(system["Arn"], system["LocalMountPath"])
+             for system in configuration.get("FileSystemConfigs") or ()),
+            key=lambda system: (system.mount_path, system.arn),
+        )),
+        # Lambda reports no key, or an empty one, for its own AWS managed key.
+        kms_key_arn=configuration.get("KMSKeyArn") or None,
+        package_type=configuration.get("PackageType") or "Zip",
+        environment_error=(f"{error.get('ErrorCode') or 'error'}: {error.get('Message') or 'no message'}"
+                           if error else None),
     )
 
 
@@ -212,7 +235,8 @@ def function_state(
 
 def plan_deploy(settings: DeploySettings, observed: ObservedState, code_sha256: str) -> Plan:
     """Bucket, role, then function: each one created, updated or left alone, and why."""
-    changes = [plan_role(settings, observed.role), plan_function(settings, observed.function, code_sha256)]
+    changes = [plan_role(settings, observed.role) if settings.own_role else plan_borrowed_role(settings),
+               plan_function(settings, observed.function, code_sha256)]
     if settings.bucket is not None:
         changes.insert(0, plan_bucket(settings, observed.bucket or BucketState(settings.bucket, BucketAccess.MISSING)))
     return Plan(settings=settings, changes=tuple(changes))
@@ -291,6 +315,13 @@ def plan_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange
     return _change(resource, details, steps)
 
 
+def plan_borrowed_role(settings: DeploySettings) -> PlannedChange:
+    """A twin made with --with-role runs with its function's role, which lambdash never changes."""
+    name = settings.role_arn.rsplit("/", 1)[-1]
+    return PlannedChange(Resource(ResourceKind.ROLE, name), Action.NO_CHANGE,
+                         "the role of the function the twin is like (--with-role): used as it is, never changed")
+
+
 def plan_function(settings: DeploySettings, function: FunctionState | None, code_sha256: str) -> PlannedChange:
     resource = Resource(ResourceKind.FUNCTION, settings.name)
     if function is None:
@@ -300,6 +331,7 @@ def plan_function(settings: DeploySettings, function: FunctionState | None, code
             f"function {function.name} exists but was not created by lambdash (no lambdash=managed tag); "
             "choose another --name"
         )
+    check_twin_identity(settings, function)
     details: list[str] = []
     steps: list[Step] = []
     # Access first: a lambdash function is reachable by its owner only.
@@ -332,6 +364,21 @@ def plan_function(settings: DeploySettings, function: FunctionState | None, code
     return _change(resource, details, steps)
 
 
+def check_twin_identity(settings: DeploySettings, function: FunctionState) -> None:
+    """A twin is only ever updated as the twin of the same function, and a plain deploy never takes one over."""
+    if settings.like is None and function.like is not None:
+        raise ConfigError(
+            f"function {function.name} is a twin of {function.like} (made by `lambdash deploy --like`); "
+            f"update it with `{redeploy_command(function.name, function.like)}`, or choose another --name"
+        )
+    if settings.like is not None and function.like is None:
+        raise ConfigError(f"function {function.name} is a lambdash function but not a twin; "
+                          "choose another --name for the twin")
+    if settings.like is not None and function.like != settings.like:
+        raise ConfigError(f"function {function.name} is the twin of {function.like}, not of {settings.like}; "
+                          "choose another --name for this twin")
+
+
 def configuration_differences(settings: DeploySettings, function: FunctionState) -> list[str]:
     """Each configuration setting whose value differs from what deploy sets, as ``what observed -> wanted``."""
     differences = []
@@ -348,13 +395,18 @@ def configuration_differences(settings: DeploySettings, function: FunctionState)
     compare("role", function.role_arn, settings.role_arn)
     compare("description", repr(function.description), repr(FUNCTION_DESCRIPTION))
     if dict(function.environment) != settings.environment:
-        differences.append(f"environment {_describe_environment(function.environment)} -> "
-                           f"{_describe_environment(settings.environment)}")
+        differences.append(describe_environment_change(function.environment, settings.environment,
+                                                       hide_values=settings.like is not None))
+    compare("KMS key", function.kms_key_arn or "(AWS managed)", settings.kms_key_arn or "(AWS managed)")
     if (function.subnet_ids, function.security_group_ids) != (settings.subnet_ids, settings.security_group_ids):
         differences.append(
             f"VPC {_describe_vpc(function.subnet_ids, function.security_group_ids)} -> "
             f"{_describe_vpc(settings.subnet_ids, settings.security_group_ids)}"
         )
+    if settings.subnet_ids:
+        compare("IPv6 dual stack", _on_off(function.ipv6_dual_stack), _on_off(settings.ipv6_dual_stack))
+    compare("layers", describe_layers(function.layers), describe_layers(settings.layers))
+    compare("file systems", describe_file_systems(function.file_systems), describe_file_systems(settings.file_systems))
     return differences
 
 
@@ -387,6 +439,43 @@ def _describe_environment(environment: Mapping[str, str]) -> str:
     return " ".join(f"{key}={value}" for key, value in sorted(environment.items()))
 
 
+def describe_environment_change(
+    observed: Mapping[str, str], wanted: Mapping[str, str], *, hide_values: bool = False
+) -> str:
+    """How the environment differs; for a twin, values only of lambdash's own variables (it copies secrets)."""
+    if not hide_values or all(lambdash_owns(name) for name in {*observed, *wanted}):
+        return f"environment {_describe_environment(observed)} -> {_describe_environment(wanted)}"
+    parts = []
+    added = sorted(set(wanted) - set(observed))
+    removed = sorted(set(observed) - set(wanted))
+    changed = sorted(name for name in set(observed) & set(wanted) if observed[name] != wanted[name])
+    if added:
+        parts.append(f"{', '.join(added)} to be set")
+    if removed:
+        parts.append(f"{', '.join(removed)} to be removed")
+    if changed:
+        parts.append(f"{', '.join(changed)} to change")
+    return "environment: " + "; ".join(parts) + " (values not shown)"
+
+
+def layer_label(arn: str) -> str:
+    """``name:version`` of a layer version ARN (``arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION``)."""
+    parts = arn.split(":")
+    return ":".join(parts[6:8]) if len(parts) >= 8 and parts[5] == "layer" else arn
+
+
+def describe_layers(layers: tuple[str, ...]) -> str:
+    return ", ".join(layer_label(arn) for arn in layers) or "(none)"
+
+
+def describe_file_systems(systems: tuple[FileSystem, ...]) -> str:
+    return ", ".join(f"{system.arn.rsplit('/', 1)[-1]} at {system.mount_path}" for system in systems) or "(none)"
+
+
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
 def _describe_vpc(subnets: tuple[str, ...], groups: tuple[str, ...]) -> str:
     if not subnets and not groups:
         return "(none)"
@@ -414,7 +503,41 @@ def recorded_settings(base: DeploySettings, function: FunctionState) -> tuple[De
     settings = replace(settings, subnet_ids=function.subnet_ids, security_group_ids=function.security_group_ids)
     if vpc_digest(function.subnet_ids, function.security_group_ids) != recorded_vpc:
         notes.append("VPC subnets or security groups changed outside lambdash")
+    if function.like is not None:
+        settings = _recorded_twin_settings(settings, function, notes)
     return settings, notes
+
+
+def _recorded_twin_settings(settings: DeploySettings, function: FunctionState, notes: list[str]) -> DeploySettings:
+    """A twin's copied settings as it has them, with a note for each that changed outside lambdash.
+
+    Only digests of what the twin copied are recorded: when one still matches, the
+    twin's own value is the deployed one; otherwise it was changed outside lambdash.
+    """
+    recorded = record_fields(function.tags.get(TWIN_TAG_KEY, ""))
+    copied_env = recorded.get("env", "-") != "-"
+    borrowed_role = recorded.get("role", "own") != "own"
+    twin = replace(
+        settings,
+        like=function.like,
+        like_record=function.tags.get(LIKE_RECORD_TAG_KEY, ""),
+        layers=function.layers,
+        ipv6_dual_stack=function.ipv6_dual_stack,
+        file_systems=function.file_systems,
+        copied_environment=tuple(sorted((name, value) for name, value in function.environment.items()
+                                        if not lambdash_owns(name))) if copied_env else (),
+        environment_copied=copied_env,
+        kms_key_arn=function.kms_key_arn if copied_env else None,
+        execution_role_arn=function.role_arn if borrowed_role else None,
+    )
+    now = record_fields(twin.twin_record())
+    labels = {"layers": "layers", "ipv6": "IPv6 dual stack", "fs": "file systems",
+              "env": "names of the copied environment variables", "kms": "KMS key", "role": "role"}
+    for key, label in labels.items():
+        # With nothing copied, a difference shows in the drift itself (deploy would remove it).
+        if key in recorded and recorded[key] != "-" and now.get(key) != recorded[key]:
+            notes.append(f"{label} changed outside lambdash")
+    return twin
 
 
 # -- planning a destroy ------------------------------------------------------------------------------------------------
@@ -451,7 +574,10 @@ def _destroy_function(settings: DeploySettings, function: FunctionState | None) 
         return PlannedChange(resource, Action.KEEP, "does not exist")
     if not function.managed:
         return PlannedChange(resource, Action.KEEP, "not tagged lambdash=managed: left alone")
-    return PlannedChange(resource, Action.DELETE, "tagged lambdash=managed", (Step(Operation.DELETE_FUNCTION),))
+    reason = "tagged lambdash=managed"
+    if function.like is not None:
+        reason += f"; a twin of {function.like}, which is not touched"
+    return PlannedChange(resource, Action.DELETE, reason, (Step(Operation.DELETE_FUNCTION),))
 
 
 def _destroy_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange:
@@ -495,11 +621,20 @@ def base_settings(client: DeployClient, name: str) -> DeploySettings:
     return resolve_settings(DeployOptions(name=name), client.caller_identity(), client.region)
 
 
-def prepare_destroy(client: DeployClient, name: str) -> Plan:
+def check_twin_of(function: FunctionState, like: FunctionReference | None) -> None:
+    """With ``--like FUNCTION``, the function must be FUNCTION's twin."""
+    if like is not None and (function.like is None or not like.matches(function.like)):
+        what = f"the twin of {function.like}" if function.like else "not a twin"
+        raise ConfigError(f"function {function.name} is {what}, not a twin of {like.text}; name the twin with --name")
+
+
+def prepare_destroy(client: DeployClient, name: str, like: FunctionReference | None = None) -> Plan:
     """What destroy would remove: only what carries the lambdash=managed tag, and a bucket no one else uses."""
     settings = base_settings(client, name)
     role = observe_role(client, settings.role_name)
     function = observe_function(client, name)
+    if function is not None:
+        check_twin_of(function, like)
     bucket_name = bucket_of(ObservedState(role=role, bucket=None, function=function)) or settings.bucket
     bucket = observe_bucket(client, bucket_name) if bucket_name else None
     users: tuple[str, ...] = ()
@@ -509,14 +644,18 @@ def prepare_destroy(client: DeployClient, name: str) -> Plan:
     return plan_destroy(settings, ObservedState(role=role, bucket=bucket, function=function), users)
 
 
-def inspect_status(client: DeployClient, name: str, code_sha256: str) -> StatusReport:
+def inspect_status(
+    client: DeployClient, name: str, code_sha256: str, like: FunctionReference | None = None
+) -> StatusReport:
     """The function, its role and bucket, and every difference from what its last deploy set."""
     base = base_settings(client, name)
     function = observe_function(client, name)
     if function is None:
-        raise ConfigError(f"function {name!r} not found in {base.region}; create it with `lambdash deploy`")
+        create = f"lambdash deploy --like {like.text}" if like else "lambdash deploy"
+        raise ConfigError(f"function {name!r} not found in {base.region}; create it with `{create}`")
     if not function.managed:
         raise ConfigError(f"function {name!r} was not deployed by lambdash (no lambdash=managed tag)")
+    check_twin_of(function, like)
     settings, notes = recorded_settings(base, function)
     observed = observe(client, settings)
     drift = list(notes)
