@@ -29,6 +29,8 @@ from typing import Any
 API_VERSION = "2018-06-01"
 ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
+# The connection's send buffer (the kernel doubles it for its own bookkeeping).
+SEND_BUFFER_BYTES = 512 * 1024
 
 
 class RuntimeContext:
@@ -71,6 +73,9 @@ class RuntimeAPI:
             self._socket = socket.create_connection(self.address)
             # Each request goes out in one write; no waiting for acks in between.
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A bounded send buffer: what is handed to the socket but not yet on its way counts
+            # against the deadline (handler.streaming's IN_FLIGHT_ALLOWANCE_BYTES), so keep it known.
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
             self._reader = self._socket.makefile("rb")
         return self._socket
 

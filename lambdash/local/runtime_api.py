@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -31,6 +32,8 @@ RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 STREAMED_RESPONSE_LIMIT_BYTES = 200 * 1024 * 1024
 # Error bodies (stack traces) are small; a runtime sending more is refused.
 ERROR_BODY_LIMIT_BYTES = 1024 * 1024
+# Each connection's receive buffer (the kernel doubles it for its own bookkeeping).
+RECEIVE_BUFFER_BYTES = 512 * 1024
 
 
 class InvocationEvent(Protocol):
@@ -72,6 +75,13 @@ class RuntimeAPIServer(GuardedServer):
         self.callbacks = callbacks
         # A short poll interval: shutdown() waits up to one interval, once per sandbox killed.
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="runtime-api", daemon=True)
+
+    def server_bind(self) -> None:
+        # A bounded receive buffer (inherited by each connection), not one the kernel grows to
+        # tens of MB: what a streaming runtime has sent but the caller has not yet been given
+        # stays small, so the handler can judge what still reaches the caller by the deadline.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        super().server_bind()
 
     @property
     def address(self) -> str:

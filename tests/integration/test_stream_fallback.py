@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import threading
 from collections import Counter
@@ -126,8 +127,10 @@ def older_handler(root: Path) -> Path:
     shutil.copytree(stage_task_root() / "handler", task_root / "handler")
     protocol = task_root / "handler" / "protocol.py"
     text = protocol.read_text()
-    assert '"redact_key", "stream"}' in text
-    protocol.write_text(text.replace('"redact_key", "stream"}', '"redact_key"}'))
+    known = re.search(r"known = \{[^}]*\}", text)
+    assert known is not None
+    assert '"stream", ' in known[0]
+    protocol.write_text(text.replace(known[0], known[0].replace('"stream", ', "")))
     return task_root
 
 
