@@ -219,6 +219,11 @@ def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | N
     )
 
 
+def run_as_caller(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The installed lambdash with the caller's own AWS settings (the opt-in real-AWS tests alone use it)."""
+    return run_lambdash(*args, stdin=stdin, timeout=timeout, base_env=CALLERS_ENVIRON)
+
+
 @contextmanager
 def serving(*extra: str) -> Iterator[str]:
     """`lambdash serve --quiet` on a free port; it must stop cleanly (exit 0) on SIGTERM.

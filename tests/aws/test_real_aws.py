@@ -14,15 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import CALLERS_ENVIRON
-from tests.conftest import run_lambdash as run_hermetic
+from tests.conftest import CALLERS_ENVIRON, run_as_caller
 
 pytestmark = pytest.mark.aws
 
 
 def run_lambdash(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    """The installed lambdash with the caller's own AWS settings."""
-    return run_hermetic(*args, timeout=timeout, base_env=CALLERS_ENVIRON)
+    return run_as_caller(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +88,7 @@ def test_output_streams_and_equals_a_buffered_run(deployed: str) -> None:
 
 def test_a_script_over_the_argument_limit_runs_whole(deployed: str) -> None:
     script = b"n=0\n" + b"n=$((n + 1))  # padding\n" * 10_000 + b'echo "$n"\n'
-    done = run_hermetic("-f", deployed, stdin=script, base_env=CALLERS_ENVIRON, timeout=120)
+    done = run_as_caller("-f", deployed, stdin=script)
     assert (done.returncode, done.stdout) == (0, b"10000\n"), done.stderr.decode()
 
 

@@ -13,15 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import CALLERS_ENVIRON
-from tests.conftest import run_lambdash as run_hermetic
+from tests.conftest import run_as_caller
 
 pytestmark = pytest.mark.aws
 
 
 def run_lambdash(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
-    """The installed lambdash with the caller's own AWS settings."""
-    return run_hermetic(*args, timeout=timeout, base_env=CALLERS_ENVIRON)
+    return run_as_caller(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
