@@ -42,9 +42,22 @@ class GuardedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
+                 listen: bool = True) -> None:
+        """Bind ``address`` (so the port is known); listen at once, or only when ``listen()`` is called."""
+        super().__init__(address, handler, bind_and_activate=False)
         self.closed = False
+        try:
+            self.server_bind()
+            if listen:
+                self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def listen(self) -> None:
+        """Start taking connections: until then a client is refused, never kept waiting half set up."""
+        self.server_activate()
 
     @property
     def port(self) -> int:

@@ -99,6 +99,7 @@ class LocalLambda:
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def start(self) -> LocalLambda:
+        self._server.listen()
         self._thread.start()
         return self
 
@@ -148,7 +149,8 @@ class LocalLambda:
 
 class _InvokeAPIServer(GuardedServer):
     def __init__(self, address: tuple[str, int], local: LocalLambda) -> None:
-        super().__init__(address, _InvokeAPIHandler)
+        # Bound now, listening from start(): a client never connects before the credentials are settled.
+        super().__init__(address, _InvokeAPIHandler, listen=False)
         self.local = local
 
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import time
+import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,7 +79,19 @@ def streamed(local: LocalLambda, event: dict[str, Any]) -> Answer:
             elif kind == RESULT:
                 result = json.loads(payload)
     assert result is not None, "the stream ended without its result record"
+    # What the stream could not carry in time was spilled (the local Lambda has its own S3): fetch it.
+    out += spilled_rest(result.get("stdout", {}))
+    err += spilled_rest(result.get("stderr", {}))
     return Answer(out, err, result, arrivals)
+
+
+def spilled_rest(stream: dict[str, Any]) -> bytes:
+    if "s3" not in stream:
+        return b""
+    with urllib.request.urlopen(stream["s3"]["get_url"], timeout=60) as response:
+        rest: bytes = response.read()
+    assert hashlib.sha256(rest).hexdigest() == stream["s3"]["sha256"]
+    return rest
 
 
 def stream_bytes(stream: dict[str, Any]) -> bytes:
