@@ -19,9 +19,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, served
+from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, lambda_client, served
 
 sys.path.insert(0, str(ROOT))
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -59,17 +58,6 @@ def moto_server() -> Iterator[str]:
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with background(argv, port, CREDENTIALS) as url:
         yield url
-
-
-def lambda_client(local: Any) -> Any:
-    """boto3 for an in-process local Lambda, signing with its credential pair."""
-    import boto3
-    from botocore.config import Config
-
-    pair = local.credentials
-    return boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
-                        aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
-                        config=Config(retries={"total_max_attempts": 1}))
 
 
 # --- issue: the handler and the local Lambda ------------------------------------------
@@ -112,7 +100,7 @@ def bench_emulator_round_trip(repeat: int) -> None:
         with LocalLambda(FunctionConfig()) as real, \
                 LocalLambda(FunctionConfig(task_root=root, handler="noop.handle")) as noop, \
                 LocalLambda(FunctionConfig(task_root=root, handler="spawn.handle")) as spawn:
-            clients = [lambda_client(local) for local in (real, noop, spawn)]
+            clients = [lambda_client(local.endpoint_url, local.credentials) for local in (real, noop, spawn)]
             payload = json.dumps({"v": 1, "command": "true"}).encode()
             samples: list[list[float]] = [[], [], []]
             for round_number in range(repeat + 3):

@@ -30,24 +30,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchkit import LAMBDASH, ROOT, isolate_environment, served
+from benchkit import LAMBDASH, ROOT, isolate_environment, lambda_client, served
 
 sys.path.insert(0, str(ROOT))
-
-
-def client_for(url: str, pair: Any, pool: int = 10) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id=pair.access_key_id,
-                        aws_secret_access_key=pair.secret_access_key,
-                        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=pool, read_timeout=60))
 
 
 def served_client(url: str, pool: int = 10) -> Any:
     from lambdash.local.credentials import pair_for_endpoint
 
-    return client_for(url, pair_for_endpoint(url), pool)
+    return lambda_client(url, pair_for_endpoint(url), pool=pool)
 
 
 def burst(rounds: int) -> None:
@@ -225,7 +216,7 @@ def signature_cost(repeat: int) -> None:
 
     payload = b'{"v": 1, "command": "true"}'
     with LocalLambda(FunctionConfig()) as local:
-        client = client_for(local.endpoint_url, local.credentials)
+        client = lambda_client(local.endpoint_url, local.credentials)
         samples: dict[bool, list[float]] = {True: [], False: []}
         for round_number in range(repeat + 5):
             for checked in ((True, False) if round_number % 2 else (False, True)):

@@ -25,9 +25,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, served
+from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, lambda_client, served
 
 sys.path.insert(0, str(ROOT))
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -36,16 +35,6 @@ MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "benc
 def ratio_line(name: str, ours: float, baseline: float, target: str) -> None:
     print(f"{name}\n    {ours * 1000:9.2f} ms vs {baseline * 1000:9.2f} ms median: ratio {ours / baseline:5.2f}x"
           f"   (target {target})", flush=True)
-
-
-def client_for(local: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    pair = local.credentials
-    return boto3.client("lambda", endpoint_url=local.endpoint_url, region_name="us-east-1",
-                        aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
-                        config=Config(retries={"total_max_attempts": 1}))
 
 
 def line_delay(lines: int) -> None:
@@ -130,7 +119,7 @@ def runtime_loop(repeat: int) -> None:
         with LocalLambda(FunctionConfig()) as loop, LocalLambda(FunctionConfig(runtime="awslambdaric")) as ric, \
                 LocalLambda(FunctionConfig(task_root=Path(root), handler="spawn.handle",
                                            runtime="awslambdaric")) as spawn:
-            clients = [client_for(local) for local in (loop, ric, spawn)]
+            clients = [lambda_client(local.endpoint_url, local.credentials) for local in (loop, ric, spawn)]
             payload = json.dumps({"v": 1, "command": "true"}).encode()
             samples: list[list[float]] = [[], [], []]
             for round_number in range(repeat + 5):

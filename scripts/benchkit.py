@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDASH = str(Path(sys.executable).parent / "lambdash")
@@ -76,3 +77,13 @@ def served(extra: list[str] | None = None, env: dict[str, str] | None = None) ->
     port = free_port()
     with background([LAMBDASH, "serve", "--port", str(port), "--quiet", *(extra or [])], port, env) as url:
         yield url
+
+
+def lambda_client(endpoint_url: str, pair: Any, *, pool: int = 10) -> Any:
+    """boto3's Lambda client for a local Lambda, signing with its credential pair, never retrying."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1",
+                        aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
+                        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=pool, read_timeout=60))
