@@ -23,34 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from handler.constants import (
+from .contract import (
     DEFAULT_PREFIX,
     DEFAULT_PROBE_TIMEOUT_SECONDS,
     ENV_BUCKET,
     ENV_PREFIX,
     LAMBDA_RESPONSE_LIMIT_BYTES,
+    PROTOCOL_VERSION,
+)
+from .contract.records import HEARTBEAT_SECONDS, PREAMBLE, RESULT, encode_record
+from .identity import begin_invocation
+from .limits import (
     MAX_DEADLINE_MARGIN_SECONDS,
     MIN_DEADLINE_MARGIN_SECONDS,
     PRESIGN_EXPIRY_SECONDS,
-    PROTOCOL_VERSION,
     RESPONSE_SLACK_BYTES,
     S3_CONNECT_TIMEOUT_SECONDS,
     S3_READ_TIMEOUT_SECONDS,
 )
-from handler.identity import begin_invocation
-from handler.output import (
-    OutOfTime,
-    S3Factory,
-    SpillTarget,
-    inline_budget,
-    presign,
-    shape_streams,
-    spill_to_s3,
-)
-from handler.protocol import SHELLS, InvalidRequest, Request, parse_request
-from handler.records import HEARTBEAT_SECONDS, PREAMBLE, RESULT, encode_record
-from handler.runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
-from handler.streaming import Send, StreamedOutput
+from .output import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
+from .protocol import SHELLS, InvalidRequest, Request, parse_request
+from .runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
+from .streaming import Send, StreamedOutput
 
 _LOGGED_COMMAND_CHARS = 4096
 # The last moments before Lambda's deadline are for the stream's result record to go out.
@@ -429,7 +423,8 @@ def _presign_upload(
 
 def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
     """Run the network checks at once; each gets the request's timeout, all end before Lambda's deadline."""
-    from handler.netprobe import BadCheck, run_checks
+    from .contract.checks import BadCheck
+    from .netprobe import run_checks
 
     timeout = request.timeout or DEFAULT_PROBE_TIMEOUT_SECONDS
     timeout = min(timeout, max(0.1, _answer_deadline(context) - time.monotonic() - 1.0))
@@ -441,7 +436,7 @@ def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
 
 
 def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:
-    from handler.probes import collect_inventory
+    from .probes import collect_inventory
 
     inventory = collect_inventory(redact=request.redact, redact_key=request.redact_key, sandbox=identity)
     return {"v": PROTOCOL_VERSION, "ok": True, "inventory": inventory}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handler.constants import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, S3_READ_TIMEOUT_SECONDS, SPILL_PART_BYTES
+from .limits import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, S3_READ_TIMEOUT_SECONDS, SPILL_PART_BYTES
 
 _READ_CHUNK = 1024 * 1024
 # zlib level 6 on output worth compressing runs at least this fast; slower machines are caught by the clock.

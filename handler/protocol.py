@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.constants import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
+from .contract import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
 
 OPERATIONS = ("run", "presign_upload", "inventory", "probe")
 SHELLS = {"sh": "/bin/sh", "bash": "/bin/bash"}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from handler.constants import SHELL_OWNED_VARIABLES
+from .limits import SHELL_OWNED_VARIABLES
 
 # Run the command through eval so an EXIT trap can record the shell's final cwd
 # and exported environment, whatever way the command ends (exit N included).

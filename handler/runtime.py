@@ -204,7 +204,7 @@ def main() -> None:
     environ = dict(os.environ)
     api = RuntimeAPI(environ["AWS_LAMBDA_RUNTIME_API"])
     try:
-        from handler import app
+        from . import app
     except Exception as problem:
         traceback.print_exc(file=sys.stderr)
         api.post("init/error", error_payload(problem, "Runtime.ImportModuleError"),

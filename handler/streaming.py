@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from handler.records import (
+from .contract.records import (
     HEARTBEAT,
     MAX_CHUNK_BYTES,
     PREAMBLE,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from handler.constants import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 from lambdash.errors import ConfigError
+from lambdash_handler.contract import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from lambdash.local.credentials import CredentialPair

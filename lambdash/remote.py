@@ -17,11 +17,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from handler.constants import DEFAULT_PROBE_TIMEOUT_SECONDS, ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES, PROTOCOL_VERSION
-from handler.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.presigned import delete_object, download_verified, upload
 from lambdash.terminal import ProgressFactory
+from lambdash_handler.contract import (
+    DEFAULT_PROBE_TIMEOUT_SECONDS,
+    ENV_BUCKET,
+    LAMBDA_REQUEST_LIMIT_BYTES,
+    PROTOCOL_VERSION,
+)
+from lambdash_handler.contract.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
 
 if TYPE_CHECKING:
     from lambdash.aws.invoke import InvokeResponse, LambdaClient

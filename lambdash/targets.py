@@ -16,11 +16,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
-from handler.constants import ENV_BUCKET
 from lambdash.concurrency import map_concurrently
 from lambdash.config import Target, TargetOptions, resolve_target
 from lambdash.errors import LambdashError, UsageError
 from lambdash.remote import RemoteShell
+from lambdash_handler.contract import ENV_BUCKET
 
 Result = TypeVar("Result")
 

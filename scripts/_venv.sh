@@ -1,5 +1,6 @@
 # Sourced by the scripts in this folder: make sure .venv exists and holds the
-# project (editable) with its test extra, reinstalling when the packaging changes.
+# project (editable) with its test extra at the pinned versions of constraints.txt, reinstalling
+# when the packaging or the pins change.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -18,11 +19,17 @@ find_python() {
     exit 255
 }
 
-wanted="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | cksum)"
+CONSTRAINTS="$ROOT/scripts/constraints.txt"
+wanted="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$CONSTRAINTS" | cksum)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ]; then
     echo "lambdash: setting up $VENV (first run only)..." >&2
     [ -x "$VENV/bin/python" ] || "$(find_python)" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e "$ROOT[test]" >&2
     echo "$wanted" > "$STAMP"
 fi
+
+# mypy cannot follow the editable install's import hook, so it reads the handler package
+# (the checkout's handler/, installed as lambdash_handler) through this link.
+mkdir -p "$VENV/mypy-path"
+ln -sfn "$ROOT/handler" "$VENV/mypy-path/lambdash_handler"

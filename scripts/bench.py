@@ -64,7 +64,7 @@ def moto_server() -> Iterator[str]:
 
 
 def bench_handler_overhead(repeat: int) -> None:
-    from handler.app import respond
+    from lambdash_handler.app import respond
 
     class Context:
         aws_request_id = "bench"

@@ -74,10 +74,10 @@ def census_figures(url: str, environment: dict[str, str], repeat: int) -> None:
 
 
 def inventory_figures(url: str, environment: dict[str, str], repeat: int) -> None:
-    from handler.constants import PROTOCOL_VERSION
     from lambdash.aws.invoke import LambdaClient
     from lambdash.config import Target
     from lambdash.local.credentials import pair_for_endpoint
+    from lambdash_handler.contract import PROTOCOL_VERSION
 
     client = LambdaClient(Target(function="lambdash", endpoint_url=url, credentials=pair_for_endpoint(url)))
     request = json.dumps({"v": PROTOCOL_VERSION, "op": "inventory", "redact": True}).encode()

@@ -16,7 +16,6 @@ from typing import Any
 import botocore.exceptions
 from botocore.config import Config
 
-from handler.constants import ENV_BUCKET
 from lambdash.aws.session import (
     ACCESS_DENIED_CODES,
     BAD_CREDENTIALS_CODES,
@@ -28,6 +27,7 @@ from lambdash.aws.session import (
 )
 from lambdash.config import Target
 from lambdash.errors import ConfigError, TransportError
+from lambdash_handler.contract import ENV_BUCKET
 
 # S3 actions whose IAM permission is not named after the API call.
 _S3_PERMISSIONS = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from handler.constants import DEFAULT_PROBE_TIMEOUT_SECONDS, MAX_PROBE_CHECKS
 from lambdash.commands.options import add_common_options, add_target_options, seconds, target_of
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
+from lambdash_handler.contract import DEFAULT_PROBE_TIMEOUT_SECONDS, MAX_PROBE_CHECKS
 
 DESCRIPTION = """\
 Network checks from inside the sandbox, in pure Python (the runtimes have no nc, dig,
@@ -53,9 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the checks in the target's sandbox and show them; 0 when all passed, 1 when some failed."""
-    from handler.netprobe import BadCheck, parse_check
     from lambdash.probe import exit_status, render_table
     from lambdash.targets import open_shell
+    from lambdash_handler.contract.checks import BadCheck, parse_check
 
     if len(args.checks) > MAX_PROBE_CHECKS:
         raise UsageError(f"at most {MAX_PROBE_CHECKS} checks at once, not {len(args.checks)}")

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from handler.constants import ENV_BUCKET
 from lambdash.commands.options import seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.local.function import (
@@ -19,6 +18,7 @@ from lambdash.local.function import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 from lambdash.terminal import Terminal
+from lambdash_handler.contract import ENV_BUCKET
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

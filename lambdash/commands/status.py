@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from handler.constants import ENV_EXEC_WRAPPER
 from lambdash.commands.deployment_options import (
     add_deployment_options,
     add_like_option,
@@ -21,6 +20,7 @@ from lambdash.commands.deployment_options import (
 from lambdash.commands.options import add_common_options
 from lambdash.deploy.models import StatusReport
 from lambdash.terminal import Terminal
+from lambdash_handler.contract import ENV_EXEC_WRAPPER
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

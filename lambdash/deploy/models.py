@@ -18,7 +18,14 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from handler.constants import DEFAULT_PREFIX, ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, EXEC_WRAPPER_NAME
+from lambdash_handler.contract import (
+    DEFAULT_PREFIX,
+    ENV_BUCKET,
+    ENV_EXEC_WRAPPER,
+    ENV_PREFIX,
+    EXEC_WRAPPER_NAME,
+    PACKAGE_NAME,
+)
 
 # Everything lambdash creates carries this tag; destroy removes nothing without it.
 MANAGED_TAG_KEY = "lambdash"
@@ -32,9 +39,8 @@ LIKE_TAG_KEY = "lambdash:like"
 LIKE_RECORD_TAG_KEY = "lambdash:like-record"
 TWIN_TAG_KEY = "lambdash:twin"
 
-HANDLER = "handler.app.handle"
 # Where Lambda unpacks the zip: the exec wrapper that starts the streaming runtime loop is here.
-DEPLOYED_EXEC_WRAPPER = f"/var/task/handler/{EXEC_WRAPPER_NAME}"
+DEPLOYED_EXEC_WRAPPER = f"/var/task/{PACKAGE_NAME}/{EXEC_WRAPPER_NAME}"
 DEFAULT_NAME = "lambdash"
 # The role is lambdash-NAME-role, and IAM allows role names of at most 64 characters.
 MAX_NAME_LENGTH = 50

@@ -13,12 +13,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from handler.constants import ENV_BUCKET, ENV_PREFIX
 from lambdash.deploy.models import (
     ARCHITECTURES,
     EPHEMERAL_STORAGE_RANGE_MB,
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     LIKE_RECORD_TAG_KEY,
     MAX_NAME_LENGTH,
@@ -55,6 +53,7 @@ from lambdash.deploy.models import (
     vpc_digest,
 )
 from lambdash.errors import ConfigError
+from lambdash_handler.contract import ENV_BUCKET, ENV_PREFIX, HANDLER
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import CallerIdentity, DeployClient

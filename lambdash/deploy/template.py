@@ -15,12 +15,10 @@ import json
 import re
 from typing import Any
 
-from handler.constants import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX
 from lambdash.deploy.models import (
     BASIC_EXECUTION_POLICY,
     DEPLOYED_EXEC_WRAPPER,
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
@@ -35,6 +33,7 @@ from lambdash.deploy.models import (
     spill_policy,
     trust_policy,
 )
+from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, HANDLER
 
 CODE_KEY_PREFIX = "lambdash-code"
 

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdash_handler.contract import HANDLER
+
 # How long a command may run on the local Lambda unless asked for more.
 DEFAULT_TIMEOUT_SECONDS = 300.0
 DEFAULT_MEMORY_MB = 1024
@@ -34,7 +36,7 @@ class FunctionConfig:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
     region: str = "us-east-1"
     account: str = "000000000000"
-    handler: str = "handler.app.handle"
+    handler: str = HANDLER
     task_root: Path | None = None
     python: str = sys.executable
     environment: dict[str, str] = field(default_factory=dict)

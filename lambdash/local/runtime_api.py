@@ -20,8 +20,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Protocol
 
-from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
 from lambdash.local.http import GuardedRequestHandler, GuardedServer, HTTPProblem, send_json
+from lambdash_handler.contract import LAMBDA_RESPONSE_LIMIT_BYTES
 
 API_PREFIX = "/2018-06-01/runtime"
 _INVOCATION_PATH = re.compile(rf"^{API_PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from handler.constants import ENV_EXEC_WRAPPER, EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES
 from lambdash.local.function import FunctionConfig
 from lambdash.local.runtime_api import RuntimeAPIServer, error_body
+from lambdash_handler.contract import ENV_EXEC_WRAPPER, EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES, PACKAGE_NAME
 
 # Lambda gives a runtime this long to initialise before the first invocation.
 INIT_TIMEOUT_SECONDS = 10.0
@@ -272,7 +272,7 @@ class Sandbox:
             "TMPDIR": str(self.tmp),
             SANDBOX_MARKER: self.id,
         }
-        wrapper = self.task_root / "handler" / EXEC_WRAPPER_NAME
+        wrapper = self.task_root / PACKAGE_NAME / EXEC_WRAPPER_NAME
         if config.runtime == "lambdash" and wrapper.is_file():
             env[ENV_EXEC_WRAPPER] = str(wrapper)  # as `lambdash deploy` sets it
         env.update({name: os.environ[name] for name in PASSED_THROUGH_VARIABLES if name in os.environ})
@@ -607,27 +607,29 @@ class SandboxPool:
 
 
 def stage_task_root(parent: Path | None = None) -> Path:
-    """A task root holding the installed ``handler`` package, as a deploy zip holds it.
+    """A task root holding the installed handler package, laid out as a deploy zip holds it.
 
     It is named after the handler's content, so every local Lambda running the
     same handler sees the same LAMBDA_TASK_ROOT (as /var/task is fixed on AWS)
-    and inventories taken on different runs compare cleanly.
+    and inventories taken on different runs compare cleanly. The exec wrapper is
+    made executable by name, as the deploy zip makes it.
     """
-    import handler
+    import lambdash_handler
 
-    source = Path(handler.__file__).parent
-    files = sorted(path for path in source.iterdir()
-                   if path.is_file() and (path.suffix in (".py", ".json") or path.name == EXEC_WRAPPER_NAME))
+    source = lambdash_handler.package_root()
+    files = lambdash_handler.package_files(source)
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0" + oct(path.stat().st_mode).encode())
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     parent = parent or Path(tempfile.gettempdir())
     root = parent / f"lambdash-task-{os.getuid()}-{digest.hexdigest()[:16]}"
-    if not (root / "handler").is_dir():
+    if not (root / PACKAGE_NAME).is_dir():
         staging = Path(tempfile.mkdtemp(prefix="lambdash-task-", dir=parent))
-        (staging / "handler").mkdir()
         for path in files:
-            shutil.copy2(path, staging / "handler" / path.name)
+            target = staging / PACKAGE_NAME / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            target.chmod(0o755 if path.name == EXEC_WRAPPER_NAME else 0o644)
         try:
             os.rename(staging, root)
         except OSError:  # another local Lambda staged the same content first

@@ -23,7 +23,6 @@ from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from handler.constants import ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES
 from lambdash.local.credentials import CredentialPair, stored_pair
 from lambdash.local.eventstream import invoke_complete, payload_chunk
 from lambdash.local.function import FunctionConfig, function_configuration
@@ -31,6 +30,7 @@ from lambdash.local.http import GuardedRequestHandler, GuardedServer, HTTPProble
 from lambdash.local.s3 import EmbeddedS3
 from lambdash.local.sandbox import InvokeOutcome, Sandbox, SandboxPool, Throttled, encode_log_tail
 from lambdash.local.signature import check_signature
+from lambdash_handler.contract import ENV_BUCKET, LAMBDA_REQUEST_LIMIT_BYTES
 
 _FUNCTION_PATH = re.compile(
     r"^/(?P<api>2015-03-31|2021-11-15)/functions/(?P<name>[^/]+)/"

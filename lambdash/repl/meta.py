@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from handler.constants import MAX_PROBE_CHECKS
 from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.filecopy import RunCommand, get_file, local_destination, put_file
 from lambdash.terminal import BOLD
+from lambdash_handler.contract import MAX_PROBE_CHECKS
 
 if TYPE_CHECKING:
     from lambdash.repl.session import ReplSession
@@ -210,8 +210,8 @@ def _inventory(session: ReplSession, arguments: list[str]) -> None:
 
 
 def _probe(session: ReplSession, arguments: list[str]) -> None:
-    from handler.netprobe import BadCheck, parse_check
     from lambdash.probe import render_table
+    from lambdash_handler.contract.checks import BadCheck, parse_check
 
     for check in arguments:
         try:

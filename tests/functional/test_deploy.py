@@ -111,9 +111,9 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     config = found["Configuration"]
     assert (config["Runtime"], config["Architectures"], config["MemorySize"], config["Timeout"],
             config["EphemeralStorage"], config["Handler"], config["Role"]) == (
-        "python3.13", ["arm64"], 1024, 300, {"Size": 512}, "handler.app.handle", role["Arn"])
+        "python3.13", ["arm64"], 1024, 300, {"Size": 512}, "lambdash_handler.app.handle", role["Arn"])
     assert config["Environment"]["Variables"] == {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": bucket, "LAMBDASH_PREFIX": "lambdash"}
     assert config["CodeSha256"] == build_zip().sha256
     assert found["Tags"]["lambdash"] == "managed"
@@ -305,7 +305,7 @@ def test_status_shows_streaming_switched_off_outside_lambdash_as_drift(run: Run,
     assert status == 0
     assert "streaming     off (buffered answers only); deployed on: drift" in out.splitlines()
     assert f"  - function {name}: environment LAMBDASH_BUCKET={bucket} LAMBDASH_PREFIX=lambdash -> " \
-           f"AWS_LAMBDA_EXEC_WRAPPER=/var/task/handler/exec-wrapper LAMBDASH_BUCKET={bucket} " \
+           f"AWS_LAMBDA_EXEC_WRAPPER=/var/task/lambdash_handler/exec-wrapper LAMBDASH_BUCKET={bucket} " \
            "LAMBDASH_PREFIX=lambdash" in out.splitlines()
     # Deployed with --no-stream, no wrapper is wanted: status says off, and no drift.
     assert run("deploy", "--name", name, "--bucket", bucket, "--no-stream")[0] == 0

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.app import respond
-from handler.constants import LAMBDA_RESPONSE_LIMIT_BYTES
+from lambdash_handler.app import respond
+from lambdash_handler.contract import LAMBDA_RESPONSE_LIMIT_BYTES
 from tests.conftest import FakeContext, bucket_keys
 
 # The function's environment as Lambda would give it: the handler never reads the test runner's own.

@@ -90,10 +90,10 @@ def test_the_sandbox_has_lambdas_environment(local: LocalLambda) -> None:
     script = "; ".join(f'echo "{name}=${name}"' for name in names)
     _, response = invoke(lambda_client(local), {"v": 1, "command": script})
     seen = dict(line.split("=", 1) for line in base64.b64decode(response["stdout"]["data"]).decode().splitlines())
-    assert seen["_HANDLER"] == "handler.app.handle"
+    assert seen["_HANDLER"] == "lambdash_handler.app.handle"
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/lambdash"
     assert seen["AWS_REGION"] == "us-east-1"
-    assert Path(seen["LAMBDA_TASK_ROOT"], "handler", "app.py").is_file()
+    assert Path(seen["LAMBDA_TASK_ROOT"], "lambdash_handler", "app.py").is_file()
     assert all(seen[name] for name in names)
 
 

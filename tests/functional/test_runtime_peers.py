@@ -60,7 +60,8 @@ def rie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
     argv = [str(peer(RIE)), "--runtime-interface-emulator-address", f"127.0.0.1:{invoke_port}",
             "--runtime-api-address", f"127.0.0.1:{api_port}",
-            str(task_root / "handler" / "exec-wrapper"), sys.executable, "-m", "awslambdaric", "handler.app.handle"]
+            str(task_root / "lambdash_handler" / "exec-wrapper"),
+            sys.executable, "-m", "awslambdaric", "lambdash_handler.app.handle"]
     with open(log, "wb") as output:
         emulator = subprocess.Popen(argv, cwd=task_root, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
@@ -88,7 +89,8 @@ def test_under_rie_the_runtime_loop_gives_exact_bytes_and_the_status(rie: str) -
 
 def test_under_rie_it_is_the_handlers_own_runtime_loop_that_answers(rie: str) -> None:
     response = invoke_rie(rie, {"v": 1, "command": "tr '\\0' ' ' < /proc/$PPID/cmdline"})
-    assert base64.b64decode(response["stdout"]["data"]).decode().split() == [sys.executable, "-m", "handler.runtime"]
+    command_line = base64.b64decode(response["stdout"]["data"]).decode().split()
+    assert command_line == [sys.executable, "-m", "lambdash_handler.runtime"]
 
 
 def test_under_rie_the_legacy_event_and_a_malformed_one_get_their_answers(rie: str) -> None:

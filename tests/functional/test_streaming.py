@@ -22,9 +22,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from handler.records import RESULT, STDERR, STDOUT, RecordReader
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda
+from lambdash_handler.contract.records import RESULT, STDERR, STDOUT, RecordReader
 
 
 @dataclass

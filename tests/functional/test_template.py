@@ -86,10 +86,10 @@ def test_the_resources_are_deploys() -> None:
     function = resources["Function"]["Properties"]
     assert {key: function[key] for key in ("Runtime", "Handler", "Architectures", "MemorySize", "Timeout",
                                            "EphemeralStorage")} == {
-        "Runtime": "python3.13", "Handler": "handler.app.handle", "Architectures": ["arm64"], "MemorySize": 1024,
-        "Timeout": 300, "EphemeralStorage": {"Size": 512}}
+        "Runtime": "python3.13", "Handler": "lambdash_handler.app.handle", "Architectures": ["arm64"],
+        "MemorySize": 1024, "Timeout": 300, "EphemeralStorage": {"Size": 512}}
     assert function["Environment"] == {"Variables": {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": "lambdash"}}
     assert function["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert function["Tags"][0] == {"Key": "lambdash", "Value": "managed"}
@@ -102,7 +102,7 @@ def test_without_a_bucket_there_is_no_bucket_policy_or_spill_environment() -> No
     assert sorted(document["Resources"]) == ["Function", "FunctionRole"]
     assert "Policies" not in document["Resources"]["FunctionRole"]["Properties"]
     assert document["Resources"]["Function"]["Properties"]["Environment"] == {
-        "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper"}}
+        "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper"}}
     assert "Environment" not in as_json("--no-bucket", "--no-stream")["Resources"]["Function"]["Properties"]
 
 

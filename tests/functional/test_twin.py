@@ -219,12 +219,12 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
     config = configuration(moto_like_aws, twin)
     assert (config["Runtime"], config["Architectures"], config["MemorySize"], config["Timeout"],
             config["EphemeralStorage"], config["Handler"]) == (
-        "python3.13", ["x86_64"], 2048, 45, {"Size": 1024}, "handler.app.handle")
+        "python3.13", ["x86_64"], 2048, 45, {"Size": 1024}, "lambdash_handler.app.handle")
     assert [layer["Arn"] for layer in config["Layers"]] == [original.extension_layer, original.python_layer]
     assert (config["VpcConfig"]["SubnetIds"], config["VpcConfig"]["SecurityGroupIds"],
             config["VpcConfig"]["Ipv6AllowedForDualStack"]) == ([original.subnet], [original.group], True)
     assert config["Environment"]["Variables"] == {
-        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash"}
     assert not config.get("KMSKeyArn")
     assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/{role}"
@@ -253,7 +253,7 @@ def test_with_env_copies_the_environment_and_its_key_and_never_prints_a_value(
     config = configuration(moto_like_aws, twin)
     assert config["Environment"]["Variables"] == {
         "API_URL": API_URL, "DB_PASSWORD": SECRET,
-        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash"}
     assert config["KMSKeyArn"] == original.kms_key
     # Nothing shows a value: not the plan, its JSON, the progress, status, or status --json.

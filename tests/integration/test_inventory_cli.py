@@ -13,12 +13,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from handler.probes import SECTION_KEYS
+from lambdash_handler.contract import schema_path
+from lambdash_handler.probes import SECTION_KEYS
 from tests.conftest import run_lambdash, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-SCHEMA = json.loads((ROOT / "handler" / "inventory_schema.json").read_text())
+SCHEMA = json.loads(schema_path("inventory").read_text())
 INVENTORY_A, INVENTORY_B = str(DATA / "inventory_a.json"), str(DATA / "inventory_b.json")
 
 EXPECTED_DIFF = f"""\

@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, free_port, run_lambdash, serving
+from lambdash_handler.contract import schema_path
+from tests.conftest import free_port, run_lambdash, serving
 
 lambdash = run_lambdash
 
@@ -288,7 +289,7 @@ def test_aws_endpoints_honour_the_functions_endpoint_overrides(served: str, list
 
 
 def test_json_validates_against_the_schema(served: str, listeners: Listeners) -> None:
-    schema = json.loads((ROOT / "handler" / "probe_schema.json").read_text())
+    schema = json.loads(schema_path("probe").read_text())
     status, document = probe_json(
         served, f"127.0.0.1:{listeners.open_port}", f"dns:ok.test@127.0.0.1:{listeners.dns_port}",
         f"https://127.0.0.1:{listeners.https_port}/start", "aws:sts", f"127.0.0.1:{listeners.closed_port}")

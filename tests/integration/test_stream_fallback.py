@@ -124,8 +124,8 @@ def test_a_function_without_the_streaming_loop_answers_whole_and_that_answer_is_
 def older_handler(root: Path) -> Path:
     """A copy of the handler as it was before streaming: it refuses a request with a ``stream`` field."""
     task_root = root / "older"
-    shutil.copytree(stage_task_root() / "handler", task_root / "handler")
-    protocol = task_root / "handler" / "protocol.py"
+    shutil.copytree(stage_task_root() / "lambdash_handler", task_root / "lambdash_handler")
+    protocol = task_root / "lambdash_handler" / "protocol.py"
     text = protocol.read_text()
     known = re.search(r"known = \{[^}]*\}", text)
     assert known is not None

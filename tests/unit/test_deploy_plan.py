@@ -13,7 +13,6 @@ from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options
 from lambdash.deploy.models import (
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     PUBLIC_ACCESS_BLOCK,
     Action,
@@ -39,6 +38,7 @@ from lambdash.deploy.planner import (
 )
 from lambdash.errors import ConfigError, UsageError
 from lambdash.terminal import Terminal
+from lambdash_handler.contract import HANDLER
 
 Present = TypeVar("Present")
 
@@ -188,7 +188,7 @@ def test_managed_policies_are_basic_logging_plus_vpc_access_only_in_a_vpc() -> N
 
 
 def test_the_environment_names_the_bucket_and_the_exec_wrapper() -> None:
-    wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper"}
+    wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper"}
     assert settings(bucket="spills").environment == {
         **wrapper, "LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash"}
     assert settings(bucket=None).environment == wrapper
@@ -293,7 +293,7 @@ def test_an_environment_changed_outside_is_set_back() -> None:
     observed = replace(observed, function=replace(present(observed.function), environment={"EXTRA": "1"}))
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
     assert change.reason == (
-        "environment EXTRA=1 -> AWS_LAMBDA_EXEC_WRAPPER=/var/task/handler/exec-wrapper "
+        "environment EXTRA=1 -> AWS_LAMBDA_EXEC_WRAPPER=/var/task/lambdash_handler/exec-wrapper "
         "LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash"
     )
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from handler import probes
 from lambdash import inventory
 from lambdash.inventory import (
     VOLATILE_FIELDS,
@@ -27,6 +26,7 @@ from lambdash.inventory import (
     render_markdown,
     render_text,
 )
+from lambdash_handler import probes
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handler.netprobe import BadCheck, Check, dns_query, parse_certificate, parse_check, parse_dns_response, resolvers
+from lambdash_handler.contract.checks import BadCheck, Check, parse_check
+from lambdash_handler.netprobe import dns_query, parse_certificate, parse_dns_response, resolvers
 
 
 @pytest.mark.parametrize(("text", "check"), [

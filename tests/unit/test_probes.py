@@ -20,14 +20,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from handler.probes import (
-    INVENTORY_SCHEMA_VERSION,
-    SECTION_KEYS,
-    collect_inventory,
-    redact_environment,
-)
+from lambdash_handler.contract import schema_path
+from lambdash_handler.probes import INVENTORY_SCHEMA_VERSION, SECTION_KEYS, collect_inventory, redact_environment
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "handler" / "inventory_schema.json"
+SCHEMA_PATH = schema_path("inventory")
 
 
 OS_RELEASE = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.redaction import is_secret_name, redact_value, redacted
+from lambdash_handler.redaction import is_secret_name, redact_value, redacted
 
 KEY = bytes(range(32))
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from handler.records import RESULT, STDOUT, RecordReader
-from handler.streaming import StreamedOutput
+from lambdash_handler.contract.records import RESULT, STDOUT, RecordReader
+from lambdash_handler.streaming import StreamedOutput
 
 
 class SlowStream:

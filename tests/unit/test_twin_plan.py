@@ -13,7 +13,6 @@ from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options, deployment_target, twin_options
 from lambdash.deploy.layers import layer_findings
 from lambdash.deploy.models import (
-    HANDLER,
     MAX_NAME_LENGTH,
     Action,
     DeploySettings,
@@ -38,6 +37,7 @@ from lambdash.deploy.twin import (
 )
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
+from lambdash_handler.contract import HANDLER
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:orders"
@@ -192,7 +192,7 @@ def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> No
     twin = make_twin(like(), with_env=True)
     assert twin.environment == {
         "API_URL": "https://x.invalid", "DB_PASSWORD": "secret",
-        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": f"lambdash-{ACCOUNT}-eu-west-1", "LAMBDASH_PREFIX": "lambdash"}
     assert twin.kms_key_arn == KEY
     assert "secret" not in repr(twin)
