@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdash.errors import ConfigError
+from lambdash.paths import config_path
 from lambdash_handler.contract import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
@@ -50,19 +51,6 @@ class Target:
             return "local"
         where = self.region or self.endpoint_url
         return f"{self.function} ({where})" if where else self.function
-
-
-def config_path(environ: Mapping[str, str] = os.environ) -> Path:
-    if "LAMBDASH_CONFIG" in environ:
-        return Path(environ["LAMBDASH_CONFIG"])
-    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "lambdash" / "config.toml"
-
-
-def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """Where history and the audit log live: ``$XDG_STATE_HOME/lambdash``."""
-    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "lambdash"
 
 
 def load_config_file(path: Path) -> dict[str, str]:

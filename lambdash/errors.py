@@ -13,9 +13,8 @@ class ExitStatus(IntEnum):
     """The statuses lambdash itself chooses. Any other status is the remote command's."""
 
     OK = 0
-    # 1 answers a question with "no": the inventories differ, or the user declined to go on.
-    DIFFERENT = 1
-    DECLINED = 1
+    # A question answered "no": the inventories differ, or the user declined to go on.
+    NO = 1
     SIGNAL_BASE = 128
     TIMED_OUT = 124
     INTERRUPTED = 130

@@ -189,7 +189,7 @@ def bench_spill_fetch(repeat: int) -> None:
             from lambdash.aws.invoke import LambdaClient
             from lambdash.config import Target
             from lambdash.local.credentials import pair_for_endpoint
-            from lambdash.remote import RemoteShell
+            from lambdash.shell.remote import RemoteShell
 
             shell = RemoteShell(LambdaClient(Target(endpoint_url=lambda_url, region="us-east-1",
                                                     credentials=pair_for_endpoint(lambda_url))))

@@ -127,7 +127,7 @@ def repl_descriptors() -> None:
     from lambdash.config import Target
     from lambdash.local.credentials import pair_for_endpoint
     from lambdash.repl import ReplSession
-    from lambdash.targets import open_shell
+    from lambdash.shell.targets import open_shell
     from lambdash.terminal import Terminal
 
     def counts() -> tuple[int, int]:

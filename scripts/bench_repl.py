@@ -53,9 +53,9 @@ def keystroke_latency(repeat: int) -> tuple[list[float], list[float], list[float
 
     from lambdash.aws.invoke import LambdaClient
     from lambdash.config import Target
-    from lambdash.remote import RemoteShell
     from lambdash.repl import ReplSession
     from lambdash.repl.listing import ListingRequest
+    from lambdash.shell.remote import RemoteShell
 
     slow = threading.Event()
 
@@ -131,7 +131,7 @@ def repl_round_trips(url: str, repeat: int) -> list[float]:
     from lambdash.config import Target
     from lambdash.local.credentials import pair_for_endpoint
     from lambdash.repl import ReplSession
-    from lambdash.targets import open_shell
+    from lambdash.shell.targets import open_shell
 
     target = Target(function="lambdash", region="us-east-1", endpoint_url=url, credentials=pair_for_endpoint(url))
     samples: list[float] = []

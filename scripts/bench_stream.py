@@ -59,7 +59,7 @@ def streamed_vs_buffered(repeat: int) -> None:
     from lambdash.config import Target
     from lambdash.local.function import FunctionConfig
     from lambdash.local.server import LocalLambda
-    from lambdash.remote import RemoteShell
+    from lambdash.shell.remote import RemoteShell
 
     class Discard:
         def write(self, name: str, data: bytes) -> None:

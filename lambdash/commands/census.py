@@ -15,7 +15,15 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from lambdash.census import (
+from lambdash.commands.options import (
+    add_common_options,
+    add_run_options,
+    add_target_options,
+    audit_log,
+    targets_of,
+)
+from lambdash.errors import ExitStatus, UsageError
+from lambdash.reports.census import (
     DEFAULT_INVOCATIONS,
     DEFAULT_MAX_CONCURRENCY,
     CensusSummary,
@@ -25,14 +33,6 @@ from lambdash.census import (
     summarize,
     take_census,
 )
-from lambdash.commands.options import (
-    add_common_options,
-    add_run_options,
-    add_target_options,
-    audit_log,
-    targets_of,
-)
-from lambdash.errors import ExitStatus, UsageError
 from lambdash.terminal import CLEAR_LINE, Terminal, progress_line
 
 MAX_INVOCATIONS = 10_000
@@ -89,7 +89,7 @@ def _count_of(what: str, maximum: int) -> Callable[[str], int]:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Take the census on every target, print the survey (or JSON), and return 0 or 255."""
-    from lambdash.targets import open_shells, run_on_targets
+    from lambdash.shell.targets import open_shells, run_on_targets
 
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
     if not words:

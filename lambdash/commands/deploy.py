@@ -121,7 +121,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
 
 def check_twin_route(client: DeployClient, plan: Plan, terminal: Terminal) -> dict[str, Any] | None:
     """For a twin in a VPC with a spill bucket: say whether it reaches S3 (a warning when not, or unknown)."""
-    from lambdash.deploy.reachability import check_route_to_s3, needs_route_check, twin_target
+    from lambdash.shell.reachability import check_route_to_s3, needs_route_check, twin_target
 
     if not needs_route_check(plan.settings):
         return None

@@ -57,7 +57,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         answer = terminal.stdin.readline().decode("utf-8", "replace").strip().lower()
         if answer not in ("y", "yes"):
             terminal.message("nothing removed")
-            return ExitStatus.DECLINED
+            return ExitStatus.NO
     apply_plan(plan, client, None, terminal.notice)
     if args.json:
         terminal.write_json({**plan.to_dict(), "removed": True})

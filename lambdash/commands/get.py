@@ -18,8 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from lambdash.filecopy import get_file, local_destination
-    from lambdash.targets import open_shell
+    from lambdash.shell.filecopy import get_file, local_destination
+    from lambdash.shell.targets import open_shell
 
     local = local_destination(args.remote, args.local_path)
     with open_shell(target_of(args, terminal)) as shell:

@@ -76,8 +76,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         return execute_diff(args, terminal)
     if args.include_volatile:
         raise UsageError("--include-volatile only applies to --diff")
-    from lambdash.inventory import redaction_key
-    from lambdash.targets import open_shells, run_on_targets
+    from lambdash.reports.inventory import redaction_key
+    from lambdash.shell.targets import open_shells, run_on_targets
 
     targets = targets_of(args, terminal)
     redact = not args.no_redact
@@ -121,7 +121,7 @@ def _inventories_json(taken: Sequence[tuple[Target, Any]], failed: Sequence[tupl
 
 
 def _markdown(target: Target, inventory: dict[str, Any]) -> str:
-    from lambdash.inventory import render_markdown
+    from lambdash.reports.inventory import render_markdown
 
     # render_markdown's first line is its "# lambdash inventory" heading; name the target in it.
     _, body = render_markdown(inventory).split("\n", 1)
@@ -129,7 +129,7 @@ def _markdown(target: Target, inventory: dict[str, Any]) -> str:
 
 
 def _text_reports(taken: Sequence[tuple[Target, Any]], *, color: bool, several: bool) -> str:
-    from lambdash.inventory import render_text
+    from lambdash.reports.inventory import render_text
 
     reports = []
     for target, inventory in taken:
@@ -175,7 +175,7 @@ def parse_source(spec: str, args: argparse.Namespace) -> InventorySource:
 
 def execute_diff(args: argparse.Namespace, terminal: Terminal) -> int:
     """Diff A against B; 0 when they are the same, 1 when they differ."""
-    from lambdash.inventory import diff_inventories, diff_to_json, render_diff
+    from lambdash.reports.inventory import diff_inventories, diff_to_json, render_diff
 
     if args.markdown:
         raise UsageError("--diff prints text or --json, not --markdown")
@@ -191,7 +191,7 @@ def execute_diff(args: argparse.Namespace, terminal: Terminal) -> int:
         color = terminal.color and not args.output
         text = render_diff(changes, color=color, label_a=sources[0].spec, label_b=sources[1].spec)
     _deliver(text, args.output, terminal, private=args.no_redact, described="the diff")
-    return ExitStatus.DIFFERENT if changes else ExitStatus.OK
+    return ExitStatus.NO if changes else ExitStatus.OK
 
 
 def load_sources(sources: Sequence[InventorySource], *, redact: bool) -> list[dict[str, Any]]:
@@ -200,8 +200,8 @@ def load_sources(sources: Sequence[InventorySource], *, redact: bool) -> list[di
     Two live sources on the same target (``local local``) share one shell, and so one local Lambda.
     """
     from lambdash.concurrency import map_concurrently
-    from lambdash.inventory import load_inventory_file, redaction_key
-    from lambdash.targets import open_shells
+    from lambdash.reports.inventory import load_inventory_file, redaction_key
+    from lambdash.shell.targets import open_shells
 
     inventories: dict[int, dict[str, Any]] = {}
     for index, source in enumerate(sources):

@@ -18,7 +18,7 @@ from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
-    from lambdash.audit import AuditLog
+    from lambdash.shell.audit import AuditLog
 
 
 def add_target_options(parser: argparse.ArgumentParser, *, many: bool = False, suppress: bool = False) -> None:
@@ -92,7 +92,7 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
 
 def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ...]:
     """The targets the command line names (-f and --region may repeat), with the local-default notice."""
-    from lambdash.targets import expand_targets
+    from lambdash.shell.targets import expand_targets
 
     target_set = expand_targets(
         args.function or [], args.region or [], profile=args.profile, endpoint_url=args.endpoint_url,
@@ -105,8 +105,8 @@ def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ..
 
 def audit_log(args: argparse.Namespace, terminal: Terminal) -> AuditLog:
     """The audit log the command writes to (none with --no-audit), its state dir made private first."""
-    from lambdash.audit import AUDIT_FILE, AuditLog, make_state_private
-    from lambdash.config import state_dir
+    from lambdash.paths import state_dir
+    from lambdash.shell.audit import AUDIT_FILE, AuditLog, make_state_private
 
     notice = make_state_private()
     if notice:

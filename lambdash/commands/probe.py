@@ -53,8 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the checks in the target's sandbox and show them; 0 when all passed, 1 when some failed."""
-    from lambdash.probe import exit_status, render_table
-    from lambdash.targets import open_shell
+    from lambdash.reports.probe import exit_status, render_table
+    from lambdash.shell.targets import open_shell
     from lambdash_handler.contract.checks import BadCheck, parse_check
 
     if len(args.checks) > MAX_PROBE_CHECKS:

@@ -18,8 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from lambdash.filecopy import put_file
-    from lambdash.targets import open_shell
+    from lambdash.shell.filecopy import put_file
+    from lambdash.shell.targets import open_shell
 
     with open_shell(target_of(args, terminal)) as shell:
         size, written = put_file(lambda command, stdin: shell.run(command, stdin=stdin), Path(args.local_path),

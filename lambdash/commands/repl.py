@@ -50,7 +50,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     if not terminal.stdin_isatty:
         raise UsageError("the REPL needs a terminal on stdin; to run a script, pipe it to `lambdash` instead")
     from lambdash.repl import ReplSession, open_history
-    from lambdash.targets import open_shell
+    from lambdash.shell.targets import open_shell
 
     target = target_of(args, terminal)
     audit = audit_log(args, terminal)  # first: it makes the state dir private, histories included

@@ -14,7 +14,7 @@ from lambdash.commands.options import (
     target_of,
 )
 from lambdash.errors import LambdashError, UsageError
-from lambdash.remote import RemoteResult
+from lambdash.shell.remote import RemoteResult
 from lambdash.terminal import Terminal
 
 
@@ -28,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the words (or a script on stdin) and return the remote status."""
-    from lambdash.targets import open_shell
+    from lambdash.shell.targets import open_shell
 
     stdin: BinaryIO | None = None
     if args.words:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lambdash.config import state_dir
+from lambdash.paths import state_dir
 
 FILE_NAME = "local-credentials"
 PROFILE_PREFIX = "lambdash-local"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
 
-from lambdash.config import Target, state_dir
+from lambdash.config import Target
+from lambdash.paths import state_dir
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIRECTORY_MODE = 0o700

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lambdash.repl.state import CarriedShell
+from lambdash.repl.shell_state import CarriedShell
 
 # A directory listing is reused this long before it is fetched again.
 DIRECTORY_TTL_SECONDS = 5.0

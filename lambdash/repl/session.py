@@ -32,19 +32,19 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.shortcuts import CompleteStyle
 
-from lambdash.audit import AuditLog
 from lambdash.config import Target
 from lambdash.errors import ExitStatus, LambdashError
-from lambdash.remote import RemoteResult, RemoteShell, Stdin
 from lambdash.repl.completer import Location, ShellCompleter
 from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
-from lambdash.repl.meta import META_COMMANDS, LeaveRepl, run_meta
-from lambdash.repl.output import ResultPrinter, full_screen_hint, status_note
+from lambdash.repl.meta_commands import META_COMMANDS, LeaveRepl, run_meta
+from lambdash.repl.results import ResultPrinter, full_screen_hint, status_note
 from lambdash.repl.scanner import needs_continuation, scan
-from lambdash.repl.state import CarriedShell, SandboxSeen
+from lambdash.repl.shell_state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
+from lambdash.shell.audit import AuditLog
+from lambdash.shell.remote import RemoteResult, RemoteShell, Stdin
 from lambdash.terminal import Terminal
 
 Value = TypeVar("Value")

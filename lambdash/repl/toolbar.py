@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
-from lambdash.repl.state import SandboxSeen
+from lambdash.repl.shell_state import SandboxSeen
 
 SHORT_ID_CHARACTERS = 8
 _SEPARATOR = ("class:bottom-toolbar.dim", " │ ")

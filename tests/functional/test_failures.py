@@ -17,7 +17,7 @@ from lambdash.aws.invoke import RETRY_ATTEMPTS, LambdaClient
 from lambdash.cli import main
 from lambdash.config import Target
 from lambdash.errors import FunctionError, LambdashError, TransportError
-from lambdash.remote import RemoteShell
+from lambdash.shell.remote import RemoteShell
 from lambdash.terminal import Terminal
 from tests.conftest import config_file, free_port
 

@@ -27,13 +27,13 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from lambdash.audit import AuditLog
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
-from lambdash.remote import RemoteShell
 from lambdash.repl import ReplSession, open_history
 from lambdash.repl.history import history_path
-from lambdash.targets import open_shell
+from lambdash.shell.audit import AuditLog
+from lambdash.shell.remote import RemoteShell
+from lambdash.shell.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
 from tests.conftest import free_port, state_dir
 
@@ -250,7 +250,7 @@ def test_a_bad_meta_command_prints_one_line_and_the_loop_goes_on(shell: RemoteSh
 
 
 def test_help_lists_every_meta_command(shell: RemoteShell) -> None:
-    from lambdash.repl.meta import META_COMMANDS
+    from lambdash.repl.meta_commands import META_COMMANDS
 
     run = repl(shell, lines(":help", ":help get"))
     for name in META_COMMANDS:

@@ -29,7 +29,7 @@ from prompt_toolkit.output import DummyOutput
 from lambdash.config import Target
 from lambdash.local.credentials import pair_for_endpoint
 from lambdash.repl import ReplSession
-from lambdash.targets import open_shell
+from lambdash.shell.targets import open_shell
 from lambdash.terminal import Terminal
 from tests.conftest import (
     LAMBDASH,

@@ -26,7 +26,7 @@ from lambdash.config import Target
 from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import stage_task_root
 from lambdash.local.server import LocalLambda
-from lambdash.remote import RemoteShell
+from lambdash.shell.remote import RemoteShell
 from tests.conftest import run_lambdash, serving
 
 

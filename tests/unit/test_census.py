@@ -1,6 +1,6 @@
-"""Tests for lambdash/census.py's pure half: the summary, its JSON and its report, on hand-made records.
+"""Tests for lambdash/reports/census.py's pure half: the summary, its JSON and its report, on hand-made records.
 
-Also the fan-out helper in lambdash/targets.py (every item exactly once, at most C at
+Also the fan-out helper in lambdash/concurrency.py (every item exactly once, at most C at
 a time) and the expansion of repeated -f/--region into targets.
 """
 
@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from lambdash.census import (
+from lambdash.concurrency import map_concurrently
+from lambdash.config import Target
+from lambdash.errors import UsageError
+from lambdash.reports.census import (
     InvocationRecord,
     Latency,
     OutputGroup,
@@ -24,10 +27,7 @@ from lambdash.census import (
     render_report,
     summarize,
 )
-from lambdash.concurrency import map_concurrently
-from lambdash.config import Target
-from lambdash.errors import UsageError
-from lambdash.targets import expand_targets
+from lambdash.shell.targets import expand_targets
 
 CPU_A = b"model name\t: Intel(R) Xeon(R) Processor @ 2.90GHz\n"
 CPU_B = b"model name\t: AMD EPYC\n"

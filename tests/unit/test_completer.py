@@ -12,7 +12,7 @@ from prompt_toolkit.document import Document
 
 from lambdash.repl.completer import SHELL_BUILTINS, Location, ShellCompleter, shell_escape
 from lambdash.repl.listing import ListingCache, ListingRequest
-from lambdash.repl.meta import META_COMMANDS
+from lambdash.repl.meta_commands import META_COMMANDS
 
 DIRECTORIES: dict[str, list[str]] = {
     "/srv/app/": ["README.md", "src/", "my notes.txt", ".env", "run.sh"],

@@ -82,3 +82,90 @@ def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
         "line 8: lambdash_handler.contract.records"]
     assert handler_internals(planted) == ["line 5: handler.app", "line 6: lambdash_handler.runner"]
     assert top_level_handler(planted) == ["line 5: handler.app"]
+
+
+# The client's layers, top to bottom; each may import only from its own layer and those below it.
+LAYERS = ("cli", "commands", "repl", "reports", "shell", "deploy", "aws", "config", "local",
+          "errors terminal paths concurrency")
+
+
+def layer_of(module: str) -> int:
+    """The layer of a ``lambdash`` module: by its subpackage, or by its own name at the root."""
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else "cli"  # lambdash/__init__.py holds only the version
+    name = {"__main__": "cli"}.get(name, name)
+    return next(index for index, layer in enumerate(LAYERS) if name in layer.split())
+
+
+def client_imports() -> dict[str, set[str]]:
+    """Each client module, and the client modules it imports (TYPE_CHECKING imports aside)."""
+    modules = {}
+    for path in python_files("lambdash"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(node) for block in ast.walk(tree)
+                       if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                       for node in ast.walk(block)}
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in modules:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names
+                             if f"{node.module}.{alias.name}" in modules)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names if alias.name in modules)
+        graph[name] = found - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``graph``: strongly connected components of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_client_has_no_import_cycle() -> None:
+    assert cycles(client_imports()) == []
+
+
+def test_the_client_layers_only_look_down() -> None:
+    upward = sorted(f"{module} imports {target}" for module, targets in client_imports().items()
+                    for target in targets if layer_of(target) < layer_of(module))
+    assert upward == []
+
+
+def test_the_cycle_and_layer_checks_can_fail() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert layer_of("lambdash.shell.remote") > layer_of("lambdash.repl.session")
+    assert layer_of("lambdash.errors") > layer_of("lambdash.local.server")

@@ -1,4 +1,4 @@
-"""Tests for lambdash/inventory.py: loading, reporting and diffing saved inventories.
+"""Tests for lambdash/reports/inventory.py: loading, reporting and diffing saved inventories.
 
 tests/data/inventory_a.json and inventory_b.json are the same function before and
 after a move from Python 3.12.8 to 3.13.1: newer boto3, one package added, one
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from lambdash import inventory
-from lambdash.inventory import (
+from lambdash.reports import inventory
+from lambdash.reports.inventory import (
     VOLATILE_FIELDS,
     Change,
     diff_inventories,

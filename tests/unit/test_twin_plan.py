@@ -25,7 +25,6 @@ from lambdash.deploy.models import (
     role_name_for,
 )
 from lambdash.deploy.planner import plan_deploy, recorded_settings
-from lambdash.deploy.reachability import needs_route_check, route_verdict
 from lambdash.deploy.twin import (
     RUNTIME_OS,
     LayerCheck,
@@ -36,6 +35,7 @@ from lambdash.deploy.twin import (
     twin_settings,
 )
 from lambdash.errors import UsageError
+from lambdash.shell.reachability import needs_route_check, route_verdict
 from lambdash.terminal import Terminal
 from lambdash_handler.contract import HANDLER
 

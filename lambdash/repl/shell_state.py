@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
-from lambdash.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
+from lambdash.shell.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
 _MISSING_CWD = "cwd_missing"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambdash.errors import LambdashError
-from lambdash.remote import RemoteResult, Stdin
+from lambdash.shell.remote import RemoteResult, Stdin
 from lambdash.terminal import ProgressFactory
 
 # Runs one remote command with optional stdin.

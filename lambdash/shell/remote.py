@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
-from lambdash.presigned import delete_object, download_verified, upload
+from lambdash.shell.presigned import delete_object, download_verified, upload
 from lambdash.terminal import ProgressFactory
 from lambdash_handler.contract import (
     DEFAULT_PROBE_TIMEOUT_SECONDS,

@@ -22,7 +22,7 @@ from typing import Any
 
 from lambdash.concurrency import map_concurrently
 from lambdash.errors import LambdashError
-from lambdash.remote import RemoteShell, text_or_base64
+from lambdash.shell.remote import RemoteShell, text_or_base64
 from lambdash.terminal import BOLD, DIM, RED, Painter
 
 CENSUS_SCHEMA = "lambdash.census"

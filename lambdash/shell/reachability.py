@@ -42,7 +42,7 @@ def twin_target(deployment: Target, settings: DeploySettings) -> Target:
 
 def check_route_to_s3(target: Target) -> RouteCheck:
     """Probe ``aws:s3`` from inside the function; any failure to do so becomes the verdict's message."""
-    from lambdash.targets import open_shell
+    from lambdash.shell.targets import open_shell
 
     try:
         with open_shell(target) as shell:

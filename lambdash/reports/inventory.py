@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from lambdash.config import state_dir
+from lambdash.paths import state_dir
 from lambdash.terminal import BOLD, CYAN, GREEN, RED, YELLOW, Painter
 
 # These must match handler/probes.py, which the client cannot import (the handler

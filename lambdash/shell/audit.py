@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from lambdash.config import state_dir
+from lambdash.paths import state_dir
 
 AUDIT_FILE = "audit.jsonl"
 COMMAND_KEPT_BYTES = 4096

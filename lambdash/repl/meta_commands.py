@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
-from lambdash.filecopy import RunCommand, get_file, local_destination, put_file
+from lambdash.shell.filecopy import RunCommand, get_file, local_destination, put_file
 from lambdash.terminal import BOLD
 from lambdash_handler.contract import MAX_PROBE_CHECKS
 
@@ -198,7 +198,7 @@ def _less(session: ReplSession, arguments: list[str]) -> None:
 
 
 def _inventory(session: ReplSession, arguments: list[str]) -> None:
-    from lambdash.inventory import redaction_key, render_text
+    from lambdash.reports.inventory import redaction_key, render_text
 
     key = redaction_key()
     inventory = session.call_remote(lambda: session.shell.remote.inventory(redact_key=key), label="inventory")
@@ -210,7 +210,7 @@ def _inventory(session: ReplSession, arguments: list[str]) -> None:
 
 
 def _probe(session: ReplSession, arguments: list[str]) -> None:
-    from lambdash.probe import render_table
+    from lambdash.reports.probe import render_table
     from lambdash_handler.contract.checks import BadCheck, parse_check
 
     for check in arguments:

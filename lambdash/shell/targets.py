@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 from lambdash.concurrency import map_concurrently
 from lambdash.config import Target, TargetOptions, resolve_target
 from lambdash.errors import LambdashError, UsageError
-from lambdash.remote import RemoteShell
+from lambdash.shell.remote import RemoteShell
 from lambdash_handler.contract import ENV_BUCKET
 
 Result = TypeVar("Result")

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from typing import IO, BinaryIO, cast
 
-from lambdash.remote import RemoteResult
+from lambdash.shell.remote import RemoteResult
 from lambdash.terminal import DIM, RED, RESET, YELLOW, Terminal
 
 # The kept output stays in memory up to this size, then moves to a private temp file.

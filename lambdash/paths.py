@@ -1,0 +1,26 @@
+"""Where lambdash keeps its files: the config file and the state directory.
+
+The config file is ``$LAMBDASH_CONFIG``, else ``$XDG_CONFIG_HOME/lambdash/config.toml``.
+The state directory (history, the audit log, the local Lambda's credential pair,
+the redaction key) is ``$XDG_STATE_HOME/lambdash``, normally ``~/.local/state/lambdash``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """The config file lambdash reads its defaults from."""
+    if "LAMBDASH_CONFIG" in environ:
+        return Path(environ["LAMBDASH_CONFIG"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "lambdash" / "config.toml"
+
+
+def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where history, the audit log and the local Lambda's credentials live: ``$XDG_STATE_HOME/lambdash``."""
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lambdash"
