@@ -1,70 +1,27 @@
-"""Fixtures shared by every test tier: a fake Lambda context, a moto server, the local Lambda."""
+"""Fixtures and hooks shared by every test tier; the helpers tests import are in ``tests/helpers``."""
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# The environment pytest was started in, before any fixture cleaned it: only the opt-in real-AWS tests use it.
-CALLERS_ENVIRON: Mapping[str, str] = dict(os.environ)
-LAMBDASH = str(Path(sys.executable).parent / "lambdash")
-TEST_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-# The settings of the caller's shell that change what lambdash or boto3 do; tests never see them.
-_CALLERS_PREFIXES = ("AWS_", "LAMBDASH_", "XDG_", "BOTO_")
-_CALLERS_NAMES = frozenset({"NO_COLOR", "PAGER", "TERM_PROGRAM"})
-HERMETIC_SETTINGS = frozenset({
-    "HOME", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED", "AWS_ENDPOINT_URL",
-})
-
-
-def _from_the_callers_shell(name: str) -> bool:
-    return name.startswith(_CALLERS_PREFIXES) or name in _CALLERS_NAMES
-
-
-@functools.cache
-def closed_loopback_url() -> str:
-    """An endpoint on loopback where nothing listens: a stray AWS call fails at once, on this machine."""
-    return f"http://127.0.0.1:{free_port()}"
-
-
-def hermetic_environment(home: Path) -> dict[str, str]:
-    """The variables that make a process see ``home`` as an empty home with nothing configured."""
-    return {
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-        # botocore would otherwise ask the EC2 metadata service (a link-local address) for credentials.
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL": closed_loopback_url(),
-    }
-
-
-def clean_environ(home: Path) -> dict[str, str]:
-    """This process's environment without the caller's settings, for servers shared by several tests."""
-    env = {name: value for name, value in os.environ.items() if not _from_the_callers_shell(name)}
-    env.update(hermetic_environment(home))
-    return env
+from tests.helpers import (
+    HERMETIC_SETTINGS,
+    TEST_CREDENTIALS,
+    free_port,
+    from_the_callers_shell,
+    hermetic_environment,
+    state_dir,
+    wait_for_port,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,7 +30,7 @@ def hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     path = tmp_path_factory.mktemp("session-home")
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if _from_the_callers_shell(name):
+            if from_the_callers_shell(name):
                 patch.delenv(name)
         for name, value in hermetic_environment(path).items():
             patch.setenv(name, value)
@@ -91,38 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "aws" in item.keywords:
             item.add_marker(skip)
-
-
-@dataclass
-class FakeContext:
-    """The parts of Lambda's context the handler uses, with a real deadline."""
-
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_name: str = "lambdash"
-    memory_limit_in_mb: int = 1024
-    timeout: float = 30.0
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout - time.monotonic()) * 1000))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -168,10 +93,6 @@ def bucket(s3: Any) -> str:
     return name
 
 
-def bucket_keys(s3: Any, name: str) -> list[str]:
-    return [item["Key"] for item in s3.list_objects_v2(Bucket=name).get("Contents", [])]
-
-
 @pytest.fixture(autouse=True)
 def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, hermetic_session: Path) -> Path:
     """Every test runs as a user with a private, empty home and nothing configured.
@@ -187,7 +108,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     for name, value in hermetic_environment(path).items():
         monkeypatch.setenv(name, value)
     for name in list(os.environ):
-        if _from_the_callers_shell(name) and name not in HERMETIC_SETTINGS:
+        if from_the_callers_shell(name) and name not in HERMETIC_SETTINGS:
             monkeypatch.delenv(name)
     # The same user started the shared `lambdash serve`s (``serving``): their kept credential pairs come along.
     kept = state_dir(hermetic_session) / "local-credentials"
@@ -195,68 +116,3 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
         state_dir(path).mkdir(parents=True, mode=0o700)
         shutil.copy2(kept, state_dir(path) / "local-credentials")
     return path
-
-
-def config_file(home: Path) -> Path:
-    """Where lambdash reads its config file for a user with this home and no XDG settings."""
-    return home / ".config" / "lambdash" / "config.toml"
-
-
-def state_dir(home: Path) -> Path:
-    """Where lambdash keeps history, the audit log and serve's credentials for this home."""
-    return home / ".local" / "state" / "lambdash"
-
-
-def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120, base_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    """The installed `lambdash` in a subprocess, with its output captured.
-
-    It runs in this process's (hermetic) environment, or ``base_env``, with ``env`` on top.
-    """
-    return subprocess.run(
-        [LAMBDASH, *args], input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
-        env={**(os.environ if base_env is None else base_env), **(env or {})},
-    )
-
-
-def run_as_caller(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    """The installed lambdash with the caller's own AWS settings (the opt-in real-AWS tests alone use it)."""
-    return run_lambdash(*args, stdin=stdin, timeout=timeout, base_env=CALLERS_ENVIRON)
-
-
-@contextmanager
-def serving(*extra: str) -> Iterator[str]:
-    """`lambdash serve --quiet` on a free port; it must stop cleanly (exit 0) on SIGTERM.
-
-    It keeps its credential pair in the state dir of whoever starts it: a test's own
-    home, or (for a server a whole module shares) the session's, which ``home``
-    copies into every test's.
-    """
-    port = free_port()
-    server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", *extra],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            status = server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            raise
-    assert status == 0, f"lambdash serve exited {status} on SIGTERM"
-
-
-def still_running(pids: set[int]) -> set[int]:
-    """Those of ``pids`` that are still processes, not gone and not zombies."""
-    living = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            living.add(pid)
-    return living

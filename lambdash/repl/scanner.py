@@ -96,101 +96,83 @@ def scan(text: str) -> ScanResult:
     result = ScanResult()
     word = _WordBuilder()
     quote: str | None = None
-    index, length = 0, len(text)
-    while index < length:
-        char = text[index]
-        if quote == "'":
-            if char == "'":
-                quote = None
-                word.add(index, char, "")
-            else:
-                word.add(index, char, char)
-            index += 1
-            continue
-        if quote in ('"', "$'", "`"):
-            closing = "'" if quote == "$'" else quote
-            if char == "\\" and index + 1 < length:
-                following = text[index + 1]
-                # Inside double quotes a backslash only escapes these; elsewhere it is kept.
-                kept = following if quote != '"' or following in '$`"\\\n' else char + following
-                word.add(index, char + following, "" if following == "\n" else kept)
-                index += 2
-                continue
-            if char == "\\":
-                word.add(index, char, char)
-                index += 1
-                continue
-            if char == closing:
-                quote = None
-                word.add(index, char, "")
-            else:
-                word.add(index, char, char)
-            index += 1
-            continue
-        # Unquoted.
-        if char == "\\":
-            if index + 1 >= length:
-                result.trailing_backslash = True
-                word.add(index, char, "")
-                index += 1
-                continue
-            following = text[index + 1]
-            if following == "\n":
-                # A line continuation joins the lines; it is no part of any word.
-                index += 2
-                continue
-            word.add(index, char + following, following)
-            index += 2
-            continue
-        if char in "'\"`":
-            if char == "`":
-                word.flush(result.tokens)
-                result.tokens.append(Operator(index, "`"))
-            else:
-                word.add(index, char, "")
-            quote = char
-            index += 1
-            continue
-        if char == "$" and text.startswith("$'", index):
-            quote = "$'"
-            word.add(index, "$'", "")
-            index += 2
-            continue
-        if char == "$" and text.startswith("$(", index) and not text.startswith("$((", index):
-            word.flush(result.tokens)
-            result.tokens.append(Operator(index, "$("))
-            index += 2
-            continue
-        if char == "#" and word.start is None:
-            end = text.find("\n", index)
-            if end == -1:
-                result.in_comment = True
-                index = length
-            else:
-                index = end
-            continue
-        if char in " \t":
-            word.flush(result.tokens)
-            index += 1
-            continue
-        if char == "\n":
-            word.flush(result.tokens)
-            result.tokens.append(Operator(index, "\n"))
-            index += 1
-            continue
-        if char in _OPERATOR_CHARACTERS:
-            word.flush(result.tokens)
-            pair = text[index:index + 2]
-            operator = pair if pair in _TWO_CHARACTER_OPERATORS else char
-            result.tokens.append(Operator(index, operator))
-            index += len(operator)
-            continue
-        word.add(index, char, char)
-        index += 1
+    index = 0
+    while index < len(text):
+        if quote is None:
+            index, quote = _scan_unquoted(text, index, word, result)
+        else:
+            index, quote = _scan_quoted(text, index, quote, word)
     result.open_quote = quote
     result.ends_in_word = word.start is not None
     word.flush(result.tokens)
     return result
+
+
+def _scan_quoted(text: str, index: int, quote: str, word: _WordBuilder) -> tuple[int, str | None]:
+    """Take one character (or escape) inside ``quote``; the next index and the quote still open."""
+    char = text[index]
+    if quote == "'":
+        word.add(index, char, "" if char == "'" else char)
+        return index + 1, None if char == "'" else quote
+    closing = "'" if quote == "$'" else quote
+    if char == "\\" and index + 1 < len(text):
+        following = text[index + 1]
+        # Inside double quotes a backslash only escapes these; elsewhere it is kept.
+        kept = following if quote != '"' or following in '$`"\\\n' else char + following
+        word.add(index, char + following, "" if following == "\n" else kept)
+        return index + 2, quote
+    if char == closing:
+        word.add(index, char, "")
+        return index + 1, None
+    word.add(index, char, char)
+    return index + 1, quote
+
+
+def _scan_unquoted(text: str, index: int, word: _WordBuilder, result: ScanResult) -> tuple[int, str | None]:
+    """Take one unquoted character, escape, quote or operator; the next index and any quote it opens."""
+    char = text[index]
+    if char == "\\":
+        return _scan_escape(text, index, word, result), None
+    if char in "'\"`":
+        if char == "`":
+            word.flush(result.tokens)
+            result.tokens.append(Operator(index, "`"))
+        else:
+            word.add(index, char, "")
+        return index + 1, char
+    if text.startswith("$'", index):
+        word.add(index, "$'", "")
+        return index + 2, "$'"
+    if text.startswith("$(", index) and not text.startswith("$((", index):
+        word.flush(result.tokens)
+        result.tokens.append(Operator(index, "$("))
+        return index + 2, None
+    if char == "#" and word.start is None:
+        end = text.find("\n", index)
+        result.in_comment = end == -1
+        return (len(text) if end == -1 else end), None
+    if char in " \t\n" or char in _OPERATOR_CHARACTERS:
+        word.flush(result.tokens)
+        if char in " \t":
+            return index + 1, None
+        pair = text[index:index + 2]
+        operator = pair if pair in _TWO_CHARACTER_OPERATORS else char
+        result.tokens.append(Operator(index, operator))
+        return index + len(operator), None
+    word.add(index, char, char)
+    return index + 1, None
+
+
+def _scan_escape(text: str, index: int, word: _WordBuilder, result: ScanResult) -> int:
+    """An unquoted backslash: a trailing one, a line continuation, or an escaped character."""
+    if index + 1 >= len(text):
+        result.trailing_backslash = True
+        word.add(index, "\\", "")
+        return index + 1
+    following = text[index + 1]
+    if following != "\n":  # a line continuation joins the lines; it is no part of any word
+        word.add(index, "\\" + following, following)
+    return index + 2
 
 
 def needs_continuation(text: str) -> bool:

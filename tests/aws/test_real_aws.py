@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import CALLERS_ENVIRON, run_as_caller
+from tests.helpers import CALLERS_ENVIRON, run_as_caller
 
 pytestmark = pytest.mark.aws
 
@@ -67,7 +67,7 @@ def test_output_streams_and_equals_a_buffered_run(deployed: str) -> None:
     """Through InvokeWithResponseStream: the first line arrives before the command ends, bytes as buffered."""
     import time
 
-    from tests.conftest import LAMBDASH
+    from tests.helpers import LAMBDASH
 
     started = time.monotonic()
     running = subprocess.Popen([LAMBDASH, "-f", deployed, "echo first; sleep 4; echo last"],

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import run_as_caller
+from tests.helpers import run_as_caller
 
 pytestmark = pytest.mark.aws
 

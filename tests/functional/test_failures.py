@@ -19,7 +19,7 @@ from lambdash.config import Target
 from lambdash.errors import FunctionError, LambdashError, TransportError
 from lambdash.shell.remote import RemoteShell
 from lambdash.terminal import Terminal
-from tests.conftest import config_file, free_port
+from tests.helpers import config_file, free_port
 
 
 def run_main(*argv: str) -> tuple[int, str, bytes]:

@@ -23,7 +23,7 @@ from lambdash.local.credentials import CredentialPair, pair_for_endpoint
 from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import SANDBOX_MARKER
 from lambdash.local.server import LocalLambda
-from tests.conftest import free_port, wait_for_port
+from tests.helpers import free_port, wait_for_port
 
 
 def lambda_client(local: LocalLambda) -> Any:

@@ -35,7 +35,7 @@ from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
-from tests.conftest import free_port, state_dir
+from tests.helpers import free_port, state_dir
 
 LOCAL = Target(local=True)
 ENTER = "\r"

@@ -30,7 +30,7 @@ from botocore.config import Config
 from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import stage_task_root
 from lambdash.local.server import LocalLambda
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.helpers import ROOT, free_port, wait_for_port
 
 PEERS = ROOT / ".peers"
 RIE = PEERS / "aws-lambda-rie"

@@ -182,7 +182,8 @@ def test_every_malformed_event_class_gets_a_structured_refusal_every_way(local: 
 
 def test_streamed_bytes_are_the_buffered_bytes(streaming_local: LocalLambda) -> None:
     local = streaming_local
-    for text in ("seq 1 50000", "printf 'a\\0b\\377'; echo oops >&2; exit 4", "ls -la / 2>&1 | head -c 3000"):
+    for text in ("seq 1 50000", "printf 'a\\0b\\377'; echo oops >&2; exit 4",
+                 "seq 1 300 | sed 's/^/line /'; printf 'caf\\351\\n' >&2"):
         live, whole = streamed(local, command(text)), buffered(local, command(text))
         assert (live.stdout, live.stderr, live.result["exit_status"]) == \
             (whole.stdout, whole.stderr, whole.result["exit_status"])

@@ -20,7 +20,7 @@ from lambdash.commands.deployment_options import deployment_target
 from lambdash.commands.options import target_of, targets_of
 from lambdash.config import Target
 from lambdash.terminal import Terminal
-from tests.conftest import config_file
+from tests.helpers import config_file
 
 Resolve = Callable[[argparse.Namespace, Terminal], Target]
 

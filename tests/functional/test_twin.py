@@ -36,7 +36,7 @@ from lambdash.deploy.package import build_zip
 from lambdash.deploy.twin import TwinOptions, prepare_twin
 from lambdash.errors import ConfigError, TransportError
 from lambdash.terminal import Terminal
-from tests.conftest import TEST_CREDENTIALS
+from tests.helpers import TEST_CREDENTIALS
 
 ACCOUNT = "123456789012"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LAMBDASH, free_port, run_lambdash, serving
+from tests.helpers import LAMBDASH, free_port, run_lambdash, serving
 
 SERVE_CONCURRENCY = 4
 # Holds a sandbox busy long enough for callers to pile up, and prints something the same everywhere.

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import run_lambdash, serving
+from tests.helpers import run_lambdash, serving
 
 # About 100 MB/s, without end: it runs into the deadline, whatever the machine.
 ENDLESS = "echo first; while :; do head -c 10000000 /dev/urandom; sleep 0.1; done"

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import LAMBDASH, free_port, run_lambdash, serving, still_running, wait_for_port
+from tests.helpers import LAMBDASH, free_port, run_lambdash, serving, still_running, wait_for_port
 
 lambdash = run_lambdash
 TWENTY_MB = 20_000_000

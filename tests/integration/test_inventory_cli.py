@@ -15,7 +15,7 @@ import pytest
 
 from lambdash_handler.contract import schema_path
 from lambdash_handler.probes import SECTION_KEYS
-from tests.conftest import run_lambdash, serving
+from tests.helpers import run_lambdash, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

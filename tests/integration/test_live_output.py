@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import bucket_keys, run_lambdash, serving
+from tests.helpers import bucket_keys, run_lambdash, serving
 
 
 def test_past_what_the_stream_carries_the_rest_is_spilled_and_every_byte_arrives_in_order(

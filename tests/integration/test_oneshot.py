@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
+from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
 
 lambdash = run_lambdash
 

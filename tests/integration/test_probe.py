@@ -26,7 +26,7 @@ import jsonschema
 import pytest
 
 from lambdash_handler.contract import schema_path
-from tests.conftest import free_port, run_lambdash, serving
+from tests.helpers import free_port, run_lambdash, serving
 
 lambdash = run_lambdash
 

@@ -27,7 +27,7 @@ from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import stage_task_root
 from lambdash.local.server import LocalLambda
 from lambdash.shell.remote import RemoteShell
-from tests.conftest import run_lambdash, serving
+from tests.helpers import run_lambdash, serving
 
 
 class Collected:
