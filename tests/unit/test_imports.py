@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 HANDLER_THIRD_PARTY = {"boto3", "botocore"}
 
 

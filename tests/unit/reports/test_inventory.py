@@ -27,8 +27,9 @@ from lambdash.reports.inventory import (
     render_text,
 )
 from lambdash_handler import probes
+from tests.helpers import ROOT
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = ROOT / "tests" / "data"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 EXPECTED_CHANGES = [
