@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, lambda_client, served
+from benchkit import LAMBDASH, ROOT, against_target, background, free_port, isolate_environment, lambda_client, served
 
 sys.path.insert(0, str(ROOT))
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -49,7 +49,7 @@ def interleaved(first: Callable[[], object], second: Callable[[], object], repea
 
 def report(name: str, ours: float, baseline: float, unit: str, target: str) -> None:
     print(f"{name}\n    {ours * 1000:9.2f} ms vs {baseline * 1000:9.2f} ms {unit}: ratio {ours / baseline:5.2f}x"
-          f"   (target {target})", flush=True)
+          f"   {against_target(ours / baseline, target)}", flush=True)
 
 
 @contextmanager
@@ -152,7 +152,8 @@ def bench_handler_memory() -> None:
                 peaks[size] = json.loads(done.stderr.strip().splitlines()[-1])["peak_kib"] / 1024
             print(f"handler peak RSS while a command prints output, {label}\n"
                   f"    20 MB: {peaks[20_000_000]:6.1f} MiB   200 MB: {peaks[200_000_000]:6.1f} MiB   "
-                  f"ratio 200/20: {peaks[200_000_000] / peaks[20_000_000]:4.2f}x   (target < 80 MiB, flat)",
+                  f"ratio 200/20: {peaks[200_000_000] / peaks[20_000_000]:4.2f}x   "
+                  f"{against_target(max(peaks.values()), '< 80 MiB, flat')}",
                   flush=True)
 
 
@@ -215,7 +216,7 @@ def bench_spill_fetch(repeat: int) -> None:
     ours_s, raw_s = statistics.median(ours), statistics.median(raw)
     print(f"fetch of 100 MB spilled output (presigned URL, sha256, delete) vs raw boto3 get_object (+sha256)\n"
           f"    {size / ours_s / 1e6:7.1f} MB/s vs {size / raw_s / 1e6:7.1f} MB/s: throughput ratio "
-          f"{raw_s / ours_s:4.2f}x   (target >= 0.8x)", flush=True)
+          f"{raw_s / ours_s:4.2f}x   {against_target(raw_s / ours_s, '>= 0.8x')}", flush=True)
 
 
 def run_extra(script: str) -> None:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchkit import LAMBDASH, ROOT, background, free_port, isolate_environment, lambda_client, served
+from benchkit import LAMBDASH, ROOT, against_target, background, free_port, isolate_environment, lambda_client, served
 
 sys.path.insert(0, str(ROOT))
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -34,7 +34,7 @@ MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "benc
 
 def ratio_line(name: str, ours: float, baseline: float, target: str) -> None:
     print(f"{name}\n    {ours * 1000:9.2f} ms vs {baseline * 1000:9.2f} ms median: ratio {ours / baseline:5.2f}x"
-          f"   (target {target})", flush=True)
+          f"   {against_target(ours / baseline, target)}", flush=True)
 
 
 def line_delay(lines: int) -> None:

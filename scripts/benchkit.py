@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+_TARGET = re.compile(r"(<=|>=|<|>)\s*([0-9.]+)")
 LAMBDASH = str(Path(sys.executable).parent / "lambdash")
 _CALLERS_PREFIXES = ("AWS_", "LAMBDASH_", "XDG_")
 
@@ -87,3 +90,13 @@ def lambda_client(endpoint_url: str, pair: Any, *, pool: int = 10) -> Any:
     return boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1",
                         aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
                         config=Config(retries={"total_max_attempts": 1}, max_pool_connections=pool, read_timeout=60))
+
+
+def against_target(value: float, limit: str) -> str:
+    """``(target LIMIT)``, marked ``MISSED`` when ``value`` does not meet a numeric limit such as ``<= 1.3x``."""
+    found = _TARGET.search(limit)
+    if found is None:
+        return f"(target {limit})"
+    compare = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}[found.group(1)]
+    met = compare(round(value, 2), float(found.group(2)))
+    return f"(target {limit})" if met else f"(target {limit}: MISSED)"
