@@ -235,12 +235,15 @@ class Sandbox:
         def spawn() -> subprocess.Popen[bytes]:
             with open(self.log_path, "ab") as log:
                 return subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), json.dumps(spec)],
+                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 )
 
         self._supervisor = spawner.run(spawn)
         self._control = self._supervisor.stdin
+        # Through the control pipe: a command line is readable by every user, and the spec holds secrets.
+        encoded = json.dumps(spec).encode()
+        self._tell_supervisor(b"%d\n%s" % (len(encoded), encoded))
         threading.Thread(target=self._watch_supervisor, name=f"sandbox-{self.id}", daemon=True).start()
         if not self._runtime_started.wait(INIT_TIMEOUT_SECONDS):
             self.kill()

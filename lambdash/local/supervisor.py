@@ -1,7 +1,10 @@
 """A sandbox's supervisor: the never-frozen parent of everything one local sandbox starts.
 
-The local Lambda runs this file as a script (``python -I -S supervisor.py SPEC``),
-standard library only, one per sandbox. It
+The local Lambda runs this file as a script (``python -I -S supervisor.py``),
+standard library only, one per sandbox, and hands it the sandbox's spec (the
+runtime's command and environment, which hold the function's secrets) through
+its control pipe, never its command line, which every user of the machine can read.
+It
 
 - becomes a child subreaper, so whatever the runtime starts stays below it, even a
   process that double-forks or calls setsid, and it reaps their zombies;
@@ -18,7 +21,8 @@ standard library only, one per sandbox. It
   rest. In that last case it also removes the sandbox's directory, which the local
   Lambda would otherwise remove once it has read the sandbox's log.
 
-Control, on stdin, one byte each: ``F`` freeze, ``T`` thaw, ``K`` kill and exit.
+Control, on stdin: first the spec (its length in bytes in decimal, a newline, then that
+many bytes of JSON), then one byte each: ``F`` freeze, ``T`` thaw, ``K`` kill and exit.
 Reports, on stdout, one line each: ``started PID``, ``tmp LIMIT`` or ``tmp none WHY``,
 and at the end ``ended exit N``, ``ended signal N`` or ``ended oom RSS``.
 """
@@ -43,6 +47,8 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
 MNT_DETACH = 2
+# The spec's length is a decimal number of at most this many digits.
+SPEC_LENGTH_DIGITS = 12
 # How often the memory of a running sandbox is measured, and how often the list of its
 # processes is read again for that (reading /proc whole costs about a millisecond).
 MEMORY_POLL_SECONDS = 0.1
@@ -277,14 +283,36 @@ class Supervisor:
                 return
 
 
+def read_spec(control: int) -> dict[str, Any] | None:
+    """The spec from the control pipe; None when the local Lambda went before it was all written.
+
+    Read exactly, a byte at a time up to the newline, so no control byte after it is taken.
+    """
+    header = b""
+    while not header.endswith(b"\n"):
+        byte = os.read(control, 1)
+        if not byte or len(header) > SPEC_LENGTH_DIGITS:
+            return None
+        header += byte
+    remaining = int(header)
+    data = bytearray()
+    while remaining:
+        chunk = os.read(control, remaining)
+        if not chunk:
+            return None
+        data += chunk
+        remaining -= len(chunk)
+    spec: dict[str, Any] = json.loads(data)
+    return spec
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    expected_parent = int(spec["parent_pid"])
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "become a subreaper")
     # The parent-death signal fires when the thread that started this process ends; the local
     # Lambda starts supervisors from one thread that lives as long as it does.
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != expected_parent:  # the local Lambda died before the signal was armed
+    spec = read_spec(sys.stdin.fileno())
+    if spec is None or os.getppid() != int(spec["parent_pid"]):  # the local Lambda died before it was armed
         return
     Supervisor(spec).run()
 

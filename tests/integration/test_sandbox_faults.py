@@ -1,0 +1,119 @@
+"""The local Lambda's sandboxes under attack or accident: what their supervisors show, count and clean up.
+
+Each case runs the installed ``lambdash`` against a ``lambdash serve`` started for it:
+secrets in command lines, memory counted as Lambda counts it, a supervisor killed
+with SIGKILL, and a Runtime API connection dropped before its invocation came.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdash.local.sandbox import SANDBOX_MARKER
+from tests.conftest import LAMBDASH, free_port, run_lambdash, still_running, wait_for_port
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                children.setdefault(parent_of(int(entry)), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, pending = set(), [root]
+    while pending:
+        pid = pending.pop()
+        found.add(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def marked_processes(sandbox_id: str) -> set[int]:
+    """Living processes anywhere on the machine that carry this sandbox's marker."""
+    needle = f"{SANDBOX_MARKER}={sandbox_id}".encode()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.add(int(entry))
+        except OSError:
+            continue
+    return still_running(found)
+
+
+@pytest.fixture
+def serve_process() -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], str]]]:
+    """Starts `lambdash serve --quiet` with the given options; each is stopped with SIGTERM at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*options: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet", *options],
+                                  env={**os.environ, **(env or {})},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(server)
+        wait_for_port(port)
+        return server, f"http://127.0.0.1:{port}"
+
+    yield start
+    for server in started:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# --- no secret in a command line -------------------------------------------------------------------------------
+
+
+def test_no_secret_shows_in_the_command_line_of_any_process_serve_starts(
+    serve_process: Callable[..., tuple[subprocess.Popen[bytes], str]], tmp_path: Path
+) -> None:
+    token = secrets.token_hex(8)
+    from_env, from_file, aws_key, bucket = (f"hunter2-{token}", f"filehunter-{token}", f"awshunter-{token}",
+                                            f"spill-{token}")
+    env_file = tmp_path / "function.env"
+    env_file.write_text(f"FILE_SECRET={from_file}\n")
+    server, url = serve_process(
+        "--no-s3", "--bucket", bucket, "--env", f"SECRET_X={from_env}", "--env-file", str(env_file),
+        "--concurrency", "2", env={"AWS_ACCESS_KEY_ID": "AKIDLOCALUSER", "AWS_SECRET_ACCESS_KEY": aws_key},
+    )
+    seen = run_lambdash("--endpoint-url", url, "--keep-background",
+                        'sleep 60 & echo "$SECRET_X $FILE_SECRET $AWS_SECRET_ACCESS_KEY $LAMBDASH_BUCKET"')
+    assert (seen.returncode, seen.stdout) == (0, f"{from_env} {from_file} {aws_key} {bucket}\n".encode())
+    tree = process_tree(server.pid)
+    assert len(tree) >= 4, "serve, a supervisor, its runtime and the kept sleep"
+    for pid in tree:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        # serve's own line holds what the user typed on it; nothing else holds any of it.
+        leaks = [aws_key, from_file] if pid == server.pid else [aws_key, from_file, from_env, bucket]
+        for secret in leaks:
+            assert secret.encode() not in cmdline, f"process {pid} shows {secret} in {cmdline[:200]!r}"
