@@ -117,3 +117,30 @@ def test_no_secret_shows_in_the_command_line_of_any_process_serve_starts(
         leaks = [aws_key, from_file] if pid == server.pid else [aws_key, from_file, from_env, bucket]
         for secret in leaks:
             assert secret.encode() not in cmdline, f"process {pid} shows {secret} in {cmdline[:200]!r}"
+
+
+# --- memory counted as Lambda counts it ------------------------------------------------------------------------
+
+
+def test_many_small_processes_are_not_out_of_memory_when_their_shared_pages_fit(
+    serve_process: Callable[..., tuple[subprocess.Popen[bytes], str]]
+) -> None:
+    """300 sleeps: their resident sizes add up to about 500 MB, their proportional shares to a fraction of it."""
+    _, url = serve_process("--memory", "256", "--timeout", "60")
+    done = run_lambdash("--endpoint-url", url, "for i in $(seq 300); do sleep 4 & done; wait; echo done")
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"done\n", b"")
+
+
+def test_a_command_allocating_past_the_memory_size_is_still_out_of_memory(
+    serve_process: Callable[..., tuple[subprocess.Popen[bytes], str]]
+) -> None:
+    _, url = serve_process("--memory", "256", "--timeout", "60")
+    hog = ("python3 -c 'import time; b = bytearray(400 * 1024 * 1024); "
+           "b[::4096] = b\"x\" * len(b[::4096]); time.sleep(20)'")
+    done = run_lambdash("--endpoint-url", url, hog)
+    assert done.returncode == 255
+    first = done.stderr.decode().splitlines()[0]
+    assert first.startswith("lambdash: error: the function failed (Runtime.OutOfMemory): RequestId: ")
+    assert "the function has 256 MB" in first
+    again = run_lambdash("--endpoint-url", url, "echo back")
+    assert (again.returncode, again.stdout) == (0, b"back\n")
