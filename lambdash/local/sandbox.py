@@ -227,7 +227,6 @@ class Sandbox:
             "memory_limit_bytes": self.config.memory_mb * 1024 * 1024,
             "tmp": str(self.tmp),
             "tmp_mb": self.config.ephemeral_storage_mb,
-            "dir": str(self.dir),
             "workdir": str(self.workdir),
             "parent_pid": os.getpid(),
         }
@@ -235,7 +234,7 @@ class Sandbox:
         def spawn() -> subprocess.Popen[bytes]:
             with open(self.log_path, "ab") as log:
                 return subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT)],
+                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), str(self.dir)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 )
 

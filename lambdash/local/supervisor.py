@@ -1,9 +1,10 @@
 """A sandbox's supervisor: the never-frozen parent of everything one local sandbox starts.
 
-The local Lambda runs this file as a script (``python -I -S supervisor.py``),
-standard library only, one per sandbox, and hands it the sandbox's spec (the
-runtime's command and environment, which hold the function's secrets) through
-its control pipe, never its command line, which every user of the machine can read.
+The local Lambda runs this file as a script (``python -I -S supervisor.py DIR``, DIR
+the sandbox's directory), standard library only, one per sandbox, and hands it the
+sandbox's spec (the runtime's command and environment, which hold the function's
+secrets) through its control pipe, never its command line, which every user of the
+machine can read.
 It
 
 - becomes a child subreaper, so whatever the runtime starts stays below it, even a
@@ -161,8 +162,9 @@ def private_tmp(path: str, size_mb: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], directory: str) -> None:
         self.spec = spec
+        self.directory = directory
         self.pid = os.getpid()
         self.runtime: subprocess.Popen[bytes] | None = None
         self.frozen: list[int] = []
@@ -265,7 +267,7 @@ class Supervisor:
         self.report(line)
         if orphaned:  # nobody else is left to clean up
             _libc.umount2(self.spec["tmp"].encode(), MNT_DETACH)  # a mount point cannot be removed
-            shutil.rmtree(self.spec["dir"], ignore_errors=True)
+            shutil.rmtree(self.directory, ignore_errors=True)
             try:
                 os.rmdir(self.spec["workdir"])  # the last sandbox out takes the local Lambda's work dir along
             except OSError:
@@ -344,7 +346,7 @@ def main() -> None:
     spec = read_spec(sys.stdin.fileno())
     if spec is None or os.getppid() != int(spec["parent_pid"]):  # the local Lambda died before it was armed
         return
-    Supervisor(spec).run()
+    Supervisor(spec, sys.argv[1]).run()
 
 
 if __name__ == "__main__":
