@@ -22,7 +22,9 @@ It
   Lambda says so, when the runtime exits, or when the local Lambda is gone, however
   it ended: its control pipe then reads EOF, and the parent-death signal covers the
   rest. In that last case it also removes the sandbox's directory, which the local
-  Lambda would otherwise remove once it has read the sandbox's log.
+  Lambda would otherwise remove once it has read the sandbox's log. Killed itself
+  (SIGKILL), it takes the runtime along (its parent-death signal), and the local
+  Lambda kills the rest by the sandbox's marker and mount namespace.
 
 Control, on stdin: first the spec (its length in bytes in decimal, a newline, then that
 many bytes of JSON), then one byte each: ``F`` freeze, ``T`` thaw, ``K`` kill and exit.
@@ -188,13 +190,16 @@ class Supervisor:
             self.report(f"tmp none {problem}")
         address_space = int(spec["address_space_bytes"])
 
-        def limit_memory() -> None:
+        def prepare_runtime() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+            # A supervisor killed outright cannot kill its sandbox: the runtime goes with it at once,
+            # and the local Lambda, seeing the supervisor gone, sweeps up what the runtime left.
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
         try:
             self.runtime = subprocess.Popen(
                 spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=sys.stderr,
-                stderr=sys.stderr, start_new_session=True, preexec_fn=limit_memory,
+                stderr=sys.stderr, start_new_session=True, preexec_fn=prepare_runtime,
             )
         except OSError as problem:  # as Lambda says of a runtime (or exec wrapper) it cannot start
             print(f"lambdash local sandbox: cannot start {spec['argv'][0]}: {problem.strerror}", file=sys.stderr,

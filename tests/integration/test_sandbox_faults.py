@@ -144,3 +144,29 @@ def test_a_command_allocating_past_the_memory_size_is_still_out_of_memory(
     assert "the function has 256 MB" in first
     again = run_lambdash("--endpoint-url", url, "echo back")
     assert (again.returncode, again.stdout) == (0, b"back\n")
+
+
+# --- a supervisor killed -----------------------------------------------------------------------------------------
+
+
+def test_a_supervisor_killed_with_sigkill_takes_its_whole_sandbox_along_and_the_next_command_works(
+    serve_process: Callable[..., tuple[subprocess.Popen[bytes], str]]
+) -> None:
+    _, url = serve_process("--concurrency", "1", "--timeout", "30")
+    kept = run_lambdash("--endpoint-url", url, "--keep-background",
+                        "sleep 300 & a=$!; setsid sleep 301 & b=$!; (sleep 302 &); env -i sleep 303 & c=$!; "
+                        'echo $PPID $LAMBDASH_LOCAL_SANDBOX $a $b $c; df -k "$TMPDIR" | tail -n 1')
+    assert kept.returncode == 0, kept.stderr
+    first, mount = kept.stdout.decode().splitlines()
+    runtime, sandbox_id, *jobs = first.split()
+    supervisor = parent_of(int(runtime))
+    assert b"lambdash/local/supervisor.py" in Path(f"/proc/{supervisor}/cmdline").read_bytes()
+    wait_until(lambda: len(marked_processes(sandbox_id)) >= 4, "the runtime and its three marked kept jobs")
+    # `env -i` drops the marker; a sandbox with namespaces of its own (a private temp dir) is known by them too.
+    unmarked = {int(jobs[2])} if mount.startswith("tmpfs") else set()
+    sandbox = marked_processes(sandbox_id) | unmarked
+    os.kill(supervisor, signal.SIGKILL)
+    wait_until(lambda: not marked_processes(sandbox_id) and not still_running(sandbox),
+               "every process of the sandbox to go", timeout=20)
+    again = run_lambdash("--endpoint-url", url, "echo back")
+    assert (again.returncode, again.stdout) == (0, b"back\n")
