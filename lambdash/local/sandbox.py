@@ -361,6 +361,9 @@ class Sandbox:
                 invocation = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if is_closed():  # the runtime that asked hung up meanwhile: the invocation waits for one still there
+                self._queue.put_nowait(invocation)
+                return None
             invocation.deadline_ms = int((time.time() + invocation.timeout) * 1000)
             if self.init_duration is None:
                 self.init_duration = time.monotonic() - self._started

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -170,3 +171,21 @@ def test_a_supervisor_killed_with_sigkill_takes_its_whole_sandbox_along_and_the_
                "every process of the sandbox to go", timeout=20)
     again = run_lambdash("--endpoint-url", url, "echo back")
     assert (again.returncode, again.stdout) == (0, b"back\n")
+
+
+# --- a Runtime API connection dropped ----------------------------------------------------------------------------
+
+
+def test_runtime_api_connections_dropped_while_waiting_for_an_invocation_lose_nothing(
+    serve_process: Callable[..., tuple[subprocess.Popen[bytes], str]]
+) -> None:
+    """Each asks for the next invocation and hangs up; every later invocation still reaches the runtime."""
+    _, url = serve_process("--concurrency", "1", "--timeout", "20")
+    address = run_lambdash("--endpoint-url", url, "printf %s $AWS_LAMBDA_RUNTIME_API").stdout.decode()
+    host, port = address.rsplit(":", 1)
+    for _ in range(4):  # beside the runtime's own wait, each dropped one used to take an invocation to nowhere
+        with socket.create_connection((host, int(port)), timeout=10) as dropped:
+            dropped.sendall(f"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())
+    for n in range(4):
+        done = run_lambdash("--endpoint-url", url, f"echo {n}", timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"{n}\n".encode(), b"")
