@@ -67,7 +67,7 @@ def marked_processes(sandbox_id: str) -> set[int]:
 
 @pytest.fixture
 def serve_process() -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], str]]]:
-    """Starts `lambdash serve --quiet` with the given options; each is stopped with SIGTERM at the end."""
+    """Starts `lambdash serve --quiet` with the given options; each must stop cleanly (exit 0) on SIGTERM."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*options: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -80,13 +80,15 @@ def serve_process() -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], str
         return server, f"http://127.0.0.1:{port}"
 
     yield start
+    statuses = []
     for server in started:
         server.send_signal(signal.SIGTERM)
         try:
-            server.wait(timeout=15)
+            statuses.append(server.wait(timeout=15))
         except subprocess.TimeoutExpired:
             server.kill()
-            server.wait()
+            statuses.append(server.wait())
+    assert statuses == [0] * len(started), f"lambdash serve exited {statuses} on SIGTERM"
 
 
 # --- no secret in a command line -------------------------------------------------------------------------------
