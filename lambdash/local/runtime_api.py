@@ -7,6 +7,8 @@ posts ``/init/error``. A response comes whole (``Content-Length``, at most Lambd
 6 MB) or streamed: chunked, with ``Lambda-Runtime-Function-Response-Mode:
 streaming``, each chunk passed on as it arrives, and a failure after the first
 byte told in the ``Lambda-Runtime-Function-Error-Type`` and ``-Body`` trailers.
+A caller that hangs up while it waits for the next invocation is given none: the
+invocation stays for a caller still there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -62,7 +65,8 @@ class ResponseSink(Protocol):
 class RuntimeCallbacks(Protocol):
     """The sandbox side: where the Runtime API sends what the runtime tells it."""
 
-    def next_invocation(self, is_closed: Callable[[], bool]) -> InvocationEvent | None: ...
+    def next_invocation(self, is_closed: Callable[[], bool]) -> InvocationEvent | None:
+        """The next invocation, once there is one; None once ``is_closed()`` (then none was taken)."""
     def response_sink(self, request_id: str) -> ResponseSink | None: ...
     def init_error(self, error_type: str, body: bytes) -> None: ...
 
@@ -107,9 +111,12 @@ class _RuntimeAPIHandler(GuardedRequestHandler):
         if self.path != f"{API_PREFIX}/invocation/next":
             self.send_problem(HTTPProblem(HTTPStatus.NOT_FOUND, "InvalidPath", f"unknown path {self.path}"))
             return
-        event = self.server.callbacks.next_invocation(lambda: self.server.closed)
-        if event is None:  # the sandbox is being shut down
-            self.send_problem(HTTPProblem(HTTPStatus.GONE, "SandboxShuttingDown", "sandbox shutting down"))
+        event = self.server.callbacks.next_invocation(lambda: self.server.closed or self._caller_gone())
+        if event is None:
+            if self._caller_gone():
+                self.close_connection = True
+            else:  # the sandbox is being shut down
+                self.send_problem(HTTPProblem(HTTPStatus.GONE, "SandboxShuttingDown", "sandbox shutting down"))
             return
         self.send_response(HTTPStatus.OK)
         # awslambdaric's native client crashes when Content-Type is missing.
@@ -123,6 +130,14 @@ class _RuntimeAPIHandler(GuardedRequestHandler):
         self.send_header("Content-Length", str(len(event.payload)))
         self.end_headers()
         self.wfile.write(event.payload)
+
+    def _caller_gone(self) -> bool:
+        """Whether the caller hung up: its connection reads end-of-file (or was reset) with no request pending."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
 
     def do_POST(self) -> None:
         try:

@@ -7,7 +7,9 @@ deadline, below a supervisor process of its own (``supervisor.py``) that is neve
 frozen. Between invocations the supervisor freezes every process of the sandbox,
 kept background jobs included, as Lambda freezes an execution environment. A
 sandbox that times out, runs out of memory or crashes is killed and replaced.
-When the local Lambda goes, however it goes, each supervisor kills its sandbox.
+When the local Lambda goes, however it goes, each supervisor kills its sandbox;
+when a supervisor is killed outright, the local Lambda kills its sandbox's
+processes (found by their marker and mount namespace) and replaces the sandbox.
 
 The pool grows up to the concurrency limit, reaps sandboxes left idle, and starts
 supervisors from one long-lived thread (a parent-death signal follows the thread
@@ -52,6 +54,8 @@ RUNTIME_ADDRESS_SPACE_ALLOWANCE = 1024 * 1024 * 1024
 BROKEN_STREAM_GRACE_SECONDS = 1.0
 # How long a supervisor may take to kill its sandbox and go.
 SUPERVISOR_EXIT_SECONDS = 10.0
+# How long the processes of a sandbox whose supervisor was killed are swept for (they may fork meanwhile).
+SWEEP_SECONDS = 5.0
 SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
 # Where Lambda puts the function's code; paths under it (a deployed exec wrapper) mean the task root here.
 LAMBDA_TASK_ROOT = "/var/task"
@@ -203,6 +207,8 @@ class Sandbox:
         self._api = RuntimeAPIServer(self)
         self._supervisor: subprocess.Popen[bytes] | None = None
         self._control: IO[bytes] | None = None
+        # The sandbox's own mount namespace, when its supervisor made one: every process in it is the sandbox's.
+        self._mount_namespace: str | None = None
 
     @property
     def alive(self) -> bool:
@@ -227,7 +233,6 @@ class Sandbox:
             "memory_limit_bytes": self.config.memory_mb * 1024 * 1024,
             "tmp": str(self.tmp),
             "tmp_mb": self.config.ephemeral_storage_mb,
-            "dir": str(self.dir),
             "workdir": str(self.workdir),
             "parent_pid": os.getpid(),
         }
@@ -235,12 +240,15 @@ class Sandbox:
         def spawn() -> subprocess.Popen[bytes]:
             with open(self.log_path, "ab") as log:
                 return subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), json.dumps(spec)],
+                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), str(self.dir)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 )
 
         self._supervisor = spawner.run(spawn)
         self._control = self._supervisor.stdin
+        # Through the control pipe: a command line is readable by every user, and the spec holds secrets.
+        encoded = json.dumps(spec).encode()
+        self._tell_supervisor(b"%d\n%s" % (len(encoded), encoded))
         threading.Thread(target=self._watch_supervisor, name=f"sandbox-{self.id}", daemon=True).start()
         if not self._runtime_started.wait(INIT_TIMEOUT_SECONDS):
             self.kill()
@@ -291,12 +299,16 @@ class Sandbox:
                 self._runtime_started.set()
             elif word == "tmp":
                 self.tmp_limit = None if rest.startswith("none") else rest
+                if self.tmp_limit is not None:
+                    self._mount_namespace = _own_mount_namespace(self._supervisor.pid)
             elif word == "ended":
                 self._end = rest
         self._supervisor.wait()
         self._dead.set()
         self._runtime_started.set()
         self._fail_current(self._end or "killed")
+        if self._end is None:  # killed before it could kill the sandbox: what it started is still there
+            kill_marked_processes(SANDBOX_MARKER, self.id, self._mount_namespace)
 
     def _fail_current(self, end: str) -> None:
         current = self._current
@@ -349,6 +361,9 @@ class Sandbox:
                 invocation = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if is_closed():  # the runtime that asked hung up meanwhile: the invocation waits for one still there
+                self._queue.put_nowait(invocation)
+                return None
             invocation.deadline_ms = int((time.time() + invocation.timeout) * 1000)
             if self.init_duration is None:
                 self.init_duration = time.monotonic() - self._started
@@ -454,7 +469,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 supervisor.kill()
                 supervisor.wait()
-                kill_marked_processes(SANDBOX_MARKER, self.id)
+                kill_marked_processes(SANDBOX_MARKER, self.id, self._mount_namespace)
             if self._control is not None:
                 try:
                     self._control.close()
@@ -488,21 +503,51 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def kill_marked_processes(marker: str, value: str) -> None:
-    """SIGKILL every process whose environment carries ``marker=value`` (when a supervisor failed)."""
+def _own_mount_namespace(pid: int) -> str | None:
+    """The mount namespace of process ``pid``, when it is not this process's own."""
+    try:
+        namespace = os.readlink(f"/proc/{pid}/ns/mnt")
+        return None if namespace == os.readlink("/proc/self/ns/mnt") else namespace
+    except OSError:
+        return None
+
+
+def kill_marked_processes(marker: str, value: str, mount_namespace: str | None = None) -> None:
+    """SIGKILL every process of a sandbox whose supervisor failed, stopped ones too, until none is left.
+
+    A sandbox's processes carry ``marker=value`` in their environment, and all of
+    them, even one started with an emptied environment, live in the sandbox's mount
+    namespace when it has one.
+    """
     import signal
 
     needle = f"{marker}={value}".encode() + b"\0"
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                if needle not in environ.read() + b"\0":
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                if mount_namespace is not None and os.readlink(f"/proc/{entry}/ns/mnt") == mount_namespace:
+                    found.append(int(entry))
                     continue
-            os.kill(int(entry), signal.SIGKILL)
-        except (OSError, ValueError):
-            continue
+            except OSError:
+                pass
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if needle in environ.read() + b"\0":
+                        found.append(int(entry))
+            except OSError:
+                continue
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+        time.sleep(0.01)  # the killed ones take a moment to go; what they forked meanwhile is found next time
 
 
 class SandboxPool:

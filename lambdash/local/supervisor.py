@@ -1,7 +1,11 @@
 """A sandbox's supervisor: the never-frozen parent of everything one local sandbox starts.
 
-The local Lambda runs this file as a script (``python -I -S supervisor.py SPEC``),
-standard library only, one per sandbox. It
+The local Lambda runs this file as a script (``python -I -S supervisor.py DIR``, DIR
+the sandbox's directory), standard library only, one per sandbox, and hands it the
+sandbox's spec (the runtime's command and environment, which hold the function's
+secrets) through its control pipe, never its command line, which every user of the
+machine can read.
+It
 
 - becomes a child subreaper, so whatever the runtime starts stays below it, even a
   process that double-forks or calls setsid, and it reaps their zombies;
@@ -9,18 +13,23 @@ standard library only, one per sandbox. It
   ephemeral storage size, in mount and user namespaces of its own) where the kernel
   allows it, as Lambda gives each execution environment its own /tmp;
 - starts the runtime, with the memory limit as an address-space limit, and kills
-  the whole sandbox when its processes together use more memory than the function has;
+  the whole sandbox when its processes together use more memory than the function has,
+  counted as a cgroup (and so Lambda) counts it: each page once, however many
+  processes share it (their proportional set sizes, PSS, summed);
 - freezes (SIGSTOP) and thaws (SIGCONT) every process below it on command, as Lambda
   freezes an execution environment between invocations;
 - kills everything below it (SIGKILL reaches stopped processes too) when the local
   Lambda says so, when the runtime exits, or when the local Lambda is gone, however
   it ended: its control pipe then reads EOF, and the parent-death signal covers the
   rest. In that last case it also removes the sandbox's directory, which the local
-  Lambda would otherwise remove once it has read the sandbox's log.
+  Lambda would otherwise remove once it has read the sandbox's log. Killed itself
+  (SIGKILL), it takes the runtime along (its parent-death signal), and the local
+  Lambda kills the rest by the sandbox's marker and mount namespace.
 
-Control, on stdin, one byte each: ``F`` freeze, ``T`` thaw, ``K`` kill and exit.
+Control, on stdin: first the spec (its length in bytes in decimal, a newline, then that
+many bytes of JSON), then one byte each: ``F`` freeze, ``T`` thaw, ``K`` kill and exit.
 Reports, on stdout, one line each: ``started PID``, ``tmp LIMIT`` or ``tmp none WHY``,
-and at the end ``ended exit N``, ``ended signal N`` or ``ended oom RSS``.
+and at the end ``ended exit N``, ``ended signal N`` or ``ended oom BYTES``.
 """
 
 from __future__ import annotations
@@ -43,10 +52,16 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
 MNT_DETACH = 2
+# The spec's length is a decimal number of at most this many digits.
+SPEC_LENGTH_DIGITS = 12
 # How often the memory of a running sandbox is measured, and how often the list of its
 # processes is read again for that (reading /proc whole costs about a millisecond).
 MEMORY_POLL_SECONDS = 0.1
 PROCESS_LIST_SECONDS = 1.0
+# A measure of a sandbox of thousands of processes takes a while (about 0.1 ms a process for
+# PSS): the next one waits this many times as long, so the supervisor never spends more than a
+# sixth of a CPU counting.
+MEASURE_PAUSE_RATIO = 5
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -90,6 +105,7 @@ def descendants(root: int) -> list[int]:
 
 
 def resident_bytes(pids: list[int]) -> int:
+    """The processes' resident sizes summed: a page shared by n of them counts n times (cheap, an upper bound)."""
     total = 0
     for pid in pids:
         try:
@@ -97,6 +113,24 @@ def resident_bytes(pids: list[int]) -> int:
                 total += int(statm.read().split()[1]) * PAGE_SIZE
         except (OSError, IndexError, ValueError):
             continue
+    return total
+
+
+def proportional_bytes(pids: list[int]) -> int:
+    """The processes' proportional set sizes summed: each page shared by n processes counts 1/n in each.
+
+    A process whose smaps_rollup cannot be read (a set-uid program, a kernel before
+    4.14) counts its resident size.
+    """
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+                data = rollup.read()
+            start = data.index(b"\nPss:") + len(b"\nPss:")
+            total += int(data[start:data.index(b"kB", start)]) * 1024
+        except (OSError, ValueError):
+            total += resident_bytes([pid])
     return total
 
 
@@ -130,14 +164,16 @@ def private_tmp(path: str, size_mb: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], directory: str) -> None:
         self.spec = spec
+        self.directory = directory
         self.pid = os.getpid()
         self.runtime: subprocess.Popen[bytes] | None = None
         self.frozen: list[int] = []
         self.memory_limit = int(spec["memory_limit_bytes"])
         self.measured: list[int] = []
         self.measured_at = 0.0
+        self.next_measure = 0.0
 
     def report(self, line: str) -> None:
         try:
@@ -154,13 +190,16 @@ class Supervisor:
             self.report(f"tmp none {problem}")
         address_space = int(spec["address_space_bytes"])
 
-        def limit_memory() -> None:
+        def prepare_runtime() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+            # A supervisor killed outright cannot kill its sandbox: the runtime goes with it at once,
+            # and the local Lambda, seeing the supervisor gone, sweeps up what the runtime left.
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
         try:
             self.runtime = subprocess.Popen(
                 spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=sys.stderr,
-                stderr=sys.stderr, start_new_session=True, preexec_fn=limit_memory,
+                stderr=sys.stderr, start_new_session=True, preexec_fn=prepare_runtime,
             )
         except OSError as problem:  # as Lambda says of a runtime (or exec wrapper) it cannot start
             print(f"lambdash local sandbox: cannot start {spec['argv'][0]}: {problem.strerror}", file=sys.stderr,
@@ -212,24 +251,28 @@ class Supervisor:
                 ended = f"ended signal {-code}" if code < 0 else f"ended exit {code}"
 
     def over_memory(self) -> int | None:
-        """The sandbox's resident memory when it is over the limit (a frozen sandbox cannot grow)."""
-        if self.frozen:
-            return None
+        """The sandbox's memory (PSS) when it is over the limit (a frozen sandbox cannot grow)."""
         now = time.monotonic()
+        if self.frozen or now < self.next_measure:
+            return None
+        began = time.perf_counter()
         if now - self.measured_at > PROCESS_LIST_SECONDS:
             self.measured, self.measured_at = descendants(self.pid), now
-        used = resident_bytes(self.measured)
-        if used <= self.memory_limit:
-            return None
-        used = resident_bytes(descendants(self.pid))  # the whole sandbox, counted afresh
-        return used if used > self.memory_limit else None
+        used: int | None = None
+        # The resident sizes are an upper bound of PSS, and cheaper to read: under the limit, that is enough.
+        if resident_bytes(self.measured) > self.memory_limit:
+            used = proportional_bytes(descendants(self.pid))  # the whole sandbox, counted afresh
+            if used <= self.memory_limit:
+                used = None
+        self.next_measure = now + max(MEMORY_POLL_SECONDS, (time.perf_counter() - began) * MEASURE_PAUSE_RATIO)
+        return used
 
     def finish(self, line: str, *, orphaned: bool = False) -> None:
         self.kill_all()
         self.report(line)
         if orphaned:  # nobody else is left to clean up
             _libc.umount2(self.spec["tmp"].encode(), MNT_DETACH)  # a mount point cannot be removed
-            shutil.rmtree(self.spec["dir"], ignore_errors=True)
+            shutil.rmtree(self.directory, ignore_errors=True)
             try:
                 os.rmdir(self.spec["workdir"])  # the last sandbox out takes the local Lambda's work dir along
             except OSError:
@@ -277,16 +320,38 @@ class Supervisor:
                 return
 
 
+def read_spec(control: int) -> dict[str, Any] | None:
+    """The spec from the control pipe; None when the local Lambda went before it was all written.
+
+    Read exactly, a byte at a time up to the newline, so no control byte after it is taken.
+    """
+    header = b""
+    while not header.endswith(b"\n"):
+        byte = os.read(control, 1)
+        if not byte or len(header) > SPEC_LENGTH_DIGITS:
+            return None
+        header += byte
+    remaining = int(header)
+    data = bytearray()
+    while remaining:
+        chunk = os.read(control, remaining)
+        if not chunk:
+            return None
+        data += chunk
+        remaining -= len(chunk)
+    spec: dict[str, Any] = json.loads(data)
+    return spec
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    expected_parent = int(spec["parent_pid"])
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "become a subreaper")
     # The parent-death signal fires when the thread that started this process ends; the local
     # Lambda starts supervisors from one thread that lives as long as it does.
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != expected_parent:  # the local Lambda died before the signal was armed
+    spec = read_spec(sys.stdin.fileno())
+    if spec is None or os.getppid() != int(spec["parent_pid"]):  # the local Lambda died before it was armed
         return
-    Supervisor(spec).run()
+    Supervisor(spec, sys.argv[1]).run()
 
 
 if __name__ == "__main__":
