@@ -12,21 +12,13 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lambdash.local.sandbox import SANDBOX_MARKER
-from tests.conftest import LAMBDASH, free_port, run_lambdash, still_running, wait_for_port
-
-
-def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.05)
+from tests.helpers import LAMBDASH, free_port, run_lambdash, still_running, wait_for_port, wait_until
 
 
 def parent_of(pid: int) -> int:
@@ -164,13 +156,14 @@ def test_a_supervisor_killed_with_sigkill_takes_its_whole_sandbox_along_and_the_
     runtime, sandbox_id, *jobs = first.split()
     supervisor = parent_of(int(runtime))
     assert b"lambdash/local/supervisor.py" in Path(f"/proc/{supervisor}/cmdline").read_bytes()
-    wait_until(lambda: len(marked_processes(sandbox_id)) >= 4, "the runtime and its three marked kept jobs")
+    wait_until(lambda: len(marked_processes(sandbox_id)) >= 4, 30,
+               message="the runtime and its three marked kept jobs never all ran")
     # `env -i` drops the marker; a sandbox with namespaces of its own (a private temp dir) is known by them too.
     unmarked = {int(jobs[2])} if mount.startswith("tmpfs") else set()
     sandbox = marked_processes(sandbox_id) | unmarked
     os.kill(supervisor, signal.SIGKILL)
     wait_until(lambda: not marked_processes(sandbox_id) and not still_running(sandbox),
-               "every process of the sandbox to go", timeout=20)
+               20, message="processes of the sandbox outlived it")
     again = run_lambdash("--endpoint-url", url, "echo back")
     assert (again.returncode, again.stdout) == (0, b"back\n")
 
