@@ -41,7 +41,7 @@ from .limits import (
     S3_CONNECT_TIMEOUT_SECONDS,
     S3_READ_TIMEOUT_SECONDS,
 )
-from .output import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
+from .output_shaping import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
 from .protocol import SHELLS, InvalidRequest, Request, parse_request
 from .runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
 from .streaming import Send, StreamedOutput
