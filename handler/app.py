@@ -436,7 +436,7 @@ def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
 
 
 def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:
-    from .probes import collect_inventory
+    from .inventory import collect_inventory
 
     inventory = collect_inventory(redact=request.redact, redact_key=request.redact_key, sandbox=identity)
     return {"v": PROTOCOL_VERSION, "ok": True, "inventory": inventory}

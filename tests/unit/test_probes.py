@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdash_handler.contract import schema_path
-from lambdash_handler.probes import INVENTORY_SCHEMA_VERSION, SECTION_KEYS, collect_inventory, redact_environment
+from lambdash_handler.inventory import INVENTORY_SCHEMA_VERSION, SECTION_KEYS, collect_inventory, redact_environment
 
 SCHEMA_PATH = schema_path("inventory")
 

@@ -29,8 +29,8 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .limits import ENV_FUNCTION_NAME
-from .redaction import redact_value
+from ..limits import ENV_FUNCTION_NAME
+from ..redaction import redact_value
 
 INVENTORY_SCHEMA = "lambdash.inventory"
 INVENTORY_SCHEMA_VERSION = 1
