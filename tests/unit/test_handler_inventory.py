@@ -1,4 +1,4 @@
-"""Tests for handler/probes.py: inventories of fake sandbox trees built in tmp_path.
+"""Tests for handler/inventory/: inventories of fake sandbox trees built in tmp_path.
 
 Each test plants the files a Lambda sandbox would have (/proc, /etc, /sys/fs/cgroup,
 /opt, a PATH directory of fake runtimes) under a temporary root, and checks the exact
