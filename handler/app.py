@@ -423,8 +423,8 @@ def _presign_upload(
 
 def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
     """Run the network checks at once; each gets the request's timeout, all end before Lambda's deadline."""
+    from .checks import run_checks
     from .contract.checks import BadCheck
-    from .netprobe import run_checks
 
     timeout = request.timeout or DEFAULT_PROBE_TIMEOUT_SECONDS
     timeout = min(timeout, max(0.1, _answer_deadline(context) - time.monotonic() - 1.0))

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lambdash_handler.checks import dns_query, parse_certificate, parse_dns_response, resolvers
 from lambdash_handler.contract.checks import BadCheck, Check, parse_check
-from lambdash_handler.netprobe import dns_query, parse_certificate, parse_dns_response, resolvers
 
 
 @pytest.mark.parametrize(("text", "check"), [

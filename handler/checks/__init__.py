@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from .contract import DEFAULT_PROBE_TIMEOUT_SECONDS
-from .contract.checks import Check, parse_check
+from ..contract import DEFAULT_PROBE_TIMEOUT_SECONDS
+from ..contract.checks import Check, parse_check
 
 PROBE_SCHEMA = "lambdash.probe"
 PROBE_SCHEMA_VERSION = 1
