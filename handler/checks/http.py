@@ -8,19 +8,18 @@ certificate that was refused can be described (see ``x509``).
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..contract.checks import Check
+from ..http_head import MAX_HEAD_BYTES, MalformedHead, NotHttp, ResponseHead, head_end, parse_head
 from .tcp import connect, resolve
 from .verdict import Failure, Progress, remaining, report
 from .x509 import parse_certificate
 
 MAX_REDIRECTS = 5
-HTTP_HEADER_LIMIT_BYTES = 64 * 1024
 HINT_CERTIFICATE = "clients here will refuse this certificate: {reason}"
 
 
@@ -108,20 +107,19 @@ def _request(url: str, deadline: float, progress: Progress) -> tuple[dict[str, A
             from None
     finally:
         sock.close()
-    status, reason, headers = head
-    hop: dict[str, Any] = {"url": url, "status": status, "reason": reason, "timings": timings,
+    hop: dict[str, Any] = {"url": url, "status": head.status, "reason": head.reason, "timings": timings,
                            "address": addresses[0][4][0] if addresses else None}
-    if "location" in headers:
-        hop["location"] = headers["location"]
+    if "location" in head.headers:
+        hop["location"] = head.headers["location"]
     if tls is not None:
         hop["tls"] = tls
     return hop, tls
 
 
-def _read_head(sock: socket.socket, deadline: float, timings: dict[str, float | None],
-               sent: float) -> tuple[int, str, dict[str, str]]:
+def _read_head(sock: socket.socket, deadline: float, timings: dict[str, float | None], sent: float) -> ResponseHead:
+    """The answer's head, read as it comes (its first byte timed); Failure when it is not HTTP."""
     data = b""
-    while b"\r\n\r\n" not in data and len(data) < HTTP_HEADER_LIMIT_BYTES:
+    while head_end(data) < 0 and len(data) <= MAX_HEAD_BYTES:
         sock.settimeout(remaining(deadline))
         chunk = sock.recv(16384)
         if timings["first_byte"] is None:
@@ -129,16 +127,13 @@ def _read_head(sock: socket.socket, deadline: float, timings: dict[str, float | 
         if not chunk:
             break
         data += chunk
-    lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    match = re.fullmatch(r"HTTP/\d(?:\.\d)? (\d{3})(?: (.*))?", lines[0])
-    if not match:
-        raise Failure("no HTTP answer", f"the server answered {lines[0][:60]!r}, not HTTP",
-                      "something other than an HTTP server listens there (TLS expected, or another protocol)")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(match[1]), match[2] or "", headers
+    try:
+        return parse_head(data)
+    except NotHttp as problem:
+        raise Failure("no HTTP answer", str(problem),
+                      "something other than an HTTP server listens there (TLS expected, or another protocol)") from None
+    except MalformedHead as problem:
+        raise Failure("bad HTTP answer", str(problem), "the server answers in HTTP that clients cannot read") from None
 
 
 def _handshake(sock: socket.socket, host: str, addresses: list[tuple[Any, ...]], deadline: float,
