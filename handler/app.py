@@ -41,7 +41,7 @@ from .limits import (
     S3_CONNECT_TIMEOUT_SECONDS,
     S3_READ_TIMEOUT_SECONDS,
 )
-from .output import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
+from .output_shaping import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
 from .protocol import SHELLS, InvalidRequest, Request, parse_request
 from .runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
 from .streaming import Send, StreamedOutput
@@ -423,8 +423,8 @@ def _presign_upload(
 
 def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
     """Run the network checks at once; each gets the request's timeout, all end before Lambda's deadline."""
+    from .checks import run_checks
     from .contract.checks import BadCheck
-    from .netprobe import run_checks
 
     timeout = request.timeout or DEFAULT_PROBE_TIMEOUT_SECONDS
     timeout = min(timeout, max(0.1, _answer_deadline(context) - time.monotonic() - 1.0))
@@ -436,7 +436,7 @@ def _probe(request: Request, context: LambdaContext) -> dict[str, Any]:
 
 
 def _inventory(request: Request, identity: dict[str, Any]) -> dict[str, Any]:
-    from .probes import collect_inventory
+    from .inventory import collect_inventory
 
     inventory = collect_inventory(redact=request.redact, redact_key=request.redact_key, sandbox=identity)
     return {"v": PROTOCOL_VERSION, "ok": True, "inventory": inventory}

@@ -2,14 +2,14 @@
 
 AWS's Python runtime interface client (awslambdaric) cannot stream a response, so
 the function replaces it through ``AWS_LAMBDA_EXEC_WRAPPER`` (``exec-wrapper``,
-beside this file), which runs ``python -m handler.runtime``. The loop takes each
+beside this file), which runs ``python -m lambdash_handler.runtime``. The loop takes each
 invocation from ``/runtime/invocation/next`` and answers it:
 
 - an event with ``"stream": true`` with a streamed response (chunked, with
   ``Lambda-Runtime-Function-Response-Mode: streaming``): the command's output as
-  records while it runs (``handler.app.respond_streaming``); a failure after the
+  records while it runs (``app.respond_streaming``); a failure after the
   first byte goes in the ``Lambda-Runtime-Function-Error-*`` trailers;
-- every other event with exactly the JSON ``handler.app.handle`` returns, as under awslambdaric;
+- every other event with exactly the JSON ``app.handle`` returns, as under awslambdaric;
 - an event that is not JSON with ``/error`` (``Runtime.UnmarshalError``); a failure
   to start with ``/init/error``.
 """
@@ -25,6 +25,8 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from .http_head import parse_head, read_head
 
 API_VERSION = "2018-06-01"
 ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
@@ -57,8 +59,9 @@ class RuntimeAPI:
     """One keep-alive HTTP/1.1 connection to the Runtime API, spoken directly on a socket.
 
     The Runtime API is on loopback and answers every call with a small body, so a
-    dozen lines of HTTP are all it takes; http.client's header parsing alone would
-    cost more than the rest of a warm ``true``.
+    dozen lines of HTTP are all it takes (the head is read by ``http_head``, as the
+    HTTP check reads its own); http.client's header parsing alone would cost more
+    than the rest of a warm ``true``.
     """
 
     def __init__(self, address: str) -> None:
@@ -74,7 +77,7 @@ class RuntimeAPI:
             # Each request goes out in one write; no waiting for acks in between.
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # A bounded send buffer: what is handed to the socket but not yet on its way counts
-            # against the deadline (handler.streaming's IN_FLIGHT_ALLOWANCE_BYTES), so keep it known.
+            # against the deadline (streaming's IN_FLIGHT_ALLOWANCE_BYTES), so keep it known.
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
             self._reader = self._socket.makefile("rb")
         return self._socket
@@ -89,15 +92,12 @@ class RuntimeAPI:
     def _response(self) -> tuple[int, dict[str, str], bytes]:
         """The status, the headers (names lower-cased) and the body of the answer to the last request."""
         reader = self._reader
-        status_line = reader.readline()
-        if not status_line:
+        raw_head = read_head(reader.readline)
+        if not raw_head:
             self.close()
             raise ConnectionError("the Runtime API closed the connection")
-        status = int(status_line.split(b" ", 2)[1])
-        headers: dict[str, str] = {}
-        while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
+        head = parse_head(raw_head)
+        headers = head.headers
         if headers.get("transfer-encoding", "").lower() == "chunked":
             parts = []
             while size := int(reader.readline().split(b";")[0], 16):
@@ -110,7 +110,7 @@ class RuntimeAPI:
             body = reader.read(int(headers.get("content-length") or 0))
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, headers, body
+        return head.status, headers, body
 
     def close(self) -> None:
         if self._socket is not None:

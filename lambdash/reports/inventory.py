@@ -1,6 +1,6 @@
 """Reading, rendering and diffing runtime inventories on the client side.
 
-An inventory is the JSON that ``handler/probes.py`` collects inside a sandbox: a
+An inventory is the JSON that ``handler/inventory/`` collects inside a sandbox: a
 schema tag and one object per section (os, cpu, runtimes, environment...). This
 module turns one inventory into a report for a terminal or a ticket, and two
 inventories into a list of changes, so that runtimes can be compared with each other.
@@ -21,8 +21,8 @@ from typing import Any, Literal
 from lambdash.paths import state_dir
 from lambdash.terminal import BOLD, CYAN, GREEN, RED, YELLOW, Painter
 
-# These must match handler/probes.py, which the client cannot import (the handler
-# is deployed on its own); a unit test checks that they agree.
+# These must match handler/inventory/, which the client does not import (it imports only
+# the handler's contract); a unit test checks that they agree.
 INVENTORY_SCHEMA = "lambdash.inventory"
 INVENTORY_SCHEMA_VERSION = 1
 DIFF_SCHEMA = "lambdash.inventory-diff"

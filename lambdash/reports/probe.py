@@ -1,6 +1,6 @@
 """Network probes from inside the sandbox, as the client shows them.
 
-The checks run in the handler (``handler/netprobe.py``); this renders the document
+The checks run in the handler (``handler/checks/``); this renders the document
 it returns: one line per check (check, verdict, time, detail), coloured only on a
 terminal, with a hint under each failure, and a summary line.
 """

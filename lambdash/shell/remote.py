@@ -331,7 +331,7 @@ class RemoteShell:
     def probe(self, checks: list[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT_SECONDS) -> dict[str, Any]:
         """Run network checks from inside the sandbox, all in one invocation; the probe document.
 
-        Each check (see ``handler.netprobe``) gets ``timeout`` seconds; they run at once.
+        Each check (see ``handler/checks/``) gets ``timeout`` seconds; they run at once.
         """
         try:
             response, _ = self.call({"v": PROTOCOL_VERSION, "op": "probe", "checks": checks, "timeout": timeout})

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from lambdash_handler.contract import schema_path
-from lambdash_handler.probes import SECTION_KEYS
+from lambdash_handler.inventory import SECTION_KEYS
 from tests.helpers import run_lambdash, serving
 
 ROOT = Path(__file__).resolve().parents[2]

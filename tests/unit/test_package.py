@@ -69,7 +69,7 @@ def test_every_handler_file_is_shipped_unchanged() -> None:
     source = handler_source()
     for info in archive.infolist():
         assert archive.read(info) == (source / info.filename.removeprefix("lambdash_handler/")).read_bytes()
-    for schema in ("inventory", "probe"):
+    for schema in ("request", "response", "inventory", "probe"):
         assert f"lambdash_handler/contract/{schema}.schema.json" in archive.namelist()
 
 

@@ -26,7 +26,7 @@ from lambdash.reports.inventory import (
     render_markdown,
     render_text,
 )
-from lambdash_handler import probes
+from lambdash_handler import inventory as handler_inventory
 from tests.helpers import ROOT
 
 DATA_DIR = ROOT / "tests" / "data"
@@ -80,12 +80,12 @@ def inventory_b() -> dict[str, Any]:
 
 
 def test_client_and_handler_agree_on_the_schema() -> None:
-    assert inventory.INVENTORY_SCHEMA == probes.INVENTORY_SCHEMA
-    assert inventory.INVENTORY_SCHEMA_VERSION == probes.INVENTORY_SCHEMA_VERSION
+    assert inventory.INVENTORY_SCHEMA == handler_inventory.INVENTORY_SCHEMA
+    assert inventory.INVENTORY_SCHEMA_VERSION == handler_inventory.INVENTORY_SCHEMA_VERSION
 
 
 def test_volatile_fields_name_real_sections() -> None:
-    assert {section for section, _ in VOLATILE_FIELDS} <= set(probes.SECTION_KEYS)
+    assert {section for section, _ in VOLATILE_FIELDS} <= set(handler_inventory.SECTION_KEYS)
 
 
 # --- diffs -----------------------------------------------------------------------------
@@ -338,12 +338,12 @@ def test_reports_cover_every_section(inventory_a: dict[str, Any]) -> None:
         line.removeprefix("## ") for line in render_markdown(inventory_a).splitlines() if line.startswith("## ")
     ]
 
-    assert text_headings == list(probes.SECTION_KEYS)
-    assert markdown_headings == list(probes.SECTION_KEYS)
+    assert text_headings == list(handler_inventory.SECTION_KEYS)
+    assert markdown_headings == list(handler_inventory.SECTION_KEYS)
 
 
 def test_the_real_inventory_of_this_machine_renders() -> None:
-    real = probes.collect_inventory(sts_client=NoNetworkStsClient())
+    real = handler_inventory.collect_inventory(sts_client=NoNetworkStsClient())
 
     assert render_text(real, color=False).startswith("os\n")
     assert render_markdown(real).startswith("# lambdash inventory\n")
@@ -410,7 +410,7 @@ def test_load_inventory_file_reports_a_missing_file(tmp_path: Path) -> None:
 
 def test_a_collected_inventory_survives_a_save_and_load(tmp_path: Path) -> None:
     path = tmp_path / "saved.json"
-    collected = probes.collect_inventory(root=str(tmp_path), environ={}, sts_client=NoNetworkStsClient())
+    collected = handler_inventory.collect_inventory(root=str(tmp_path), environ={}, sts_client=NoNetworkStsClient())
     path.write_text(json.dumps(collected))
 
     assert load_inventory_file(str(path)) == collected

@@ -1,4 +1,4 @@
-"""Tests for handler/probes.py: inventories of fake sandbox trees built in tmp_path.
+"""Tests for handler/inventory/: inventories of fake sandbox trees built in tmp_path.
 
 Each test plants the files a Lambda sandbox would have (/proc, /etc, /sys/fs/cgroup,
 /opt, a PATH directory of fake runtimes) under a temporary root, and checks the exact
@@ -21,7 +21,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdash_handler.contract import schema_path
-from lambdash_handler.probes import INVENTORY_SCHEMA_VERSION, SECTION_KEYS, collect_inventory, redact_environment
+from lambdash_handler.inventory import INVENTORY_SCHEMA_VERSION, SECTION_KEYS, collect_inventory, redact_environment
+from tests.helpers import ROOT
 
 SCHEMA_PATH = schema_path("inventory")
 
@@ -617,6 +618,6 @@ def test_the_schema_check_catches_a_broken_inventory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["inventory_a.json", "inventory_b.json"])
 def test_the_saved_test_inventories_validate_against_the_schema(name: str) -> None:
-    saved = json.loads((Path(__file__).resolve().parents[1] / "data" / name).read_text())
+    saved = json.loads((ROOT / "tests" / "data" / name).read_text())
 
     assert schema_errors(saved, load_schema()) == []

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lambdash_handler.checks.dns import dns_query, parse_dns_response, resolvers
+from lambdash_handler.checks.x509 import parse_certificate
 from lambdash_handler.contract.checks import BadCheck, Check, parse_check
-from lambdash_handler.netprobe import dns_query, parse_certificate, parse_dns_response, resolvers
 
 
 @pytest.mark.parametrize(("text", "check"), [

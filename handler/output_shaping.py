@@ -1,4 +1,4 @@
-"""Return spooled output inline, compressed, spilled to S3, or truncated.
+"""Shape a command's spooled output for the response: inline, compressed, spilled to S3, or cut.
 
 Lambda answers a synchronous invoke with at most 6 MB. Output that fits comes
 back inline as base64 (zlib-compressed when that is smaller). A stream that does
