@@ -273,7 +273,9 @@ def test_a_self_signed_certificate_does_not_verify_and_is_described(served: str,
 
 
 def test_aws_endpoints_honour_the_functions_endpoint_overrides(served: str, listeners: Listeners) -> None:
-    status, out, _ = probe(served, "aws:dynamodb", "aws:secretsmanager", "aws:sqs", "aws:sts", "aws:nosuchthing")
+    # 10 s each: the embedded STS starts on first use, which takes more than a second on a busy machine.
+    status, out, _ = probe(served, "aws:dynamodb", "aws:secretsmanager", "aws:sqs", "aws:sts", "aws:nosuchthing",
+                           timeout="10")
     assert status == 1
     found = lines_of(out)
     assert "reachable at a loopback address" in found["aws:dynamodb"]
@@ -292,7 +294,8 @@ def test_json_validates_against_the_schema(served: str, listeners: Listeners) ->
     schema = json.loads(schema_path("probe").read_text())
     status, document = probe_json(
         served, f"127.0.0.1:{listeners.open_port}", f"dns:ok.test@127.0.0.1:{listeners.dns_port}",
-        f"https://127.0.0.1:{listeners.https_port}/start", "aws:sts", f"127.0.0.1:{listeners.closed_port}")
+        f"https://127.0.0.1:{listeners.https_port}/start", "aws:sts", f"127.0.0.1:{listeners.closed_port}",
+        timeout="10")
     jsonschema.validate(document, schema)
     assert status == 1
     assert document["target"] == f"lambdash ({served})"
