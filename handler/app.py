@@ -252,12 +252,18 @@ def _run_streaming(
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
-        result = run_command_streaming(
-            command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
-            cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
-            keep_background=request.keep_background, capture_state=request.capture_state,
-            heartbeat=HEARTBEAT_SECONDS,
-        )
+        try:
+            result = run_command_streaming(
+                command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
+                cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+                keep_background=request.keep_background, capture_state=request.capture_state,
+                heartbeat=HEARTBEAT_SECONDS,
+            )
+        except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
+            refusal = {**error_response("InvalidRequest", str(problem), problem.code),
+                       "request_id": context.aws_request_id, "sandbox": identity}
+            output.finish(refusal, lambda name, path, size: {"lost": size})
+            return refusal
         response = _result_envelope(result, limit, identity, context)
 
         def describe_rest(name: str, path: Path, size: int) -> dict[str, Any]:

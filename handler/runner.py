@@ -8,6 +8,7 @@ as the shell exits, even when a background child still holds stdout open.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import select
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from handler.constants import SHELL_OWNED_VARIABLES
+from handler.protocol import InvalidRequest, env_entry_bytes
 
 # Run the command through eval so an EXIT trap can record the shell's final cwd
 # and exported environment, whatever way the command ends (exit N included).
@@ -390,10 +392,17 @@ class _Launch:
 
     def start(self, stdin: Any, stdout: Any, stderr: Any, cwd: str | None) -> subprocess.Popen[bytes]:
         self.started = time.monotonic()
-        return subprocess.Popen(
-            self.argv, executable=self.shell_path, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=self.env,
-            start_new_session=True, close_fds=True,
-        )
+        try:
+            return subprocess.Popen(
+                self.argv, executable=self.shell_path, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
+                env=self.env, start_new_session=True, close_fds=True,
+            )
+        except OSError as problem:
+            if problem.errno != errno.E2BIG:
+                raise
+            environment = sum(env_entry_bytes(name, value) for name, value in (self.env or os.environ).items())
+            raise InvalidRequest(f"env is {environment} bytes in all, more than the kernel lets a program start "
+                                 "with (E2BIG); unset some variables") from None
 
     def result(self, returncode: int, timed_out: bool, duration: float, stdout_path: Path | None,
                stderr_path: Path | None) -> CommandResult:
