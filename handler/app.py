@@ -322,7 +322,8 @@ def _prepare(request: Request, context: LambdaContext, spool: Spool,
 
 def _warn_if_full(response: dict[str, Any], spool: Spool) -> None:
     if _nearly_full(spool.path):
-        response["warnings"] = [f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost"]
+        response.setdefault("warnings", []).append(
+            f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost")
 
 
 def _nearly_full(directory: Path) -> bool:
@@ -355,6 +356,8 @@ def _result_envelope(
         "timed_out": result.timed_out,
         "time_limit": limit.to_json(),
         "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
+        **({"state_error": result.state_error} if result.state_error else {}),
+        **({"warnings": list(result.state.notes)} if result.state is not None and result.state.notes else {}),
         "timings": {"command_ms": _ms(result.duration)},
         # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.
         "memory": {"handler_peak_kib": own.ru_maxrss, "command_peak_kib": children.ru_maxrss},
