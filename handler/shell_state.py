@@ -32,15 +32,17 @@ from handler.protocol import ENV_ENTRY_MAX_BYTES, InvalidRequest, env_entry_byte
 # One line, so the user's command (run by the eval at its end) is on line 1 of the
 # script and the shell's own messages read as they would for `sh -c COMMAND`. The
 # report is: the cwd, NUL, `export -p`, NUL, each carried shell variable still set as
-# NAME=value NUL, then "end" NUL. A shell addresses fds over 9 only through /proc.
+# NAME=value NUL, then "end" NUL (`command`: a function the user defines named pwd or
+# printf must not change it). A shell addresses fds over 9 only through /proc.
 WRAPPER = (
     "__lambdash_command=$1 __lambdash_fd=$__LAMBDASH_STATE_FD __lambdash_vars=$__LAMBDASH_SHELL_VARIABLES"
     " __lambdash_in=$__LAMBDASH_SHELL_VARIABLES_FD;"
     " unset __LAMBDASH_STATE_FD __LAMBDASH_SHELL_VARIABLES __LAMBDASH_SHELL_VARIABLES_FD; shift;"
     " [ -z \"$__lambdash_in\" ] || . \"/proc/self/fd/$__lambdash_in\";"
-    " __lambdash_report() { pwd; printf '\\0'; export -p; printf '\\0'; for __lambdash_name in $__lambdash_vars; do"
-    " eval \"[ -z \\\"\\${$__lambdash_name+set}\\\" ] || printf '%s=%s\\\\0' $__lambdash_name"
-    " \\\"\\$$__lambdash_name\\\"\"; done; printf 'end\\0'; };"
+    " __lambdash_report() { command pwd; command printf '\\0'; command export -p; command printf '\\0';"
+    " for __lambdash_name in $__lambdash_vars; do"
+    " eval \"[ -z \\\"\\${$__lambdash_name+set}\\\" ] || command printf '%s=%s\\\\0' $__lambdash_name"
+    " \\\"\\$$__lambdash_name\\\"\"; done; command printf 'end\\0'; };"
     " trap '__lambdash_status=$?; __lambdash_report > \"/proc/self/fd/$__lambdash_fd\" 2>/dev/null;"
     " exit $__lambdash_status' EXIT;"
     " eval \"$__lambdash_command\""
