@@ -110,6 +110,9 @@ def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ..
     )
     if target_set.defaulted:
         terminal.notice(LOCAL_DEFAULT_NOTICE)
+    warning = config_file_warning()
+    if warning:
+        terminal.warning(warning)
     return target_set.targets
 
 
