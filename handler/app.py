@@ -42,7 +42,7 @@ from .limits import (
     S3_READ_TIMEOUT_SECONDS,
 )
 from .output_shaping import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
-from .protocol import SHELLS, InvalidRequest, Request, parse_request
+from .request import SHELLS, InvalidRequest, Request, parse_request
 from .runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
 from .streaming import Send, StreamedOutput
 
@@ -246,12 +246,18 @@ def _run_streaming(
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
-        result = run_command_streaming(
-            command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
-            cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
-            keep_background=request.keep_background, capture_state=request.capture_state,
-            heartbeat=HEARTBEAT_SECONDS,
-        )
+        try:
+            result = run_command_streaming(
+                command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
+                cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+                keep_background=request.keep_background, capture_state=request.capture_state,
+                heartbeat=HEARTBEAT_SECONDS,
+            )
+        except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
+            refusal = {**error_response("InvalidRequest", str(problem), problem.code),
+                       "request_id": context.aws_request_id, "sandbox": identity}
+            output.finish(refusal, lambda name, path, size: {"lost": size})
+            return refusal
         response = _result_envelope(result, limit, identity, context)
 
         def describe_rest(name: str, path: Path, size: int) -> dict[str, Any]:
@@ -310,7 +316,8 @@ def _prepare(request: Request, context: LambdaContext, spool: Spool,
 
 def _warn_if_full(response: dict[str, Any], spool: Spool) -> None:
     if _nearly_full(spool.path):
-        response["warnings"] = [f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost"]
+        response.setdefault("warnings", []).append(
+            f"{_temp_dir_full(spool.path)}: what the command wrote after that is lost")
 
 
 def _nearly_full(directory: Path) -> bool:
@@ -343,6 +350,8 @@ def _result_envelope(
         "timed_out": result.timed_out,
         "time_limit": limit.to_json(),
         "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
+        **({"state_error": result.state_error} if result.state_error else {}),
+        **({"warnings": list(result.state.notes)} if result.state is not None and result.state.notes else {}),
         "timings": {"command_ms": _ms(result.duration)},
         # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.
         "memory": {"handler_peak_kib": own.ru_maxrss, "command_peak_kib": children.ru_maxrss},

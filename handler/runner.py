@@ -8,6 +8,7 @@ as the shell exits, even when a background child still holds stdout open.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import select
@@ -24,38 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .limits import SHELL_OWNED_VARIABLES
+from .request import InvalidRequest, env_entry_bytes
+from .shell_state import WRAPPER, ShellState, StateChannel
 
-# Run the command through eval so an EXIT trap can record the shell's final cwd
-# and exported environment, whatever way the command ends (exit N included).
-# The state is written NUL-separated so any value round-trips exactly.
-# Where env(1) is missing, Python (always there in a Lambda runtime) dumps the environment.
-_PYTHON_ENV_DUMP = (
-    'import os, sys; sys.stdout.buffer.write(b"".join(k + b"=" + v + b"\\0" for k, v in os.environb.items()))'
-)
-# One line, so the user's command (run by the eval at its end) is on line 1 of the
-# script and the shell's own messages read as they would for `sh -c COMMAND`.
-_STATE_WRAPPER = (
-    "__lambdash_command=$1 __lambdash_state=$__LAMBDASH_STATE"
-    " __lambdash_python=$__LAMBDASH_PYTHON __lambdash_dump=$__LAMBDASH_ENV_DUMP;"
-    " unset __LAMBDASH_STATE __LAMBDASH_PYTHON __LAMBDASH_ENV_DUMP; shift;"
-    " trap '__lambdash_status=$?; pwd > \"$__lambdash_state/cwd\" 2>/dev/null;"
-    " env -0 > \"$__lambdash_state/env\" 2>/dev/null"
-    " || \"$__lambdash_python\" -c \"$__lambdash_dump\" > \"$__lambdash_state/env\";"
-    " exit $__lambdash_status' EXIT;"
-    " eval \"$__lambdash_command\""
-)
-_STATE_VARIABLES = frozenset({"__LAMBDASH_STATE", "__LAMBDASH_PYTHON", "__LAMBDASH_ENV_DUMP"})
 # A command longer than this is run from a file in the spool, well under the kernel's 128 KiB per argument.
 ARGV_COMMAND_MAX_CHARACTERS = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ShellState:
-    """The cwd and the environment changes a command left behind."""
-
-    cwd: str
-    env: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +43,8 @@ class CommandResult:
     timed_out: bool
     duration: float
     state: ShellState | None
+    # Why the state a command asked to capture could not be read back (None when it was, or was not asked for).
+    state_error: str | None = None
 
 
 class Spool:
@@ -241,7 +217,7 @@ def run_command(
         process = launch.start(stdin, out, err, cwd)
     timed_out = False
     try:
-        returncode = wait_for_exit(process, timeout)
+        returncode = wait_for_exit(process, timeout, launch.channel)
     except subprocess.TimeoutExpired:
         timed_out = True
         kill_group(process.pid)
@@ -307,6 +283,8 @@ def run_command_streaming(
         poller.register(descriptor, select.POLLIN)
     if pidfd is not None:
         poller.register(pidfd, select.POLLIN)
+    if launch.channel is not None:
+        poller.register(launch.channel.fd, select.POLLIN)
     last_sent = time.monotonic()
     try:
         while returncode is None:
@@ -320,6 +298,9 @@ def run_command_streaming(
             for descriptor, _ in poller.poll(wait * 1000):
                 if descriptor == pidfd:
                     returncode = process.wait()
+                elif launch.channel is not None and descriptor == launch.channel.fd:
+                    if not launch.channel.read_available():
+                        poller.unregister(descriptor)
                 elif descriptor in names:
                     data = _read_some(descriptor, chunk)
                     if data:
@@ -377,29 +358,42 @@ class _Launch:
         # $0 is the shell's short name, so its messages start "bash: line 1:" or "sh: 1:" as usual.
         name = os.path.basename(shell_path)
         self.argv = [name, "-c", command]
-        self.state_dir: Path | None = None
+        # The state comes back through a pipe (see handler.shell_state), never through a file or a program.
+        self.channel: StateChannel | None = None
         if capture_state:
-            self.state_dir = spool.file("state")
-            self.state_dir.mkdir()
             assert self.env is not None
-            self.env["__LAMBDASH_STATE"] = str(self.state_dir)
-            self.env["__LAMBDASH_PYTHON"] = sys.executable
-            self.env["__LAMBDASH_ENV_DUMP"] = _PYTHON_ENV_DUMP
-            self.argv = [name, "-c", _STATE_WRAPPER, name, command]
+            self.channel = StateChannel(self.env)
+            self.env.update(self.channel.environment)
+            self.argv = [name, "-c", WRAPPER, name, command]
         self.started = 0.0
 
     def start(self, stdin: Any, stdout: Any, stderr: Any, cwd: str | None) -> subprocess.Popen[bytes]:
         self.started = time.monotonic()
-        return subprocess.Popen(
-            self.argv, executable=self.shell_path, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=self.env,
-            start_new_session=True, close_fds=True,
-        )
+        try:
+            process = subprocess.Popen(
+                self.argv, executable=self.shell_path, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
+                env=self.env, start_new_session=True, close_fds=True,
+                pass_fds=self.channel.child_fds if self.channel is not None else (),
+            )
+        except OSError as problem:
+            if self.channel is not None:
+                self.channel.abandon()
+            if problem.errno != errno.E2BIG:
+                raise
+            environment = sum(env_entry_bytes(name, value) for name, value in (self.env or os.environ).items())
+            raise InvalidRequest(f"env is {environment} bytes in all, more than the kernel lets a program start "
+                                 "with (E2BIG); unset some variables") from None
+        if self.channel is not None:
+            self.channel.started()
+        return process
 
     def result(self, returncode: int, timed_out: bool, duration: float, stdout_path: Path | None,
                stderr_path: Path | None) -> CommandResult:
-        state = None
-        if self.state_dir is not None and not timed_out:
-            state = read_state(self.state_dir, self.base_env)
+        state, state_error = None, None
+        if self.channel is not None:
+            state, state_error = self.channel.state(self.base_env)
+            if timed_out or returncode < 0:  # killed: whatever it reported is not where it ended
+                state, state_error = None, None
         return CommandResult(
             stdout_path=stdout_path,
             stderr_path=stderr_path,
@@ -408,24 +402,43 @@ class _Launch:
             timed_out=timed_out,
             duration=duration,
             state=state,
+            state_error=state_error,
         )
 
 
-def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
-    """Wait for the process to exit, at most ``timeout`` seconds.
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: StateChannel | None = None) -> int:
+    """Wait for the process to exit, at most ``timeout`` seconds, reading its state report as it comes.
 
     Popen.wait with a timeout polls with growing sleeps, which adds up to a
     millisecond to a short command; a pidfd wakes us the moment it exits.
     """
+    deadline = time.monotonic() + timeout
     try:
         pidfd = os.pidfd_open(process.pid)
     except (AttributeError, OSError):  # no pidfd on this kernel or platform
-        return process.wait(timeout=timeout)
+        if channel is None:
+            return process.wait(timeout=timeout)
+        while (returncode := process.poll()) is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(process.args, timeout) from None
+            channel.wait_readable(min(0.05, deadline - time.monotonic()))
+            channel.read_available()
+        return returncode
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if not poller.poll(timeout * 1000):
-            raise subprocess.TimeoutExpired(process.args, timeout)
+        if channel is not None:
+            poller.register(channel.fd, select.POLLIN)
+        while True:
+            remaining = deadline - time.monotonic()
+            ready = [descriptor for descriptor, _ in poller.poll(max(0.0, remaining) * 1000)]
+            if pidfd in ready:
+                break
+            if channel is not None and channel.fd in ready:
+                if not channel.read_available():
+                    poller.unregister(channel.fd)
+            elif not ready:
+                raise subprocess.TimeoutExpired(process.args, timeout)
     finally:
         os.close(pidfd)
     return process.wait()
@@ -448,28 +461,3 @@ def apply_overlay(base: Mapping[str, str], overlay: Mapping[str, str | None]) ->
         else:
             env[name] = value
     return env
-
-
-def read_state(state_dir: Path, base_env: Mapping[str, str]) -> ShellState | None:
-    """Read what the EXIT trap recorded, as changes relative to ``base_env``."""
-    try:
-        cwd = (state_dir / "cwd").read_bytes().decode("utf-8", "surrogateescape").rstrip("\n")
-        raw_env = (state_dir / "env").read_bytes()
-    except OSError:
-        return None
-    after: dict[str, str] = {}
-    for entry in raw_env.split(b"\0"):
-        name, sep, value = entry.partition(b"=")
-        if sep:
-            after[name.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
-    return ShellState(cwd=cwd, env=environment_changes(base_env, after))
-
-
-def environment_changes(base: Mapping[str, str], after: Mapping[str, str]) -> dict[str, str | None]:
-    """The overlay that turns ``base`` into ``after``: new values, and None for unset."""
-    ignored = SHELL_OWNED_VARIABLES | _STATE_VARIABLES
-    changes: dict[str, str | None] = {
-        name: value for name, value in after.items() if name not in ignored and base.get(name) != value
-    }
-    changes.update({name: None for name in base if name not in after and name not in ignored})
-    return changes

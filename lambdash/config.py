@@ -9,6 +9,7 @@ sandbox and says so.
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,19 @@ class Target:
             return "local"
         where = self.region or self.endpoint_url
         return f"{self.function} ({where})" if where else self.function
+
+
+def config_file_warning(environ: Mapping[str, str] = os.environ) -> str | None:
+    """A one-line warning when the config file can be changed by every user (it is still read)."""
+    path = config_path(environ)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & stat.S_IWOTH:
+        return (f"{path} can be changed by every user (mode {stat.S_IMODE(mode):03o}), and it chooses where "
+                f"commands run; fix it with `chmod 644 {path}`")
+    return None
 
 
 def load_config_file(path: Path) -> dict[str, str]:

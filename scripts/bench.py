@@ -119,7 +119,7 @@ def bench_emulator_round_trip(repeat: int) -> None:
 _PEAK_RSS_PROBE = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from handler.app import respond
+from lambdash_handler.app import respond
 class Context:
     aws_request_id = "bench"
     def get_remaining_time_in_millis(self):

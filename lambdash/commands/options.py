@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from lambdash.config import LOCAL_DEFAULT_NOTICE, Target, TargetOptions, parse_seconds, resolve_target
+from lambdash.config import (
+    LOCAL_DEFAULT_NOTICE,
+    Target,
+    TargetOptions,
+    config_file_warning,
+    parse_seconds,
+    resolve_target,
+)
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
@@ -87,6 +94,9 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     ))
     if defaulted:
         terminal.notice(LOCAL_DEFAULT_NOTICE)
+    warning = config_file_warning()
+    if warning:
+        terminal.warning(warning)
     return target
 
 
@@ -100,6 +110,9 @@ def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ..
     )
     if target_set.defaulted:
         terminal.notice(LOCAL_DEFAULT_NOTICE)
+    warning = config_file_warning()
+    if warning:
+        terminal.warning(warning)
     return target_set.targets
 
 
@@ -111,4 +124,4 @@ def audit_log(args: argparse.Namespace, terminal: Terminal) -> AuditLog:
     notice = make_state_private()
     if notice:
         terminal.notice(notice)
-    return AuditLog(None if args.no_audit else state_dir() / AUDIT_FILE)
+    return AuditLog.checked(None if args.no_audit else state_dir() / AUDIT_FILE)

@@ -64,7 +64,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         audit.record(target=target.label, command=command, request_id=result.request_id,
                      exit_status=result.status, sandbox_id=result.sandbox.get("id"))
         if args.json:
-            terminal.write_json(result.to_json())
+            result.write_json(terminal.stdout)
         else:
             deliver(result, terminal)
     return result.status

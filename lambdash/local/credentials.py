@@ -5,7 +5,8 @@ port, and keeps it in ``$XDG_STATE_HOME/lambdash/local-credentials`` (mode 0600)
 an AWS shared-credentials file with one profile per address. A restarted serve
 keeps its pair, so a REPL reconnects; the lambdash client reads the pair for an
 ``--endpoint-url`` that names that address; the AWS CLI uses it through
-``AWS_SHARED_CREDENTIALS_FILE`` and ``--profile``.
+``AWS_SHARED_CREDENTIALS_FILE`` and ``--profile``. The file is opened with
+``config.open_private``: a link, or a file that is not the user's own, is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lambdash.paths import state_dir
+from lambdash.paths import open_private, state_dir
 
 FILE_NAME = "local-credentials"
 PROFILE_PREFIX = "lambdash-local"
@@ -54,10 +55,10 @@ def stored_pair(host: str, port: int, path: Path | None = None) -> CredentialPai
     """The pair kept for ``host:port``, made and kept (0600) the first time."""
     path = path or credentials_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = open_private(path, os.O_RDWR | os.O_CREAT)
     with os.fdopen(descriptor, "r+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # two serves starting at once must not overwrite each other
-        if os.fstat(file.fileno()).st_mode & 0o077:
+        if os.fstat(file.fileno()).st_mode & 0o077:  # readable by others, but nobody else's: made private
             os.fchmod(file.fileno(), 0o600)
         profiles = configparser.ConfigParser(interpolation=None)
         profiles.read_string(file.read())
@@ -74,15 +75,19 @@ def stored_pair(host: str, port: int, path: Path | None = None) -> CredentialPai
 
 
 def pair_for_endpoint(endpoint_url: str, environ: Mapping[str, str] = os.environ) -> CredentialPair | None:
-    """The pair kept for the local Lambda an endpoint URL names, if one was kept for it."""
+    """The pair kept for the local Lambda an endpoint URL names, if one was kept for it.
+
+    A kept file that is a link or not the user's own is refused (UnsafeStateFile), never read.
+    """
     parts = urlsplit(endpoint_url)
     if parts.hostname is None or parts.port is None:
         return None
     path = credentials_path(environ)
     profiles = configparser.ConfigParser(interpolation=None)
     try:
-        profiles.read_string(path.read_text(encoding="utf-8"))
-    except (OSError, configparser.Error):
+        with os.fdopen(open_private(path, os.O_RDONLY), encoding="utf-8") as file:
+            profiles.read_string(file.read())
+    except (OSError, UnicodeDecodeError, configparser.Error):
         return None
     for host in (parts.hostname, *WILDCARD_HOSTS):
         section = profile_name(host, parts.port)

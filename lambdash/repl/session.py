@@ -183,7 +183,7 @@ class ReplSession:
             raise
         self.last = LastCommand(result.status, time.monotonic() - started)
         if self.json_output:
-            self.terminal.write_json(result.to_json())
+            result.write_json(self.terminal.stdout)
         else:
             self.printer.show(result)
             if result.status != 0:

@@ -5,7 +5,9 @@ remember anything. The client does: the cwd and an environment overlay (the
 variables set or unset relative to the sandbox's own environment) go with every
 command, and the state the command left behind comes back and replaces them.
 That makes ``cd``, ``cd -`` (OLDPWD is an exported variable), ``export`` and
-``unset`` behave as in one long-lived shell.
+``unset`` behave as in one long-lived shell. When the handler could not read the
+state back (its response says why, in ``state_error``), the last good state is kept
+and a one-line notice says so.
 
 ``CarriedShell`` owns that state. It runs commands with bash when the sandbox
 has it, and falls back to sh once the function says bash is missing. When the
@@ -24,7 +26,7 @@ from typing import Any
 from lambdash.errors import LambdashError, RequestRefused
 from lambdash.shell.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
 
-# The handler's codes for the refusals handled here (handler/app.py and handler/protocol.py).
+# The handler's codes for the refusals handled here (handler/app.py and handler/request.py).
 _MISSING_CWD = "cwd_missing"
 _MISSING_BASH = "shell_missing"
 
@@ -99,6 +101,8 @@ class CarriedShell:
                 if result.state is not None:
                     # The handler reports the complete overlay relative to the sandbox, so it replaces ours.
                     self.state = CarriedState(result.state.cwd, dict(result.state.env))
+                elif result.raw.get("state_error"):
+                    self._notify(f"{result.raw['state_error']}; keeping the last cwd and environment")
         return result
 
     def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: Stdin, timeout: float | None,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from lambdash.paths import state_dir
+from lambdash.paths import open_private, state_dir
 from lambdash.terminal import BOLD, CYAN, GREEN, RED, YELLOW, Painter
 
 # These must match handler/inventory/, which the client does not import (it imports only
@@ -317,10 +317,12 @@ def redaction_key(directory: Path | None = None) -> str | None:
     """The user's own random key for the HMAC of redacted values (hex), made and kept (0600) on first use.
 
     None when the state dir cannot be written: values are then redacted without the HMAC.
+    A kept key that is a link or not the user's own is refused (UnsafeStateFile).
     """
     path = (directory or state_dir()) / REDACTION_KEY_FILE
     try:
-        return path.read_text().strip()
+        with os.fdopen(open_private(path, os.O_RDONLY)) as file:
+            return file.read().strip()
     except FileNotFoundError:
         pass
     except OSError:
@@ -328,9 +330,10 @@ def redaction_key(directory: Path | None = None) -> str | None:
     key = secrets.token_hex(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:  # another lambdash made it meanwhile
-        return path.read_text().strip()
+        with os.fdopen(open_private(path, os.O_RDONLY)) as file:
+            return file.read().strip()
     except OSError:
         return None
     with os.fdopen(descriptor, "w") as file:

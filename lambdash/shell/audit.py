@@ -4,6 +4,8 @@ Each line says how the command ended (``status``: ``done`` with its exit status,
 ``failed`` with lambdash's error, or ``interrupted``). It keeps at most 4 KB of the
 command, with the command's whole size and sha256, so a big script cannot fill it.
 The file is created with mode 0600 and its directory 0700: commands can hold secrets.
+It is opened with ``config.open_private``: a link, or a file another user owns or
+could write, is refused before the command runs (see ``AuditLog.checked``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from lambdash.paths import state_dir
+from lambdash.paths import UnsafeStateFile, open_private, state_dir, untrusted_reason
 
 AUDIT_FILE = "audit.jsonl"
 COMMAND_KEPT_BYTES = 4096
@@ -27,6 +29,21 @@ class AuditLog:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+
+    @classmethod
+    def checked(cls, path: Path | None) -> AuditLog:
+        """The log at ``path``, once it is known to be the user's own file (UnsafeStateFile otherwise).
+
+        A command is refused rather than logged where someone else could read or forge
+        the log; a log that merely cannot be written (a full disk) stops nothing.
+        """
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
+            except OSError:
+                pass
+        return cls(path)
 
     def record(self, *, target: str, command: str, request_id: str | None, exit_status: int | None,
                sandbox_id: str | None, error: str | None = None, interrupted: bool = False) -> None:
@@ -46,10 +63,10 @@ class AuditLog:
             line["error"] = error
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            descriptor = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             with os.fdopen(descriptor, "a", encoding="utf-8") as log:
                 log.write(json.dumps(line) + "\n")
-        except OSError:
+        except (OSError, UnsafeStateFile):
             pass
 
 
@@ -68,24 +85,44 @@ def make_state_private(directory: Path | None = None) -> str | None:
     """Tighten an existing state dir to 0700, and its audit log and histories to 0600.
 
     Earlier versions, a restored backup or a loose umask may have left them readable by
-    others. Returns the one-line notice saying what changed, or None when nothing did
+    others. Only the user's own regular files are changed, never through a link; one
+    that others could write is left as it is, for ``open_private`` to refuse by name.
+    Returns the one-line notice saying what changed, or None when nothing did
     (or nothing could be: a state dir that is not ours is left alone).
     """
     directory = directory or state_dir()
     changed: list[str] = []
     try:
-        paths = [(directory, 0o700), *((path, 0o600) for path in sorted(directory.glob("history-*"))),
-                 (directory / AUDIT_FILE, 0o600)]
-        for path, mode in paths:
-            try:
-                was = path.stat().st_mode & 0o777
-            except FileNotFoundError:
-                continue
-            if was & ~mode:
-                path.chmod(was & mode)
-                changed.append(f"{path.name} {was:o} -> {was & mode:o}")
+        status = directory.stat()
+        if status.st_uid != os.geteuid():
+            return None
+        was = status.st_mode & 0o777
+        if was & ~0o700:
+            directory.chmod(was & 0o700)
+            changed.append(f"{directory.name} {was:o} -> {was & 0o700:o}")
+        for path in [*sorted(directory.glob("history-*")), directory / AUDIT_FILE]:
+            note = _make_file_private(path)
+            if note:
+                changed.append(note)
     except OSError:
         return None
     if not changed:
         return None
     return f"made the state dir {directory} private (commands can hold secrets): {', '.join(changed)}"
+
+
+def _make_file_private(path: Path) -> str | None:
+    """Take the read bits of group and others off one of the user's own state files; what changed."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # absent, or a link: refused when it is used
+        return None
+    try:
+        status = os.fstat(descriptor)
+        was = status.st_mode & 0o777
+        if untrusted_reason(status, path) or not was & 0o077:
+            return None
+        os.fchmod(descriptor, was & 0o600)
+        return f"{path.name} {was:o} -> {was & 0o600:o}"
+    finally:
+        os.close(descriptor)

@@ -3,17 +3,24 @@
 ``RemoteShell`` builds the request the handler understands, invokes the
 function, and turns the response into a ``RemoteResult``. The one-shot command,
 the REPL and census all run commands through it.
+
+Output is written as it is read, whatever its size: inline output that came
+compressed is inflated a chunk at a time, spilled output is fetched in chunks, and
+``--json`` writes its document piece by piece. Client memory stays flat.
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
+import contextlib
 import hashlib
 import io
 import json
 import tempfile
+import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -41,6 +48,9 @@ COMMAND_CHECK_SIZE_CHARACTERS = 4096
 REQUEST_MAX_BYTES = LAMBDA_REQUEST_LIMIT_BYTES - 1024
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 LOG_LINES_SHOWN = 5
+# Output is handled this much at a time: inflated, written, encoded for --json.
+# A multiple of 3, so each piece of base64 but the last has no padding.
+OUTPUT_CHUNK_BYTES = 3 * 256 * 1024
 
 # What a command reads: bytes, or a file or pipe read as it is sent (memory stays flat).
 Stdin = bytes | BinaryIO | None
@@ -56,7 +66,7 @@ def text_or_base64(data: bytes) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Stream:
-    """One output stream: inline bytes, or an object in the spill bucket."""
+    """One output stream: inline bytes (``data``, or ``compressed`` by zlib), or an object in the spill bucket."""
 
     size: int
     lost: int = 0
@@ -66,6 +76,8 @@ class Stream:
     cut_reason: str | None = None
     # Bytes already shown as they were written (a streamed run); the rest is ``data`` or ``spilled``.
     streamed: int = 0
+    # Inline bytes as the handler compressed them: inflated a chunk at a time as they are written.
+    compressed: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_streamed(cls, raw: Mapping[str, Any]) -> Stream:
@@ -79,13 +91,14 @@ class Stream:
             return cls(size=raw["size"], spilled=raw["s3"])
         data = base64.b64decode(raw.get("data", ""))
         if raw.get("encoding") == "zlib+base64":
-            data = zlib.decompress(data)
+            return cls(size=raw["size"], lost=raw.get("lost", 0), compressed=data, cut_reason=raw.get("cut_reason"))
         return cls(size=raw["size"], lost=raw.get("lost", 0), data=data, cut_reason=raw.get("cut_reason"))
 
     def write_to(self, destination: BinaryIO, label: str, progress: ProgressFactory | None = None) -> None:
         """Write the stream's bytes unchanged; a spilled one is fetched, verified and deleted."""
         if self.spilled is None:
-            destination.write(self.data or b"")
+            for chunk in self._inline_chunks():
+                destination.write(chunk)
             destination.flush()
             return
         download_verified(
@@ -93,6 +106,41 @@ class Stream:
             label=label, progress=progress,
         )
         delete_object(self.spilled["delete_url"])
+
+    def _inline_chunks(self) -> Iterator[bytes]:
+        """The inline bytes a chunk at a time, inflated as they go when they came compressed."""
+        if self.compressed is None:
+            data = memoryview(self.data or b"")
+            for start in range(0, len(data), OUTPUT_CHUNK_BYTES):
+                yield bytes(data[start:start + OUTPUT_CHUNK_BYTES])
+            return
+        inflater = zlib.decompressobj()
+        pending = self.compressed
+        while pending:
+            # max_length bounds each piece: 64 KB of zlib can inflate to 64 MB of zeros.
+            chunk = inflater.decompress(pending, OUTPUT_CHUNK_BYTES)
+            pending = inflater.unconsumed_tail
+            if chunk:
+                yield chunk
+        tail = inflater.flush()
+        if tail:
+            yield tail
+
+    @contextlib.contextmanager
+    def replayable(self, label: str) -> Iterator[Callable[[], Iterator[bytes]]]:
+        """A maker of the stream's chunks, afresh at each call (a spilled stream is fetched to a temp file once)."""
+        if self.spilled is None:
+            yield self._inline_chunks
+            return
+        with tempfile.TemporaryFile() as copy:
+            self.write_to(copy, label)
+
+            def chunks() -> Iterator[bytes]:
+                copy.seek(0)
+                while chunk := copy.read(OUTPUT_CHUNK_BYTES):
+                    yield chunk
+
+            yield chunks
 
     def read(self, label: str) -> bytes:
         buffer = io.BytesIO()
@@ -144,24 +192,75 @@ class RemoteResult:
                  for name, stream in (("stdout", self.stdout), ("stderr", self.stderr)) if stream.lost]
         return notes + [str(text) for text in self.raw.get("warnings") or []]
 
-    def to_json(self) -> dict[str, Any]:
-        """The whole result for scripts: streams as text when they are UTF-8, else base64."""
+    def write_json(self, destination: BinaryIO) -> None:
+        """The whole result for scripts, as pretty JSON: streams as text when they are UTF-8, else base64.
 
-        def stream(name: str, source: Stream) -> dict[str, Any]:
-            return {"size": source.size, "lost": source.lost, **text_or_base64(source.read(name))}
+        The document is written piece by piece, each stream a chunk at a time, so a
+        big output never sits in memory (a spilled one is fetched to a temp file first,
+        since it is read twice: to learn whether it is UTF-8, then to write it).
+        """
+        with contextlib.ExitStack() as stack:
+            marks: dict[str, tuple[str, Callable[[], Iterator[bytes]]]] = {}
+            streams: dict[str, dict[str, Any]] = {}
+            for name, source in (("stdout", self.stdout), ("stderr", self.stderr)):
+                chunks = stack.enter_context(source.replayable(name))
+                mark = f"lambdash-{name}-{uuid.uuid4().hex}"
+                kind = "text" if _is_utf8(chunks()) else "base64"
+                marks[json.dumps(mark)] = (kind, chunks)
+                streams[name] = {"size": source.size, "lost": source.lost, kind: mark}
+            document = json.dumps({
+                "status": self.status,
+                "exit_status": self.exit_status,
+                "signal": self.signal,
+                "timed_out": self.timed_out,
+                **streams,
+                "request_id": self.request_id,
+                "sandbox": dict(self.sandbox),
+                "timings": dict(self.timings),
+                "warnings": self.warnings,
+            }, indent=2, sort_keys=True) + "\n"
+            position = 0
+            while marks:
+                at, mark = min((document.index(mark), mark) for mark in marks)
+                destination.write(document[position:at].encode("ascii"))
+                kind, chunks = marks.pop(mark)
+                destination.write(b'"')
+                for piece in (_json_text if kind == "text" else _base64_pieces)(chunks()):
+                    destination.write(piece)
+                destination.write(b'"')
+                position = at + len(mark)
+            destination.write(document[position:].encode("ascii"))
+        destination.flush()
 
-        return {
-            "status": self.status,
-            "exit_status": self.exit_status,
-            "signal": self.signal,
-            "timed_out": self.timed_out,
-            "stdout": stream("stdout", self.stdout),
-            "stderr": stream("stderr", self.stderr),
-            "request_id": self.request_id,
-            "sandbox": dict(self.sandbox),
-            "timings": dict(self.timings),
-            "warnings": self.warnings,
-        }
+
+def _is_utf8(chunks: Iterator[bytes]) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in chunks:
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_text(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """UTF-8 chunks as the inside of one JSON string (as json.dumps escapes it)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for chunk in chunks:
+        yield json.dumps(decoder.decode(chunk))[1:-1].encode("ascii")
+    yield json.dumps(decoder.decode(b"", final=True))[1:-1].encode("ascii")
+
+
+def _base64_pieces(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The base64 of the chunks, encoded 3 bytes at a time so the pieces join into one text."""
+    rest = b""
+    for chunk in chunks:
+        data = rest + chunk
+        whole = len(data) - len(data) % 3
+        yield base64.b64encode(data[:whole])
+        rest = data[whole:]
+    yield base64.b64encode(rest)
 
 
 def truncation_warning(name: str, stream: Stream, switch_reason: str | None = None) -> str:

@@ -215,3 +215,34 @@ def file_sha256(path: Path) -> str:
         while chunk := file.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def test_client_memory_stays_flat_for_compressible_buffered_output_and_json(home: Path, tmp_path: Path) -> None:
+    """300 MB of zeros come back inline, compressed: inflated a chunk at a time; --json is written as a stream."""
+    out = tmp_path / "out.bin"
+    zeros = 300 * 1024 * 1024
+    with serving("--ephemeral-storage", "1024", "--timeout", "300") as url:
+        status, err, buffered_rss = peak_rss_mb(["--endpoint-url", url, "--no-stream", f"head -c {zeros} /dev/zero"],
+                                                Path(os.devnull), out)
+        assert (status, err) == (0, b"")
+        assert out.stat().st_size == zeros
+        assert file_sha256(out) == hashlib.sha256(bytes(zeros)).hexdigest()
+        size = 100 * 1024 * 1024
+        status, err, json_rss = peak_rss_mb(["--endpoint-url", url, "--json", f"head -c {size} /dev/zero"],
+                                            Path(os.devnull), out)
+        assert (status, err) == (0, b"")
+    # NULs are UTF-8: the stdout text is 100 MB of \u0000 escapes, the rest a small document around it.
+    with open(out, "rb") as document:
+        head = document.read(64 * 1024)
+        start = head.index(b'"text": "', head.index(b'"stdout": {')) + len(b'"text": "')
+        document.seek(start)
+        remaining = size
+        while remaining:
+            chunk = document.read(min(remaining, 1024 * 1024) * 6)
+            assert chunk == b"\\u0000" * (len(chunk) // 6)
+            remaining -= len(chunk) // 6
+        rest = document.read()
+    assert head[:start].endswith(b'"stdout": {\n    "lost": 0,\n    "size": 104857600,\n    "text": "')
+    assert rest.startswith(b'"\n  },\n  "timed_out": false,')
+    assert buffered_rss < 100, f"{buffered_rss:.0f} MB of client RSS for 300 MB of compressible buffered output"
+    assert json_rss < 100, f"{json_rss:.0f} MB of client RSS for --json with 100 MB of output"

@@ -125,12 +125,12 @@ def older_handler(root: Path) -> Path:
     """A copy of the handler as it was before streaming: it refuses a request with a ``stream`` field."""
     task_root = root / "older"
     shutil.copytree(stage_task_root() / "lambdash_handler", task_root / "lambdash_handler")
-    protocol = task_root / "lambdash_handler" / "protocol.py"
-    text = protocol.read_text()
+    request = task_root / "lambdash_handler" / "request.py"
+    text = request.read_text()
     known = re.search(r"known = \{[^}]*\}", text)
     assert known is not None
     assert '"stream", ' in known[0]
-    protocol.write_text(text.replace(known[0], known[0].replace('"stream", ', "")))
+    request.write_text(text.replace(known[0], known[0].replace('"stream", ', "")))
     return task_root
 
 

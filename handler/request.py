@@ -17,6 +17,9 @@ from .contract import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION
 
 OPERATIONS = ("run", "presign_upload", "inventory", "probe")
 SHELLS = {"sh": "/bin/sh", "bash": "/bin/bash"}
+# The kernel refuses to start a program with one environment string (NAME=value and its NUL)
+# longer than this (MAX_ARG_STRLEN, 32 pages): execve fails with E2BIG.
+ENV_ENTRY_MAX_BYTES = 131_072
 
 
 class InvalidRequest(Exception):
@@ -62,12 +65,12 @@ class Request:
     capture_state: bool = False
     output: OutputSettings = field(default_factory=OutputSettings)
     redact: bool = True
-    # The user's own key for the HMAC a redacted value shows (see handler.redaction).
+    # The user's own key for the HMAC a redacted value shows (see ``redaction``).
     redact_key: bytes | None = None
     legacy: bool = False
     # Sent by a client calling the streaming API; answered with records where the handler can stream.
     stream: bool = False
-    # op "probe": the network checks to run (see handler.netprobe), each within ``timeout``.
+    # op "probe": the network checks to run (see ``checks``), each within ``timeout``.
     checks: tuple[str, ...] = ()
 
 
@@ -132,13 +135,13 @@ def parse_request(event: Any) -> Request:
         return Request(op=op, redact=bool(_expect(event.get("redact", True), bool, "redact")),
                        redact_key=_parse_redact_key(event.get("redact_key")), output=_parse_output(event.get("output")))
     command_key = _parse_optional_str(event.get("command_key"), "command_key")
+    capture_state = _expect(event.get("capture_state", False), bool, "capture_state")
     if "command" not in event and command_key is None:
         raise InvalidRequest("command is missing")
     command = _expect(event.get("command", ""), str, "command")
     if command and command_key is not None:
         raise InvalidRequest("give command or command_key, not both")
-    if "\0" in command:
-        raise InvalidRequest("command must not contain a NUL character")
+    _check_command(command)
     shell = _expect(event.get("shell", "sh"), str, "shell")
     if shell not in SHELLS:
         raise InvalidRequest(f"shell must be one of: {', '.join(SHELLS)}")
@@ -152,10 +155,10 @@ def parse_request(event: Any) -> Request:
         stdin_sha256=_parse_optional_str(event.get("stdin_sha256"), "stdin_sha256"),
         command_sha256=_parse_optional_str(event.get("command_sha256"), "command_sha256"),
         cwd=_parse_cwd(event.get("cwd")),
-        env=_parse_env(event.get("env")),
+        env=_parse_env(event.get("env"), carried=capture_state),
         timeout=_parse_timeout(event.get("timeout")),
         keep_background=_expect(event.get("keep_background", False), bool, "keep_background"),
-        capture_state=_expect(event.get("capture_state", False), bool, "capture_state"),
+        capture_state=capture_state,
         output=_parse_output(event.get("output")),
         stream=_expect(event.get("stream", False), bool, "stream"),
     )
@@ -166,9 +169,30 @@ def _parse_legacy(event: dict[str, Any]) -> Request:
     if "command" not in event:
         raise InvalidRequest("command is missing (send {\"v\": 1, \"command\": \"...\"})")
     command = _expect(event["command"], str, "command")
+    _check_command(command)
+    return Request(command=command, legacy=True)
+
+
+def _check_command(command: str) -> None:
     if "\0" in command:
         raise InvalidRequest("command must not contain a NUL character")
-    return Request(command=command, legacy=True)
+    _check_encodable(command, "command")
+
+
+def _check_encodable(text: str, what: str) -> None:
+    """Refuse a string no program could be given: a lone surrogate that is not an undecodable byte.
+
+    Characters U+DC80 to U+DCFF stand for bytes that are not UTF-8 (Python's
+    surrogateescape), so they are kept; any other surrogate has no bytes at all.
+    """
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as problem:
+        raise InvalidRequest(
+            f"{what} holds a lone surrogate (U+{ord(text[problem.start]):04X} at character {problem.start}), "
+            "which is not text; send it as UTF-8"
+        ) from None
+
 
 
 def _parse_optional_str(value: Any, name: str) -> str | None:
@@ -217,12 +241,18 @@ def _parse_cwd(value: Any) -> str | None:
     _expect(value, str, "cwd")
     if not value or "\0" in value:
         raise InvalidRequest("cwd must be a non-empty path")
+    _check_encodable(value, "cwd")
     if not os.path.isdir(value):
         raise InvalidRequest(f"cwd does not exist: {value}", code="cwd_missing")
     return str(value)
 
 
-def _parse_env(value: Any) -> dict[str, str | None]:
+def _parse_env(value: Any, *, carried: bool = False) -> dict[str, str | None]:
+    """The environment overlay; InvalidRequest for any variable no program could be started with.
+
+    A ``carried`` overlay (the REPL's, with capture_state) may hold a value too big
+    for the kernel: the command's shell gets it as a shell variable (see ``runner``).
+    """
     if value is None:
         return {}
     _expect(value, dict, "env")
@@ -230,12 +260,22 @@ def _parse_env(value: Any) -> dict[str, str | None]:
     for name, setting in value.items():
         if not name or "=" in name or "\0" in name:
             raise InvalidRequest(f"env has an invalid variable name {name!r}")
+        _check_encodable(name, f"env name {name!r}")
         if setting is not None:
             _expect(setting, str, f"env[{name!r}]")
             if "\0" in setting:
                 raise InvalidRequest(f"env[{name!r}] must not contain a NUL character")
+            _check_encodable(setting, f"env value of {name}")
+            if not carried and env_entry_bytes(name, setting) > ENV_ENTRY_MAX_BYTES:
+                raise InvalidRequest(f"env value of {name} is over {ENV_ENTRY_MAX_BYTES} bytes "
+                                     "(with its name, the kernel's limit for one variable)")
         env[name] = setting
     return env
+
+
+def env_entry_bytes(name: str, value: str) -> int:
+    """What ``NAME=value`` takes in a program's environment, its closing NUL included."""
+    return len(name.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape")) + 2
 
 
 def _parse_timeout(value: Any) -> float | None:
