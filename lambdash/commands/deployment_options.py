@@ -16,18 +16,20 @@ from typing import TYPE_CHECKING
 from lambdash.config import Target, TargetOptions, resolve_target
 from lambdash.deploy.models import (
     ARCHITECTURES,
-    DEFAULT_ARCHITECTURE,
-    DEFAULT_EPHEMERAL_STORAGE_MB,
-    DEFAULT_MEMORY_MB,
-    DEFAULT_NAME,
-    DEFAULT_RUNTIME,
-    DEFAULT_TIMEOUT_SECONDS,
     SUPPORTED_RUNTIMES,
     DeployOptions,
     FunctionReference,
     default_twin_name,
 )
 from lambdash.errors import UsageError
+from lambdash.lambda_defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_EPHEMERAL_STORAGE_MB,
+    DEFAULT_FUNCTION_NAME,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RUNTIME,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def add_deployment_options(parser: argparse.ArgumentParser, *, endpoint: bool = 
     group = parser.add_argument_group("deployment")
     group.add_argument("--name", default=argparse.SUPPRESS, metavar="NAME",
                        help=f"the function's name (default: -f, LAMBDASH_FUNCTION, the config file, "
-                            f"else {DEFAULT_NAME})")
+                            f"else {DEFAULT_FUNCTION_NAME})")
     if not endpoint:
         return
     group.add_argument("--region", action="append", default=argparse.SUPPRESS, metavar="REGION",

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from lambdash.deploy.models import (
     FUNCTION_DESCRIPTION,
-    HANDLER,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PUBLIC_ACCESS_BLOCK,
@@ -24,6 +23,7 @@ from lambdash.deploy.models import (
     PlannedChange,
     Step,
 )
+from lambdash.lambda_defaults import HANDLER
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient

@@ -19,6 +19,14 @@ from enum import StrEnum
 from typing import Any
 
 from handler.constants import DEFAULT_PREFIX, ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, EXEC_WRAPPER_NAME
+from lambdash.lambda_defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_EPHEMERAL_STORAGE_MB,
+    DEFAULT_FUNCTION_NAME,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RUNTIME,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 # Everything lambdash creates carries this tag; destroy removes nothing without it.
 MANAGED_TAG_KEY = "lambdash"
@@ -32,10 +40,8 @@ LIKE_TAG_KEY = "lambdash:like"
 LIKE_RECORD_TAG_KEY = "lambdash:like-record"
 TWIN_TAG_KEY = "lambdash:twin"
 
-HANDLER = "handler.app.handle"
 # Where Lambda unpacks the zip: the exec wrapper that starts the streaming runtime loop is here.
 DEPLOYED_EXEC_WRAPPER = f"/var/task/handler/{EXEC_WRAPPER_NAME}"
-DEFAULT_NAME = "lambdash"
 # The role is lambdash-NAME-role, and IAM allows role names of at most 64 characters.
 MAX_NAME_LENGTH = 50
 # A twin is named after the function it is like, unless --name says otherwise.
@@ -43,11 +49,6 @@ TWIN_NAME_PREFIX = "lambdash-like-"
 # Runtimes the handler supports (it needs Python 3.11 or later).
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
 ARCHITECTURES = ("arm64", "x86_64")
-DEFAULT_RUNTIME = "python3.13"
-DEFAULT_ARCHITECTURE = "arm64"
-DEFAULT_MEMORY_MB = 1024
-DEFAULT_TIMEOUT_SECONDS = 300
-DEFAULT_EPHEMERAL_STORAGE_MB = 512
 MEMORY_RANGE_MB = (128, 10240)
 TIMEOUT_RANGE_SECONDS = (1, 900)
 EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
@@ -82,7 +83,7 @@ class ResourceKind(StrEnum):
 class DeployOptions:
     """What the command line asked for, before the account and region are known."""
 
-    name: str = DEFAULT_NAME
+    name: str = DEFAULT_FUNCTION_NAME
     runtime: str = DEFAULT_RUNTIME
     architecture: str = DEFAULT_ARCHITECTURE
     memory_mb: int = DEFAULT_MEMORY_MB

@@ -18,7 +18,6 @@ from lambdash.deploy.models import (
     ARCHITECTURES,
     EPHEMERAL_STORAGE_RANGE_MB,
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     LIKE_RECORD_TAG_KEY,
     MAX_NAME_LENGTH,
@@ -55,6 +54,7 @@ from lambdash.deploy.models import (
     vpc_digest,
 )
 from lambdash.errors import ConfigError
+from lambdash.lambda_defaults import HANDLER
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import CallerIdentity, DeployClient

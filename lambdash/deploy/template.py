@@ -20,7 +20,6 @@ from lambdash.deploy.models import (
     BASIC_EXECUTION_POLICY,
     DEPLOYED_EXEC_WRAPPER,
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
@@ -35,6 +34,7 @@ from lambdash.deploy.models import (
     spill_policy,
     trust_policy,
 )
+from lambdash.lambda_defaults import HANDLER
 
 CODE_KEY_PREFIX = "lambdash-code"
 

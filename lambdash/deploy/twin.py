@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from lambdash.deploy.layers import layer_findings, zip_listing
 from lambdash.deploy.models import (
-    DEFAULT_RUNTIME,
     EFS_CLIENT_POLICY,
     LIKE_RECORD_TAG_KEY,
     SUPPORTED_RUNTIMES,
@@ -49,6 +48,7 @@ from lambdash.deploy.planner import (
     validate_options,
 )
 from lambdash.errors import ConfigError, LambdashError
+from lambdash.lambda_defaults import DEFAULT_RUNTIME
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient

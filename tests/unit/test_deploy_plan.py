@@ -13,7 +13,6 @@ from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options
 from lambdash.deploy.models import (
     FUNCTION_DESCRIPTION,
-    HANDLER,
     LIFECYCLE_RULE_ID,
     PUBLIC_ACCESS_BLOCK,
     Action,
@@ -38,6 +37,7 @@ from lambdash.deploy.planner import (
     validate_options,
 )
 from lambdash.errors import ConfigError, UsageError
+from lambdash.lambda_defaults import HANDLER
 from lambdash.terminal import Terminal
 
 Present = TypeVar("Present")

@@ -13,7 +13,6 @@ from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options, deployment_target, twin_options
 from lambdash.deploy.layers import layer_findings
 from lambdash.deploy.models import (
-    HANDLER,
     MAX_NAME_LENGTH,
     Action,
     DeploySettings,
@@ -37,6 +36,7 @@ from lambdash.deploy.twin import (
     twin_settings,
 )
 from lambdash.errors import UsageError
+from lambdash.lambda_defaults import HANDLER
 from lambdash.terminal import Terminal
 
 ACCOUNT = "123456789012"
