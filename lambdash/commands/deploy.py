@@ -25,7 +25,9 @@ from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient
+    from lambdash.config import Target
     from lambdash.deploy.models import Plan
+    from lambdash.deploy.reachability import Probe
 
 DESCRIPTION = """\
 Create or update, idempotently, everything the lambdash function needs:
@@ -126,9 +128,20 @@ def check_twin_route(client: DeployClient, plan: Plan, terminal: Terminal) -> di
     if not needs_route_check(plan.settings):
         return None
     terminal.notice("checking the twin's route to S3 (the network probe aws:s3, run in the twin)")
-    route = check_route_to_s3(twin_target(client.target, plan.settings))
+    route = check_route_to_s3(probe_in(twin_target(client.target, plan.settings)))
     if route.reached:
         terminal.notice(route.message)
     else:
         terminal.warning(route.message)
     return route.to_dict()
+
+
+def probe_in(target: Target) -> Probe:
+    """Run the network probe's checks on ``target``, through a shell opened for the call."""
+    from lambdash.targets import open_shell
+
+    def probe(checks: list[str]) -> Any:
+        with open_shell(target) as shell:
+            return shell.probe(checks)
+
+    return probe

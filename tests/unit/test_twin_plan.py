@@ -25,7 +25,7 @@ from lambdash.deploy.models import (
     role_name_for,
 )
 from lambdash.deploy.planner import plan_deploy, recorded_settings
-from lambdash.deploy.reachability import needs_route_check, route_verdict
+from lambdash.deploy.reachability import check_route_to_s3, needs_route_check, route_verdict
 from lambdash.deploy.twin import (
     RUNTIME_OS,
     LayerCheck,
@@ -35,7 +35,7 @@ from lambdash.deploy.twin import (
     drift_from_like,
     twin_settings,
 )
-from lambdash.errors import UsageError
+from lambdash.errors import TransportError, UsageError
 from lambdash.lambda_defaults import HANDLER
 from lambdash.terminal import Terminal
 
@@ -329,6 +329,26 @@ def test_the_probe_verdict_on_the_route_to_s3() -> None:
         verdict = route_verdict(unusable)
         assert (verdict.reached, verdict.message) == (
             None, "could not check the twin's route to S3: the probe gave no aws:s3 result")
+
+
+def test_the_route_check_runs_the_s3_probe_it_is_given_and_never_fails() -> None:
+    asked: list[list[str]] = []
+
+    def reaching(checks: list[str]) -> Any:
+        asked.append(checks)
+        return {"schema": "lambdash.probe", "checks": [{"check": "aws:s3", "ok": True, "verdict": "reachable"}]}
+
+    def refused(checks: list[str]) -> Any:
+        raise TransportError("function lambdash-like-orders not found")
+
+    def broken(checks: list[str]) -> Any:
+        raise RuntimeError("the shell went away\nwith more lines")
+
+    assert check_route_to_s3(reaching).message == "the twin reaches S3 (reachable)"
+    assert asked == [["aws:s3"]]
+    for probe, reason in ((refused, "function lambdash-like-orders not found"), (broken, "the shell went away")):
+        verdict = check_route_to_s3(probe)
+        assert (verdict.reached, verdict.message) == (None, f"could not check the twin's route to S3: {reason}")
 
 
 def test_only_a_twin_in_a_vpc_with_a_bucket_is_checked() -> None:
