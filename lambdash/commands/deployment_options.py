@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambdash.config import Target, TargetOptions, resolve_target
-from lambdash.deploy.models import (
+from lambdash.deploy.settings import (
     ARCHITECTURES,
     SUPPORTED_RUNTIMES,
     DeployOptions,

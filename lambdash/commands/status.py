@@ -19,7 +19,7 @@ from lambdash.commands.deployment_options import (
     like_reference,
 )
 from lambdash.commands.options import add_common_options
-from lambdash.deploy.models import StatusReport
+from lambdash.deploy.plan import StatusReport
 from lambdash.terminal import Terminal
 
 
@@ -41,18 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from dataclasses import replace
+    from lambdash.deploy.deployer import inspect_status
 
-    from lambdash.deploy.package import build_zip
-    from lambdash.deploy.planner import inspect_status
-    from lambdash.deploy.twin import inspect_like_drift
-
-    code = build_zip(handler_directory(args))
     client = deployment_client(args, terminal)
-    report = inspect_status(client, client.target.function, code.sha256, like_reference(args))
-    if report.function.like is not None:
-        like_drift, like_error = inspect_like_drift(client, report.function)
-        report = replace(report, like_drift=like_drift, like_error=like_error)
+    report = inspect_status(client, client.target.function, like_reference(args), handler_dir=handler_directory(args))
     if args.json:
         terminal.write_json(report.to_dict())
     else:
@@ -111,7 +103,7 @@ def render_status(report: StatusReport) -> list[str]:
 
 def render_like_drift(report: StatusReport) -> list[str]:
     """What changed in the function a twin is like since the twin was made."""
-    from lambdash.deploy.models import redeploy_command
+    from lambdash.deploy.twin import redeploy_command
 
     if report.like_error is not None:
         return [f"like drift    unknown: cannot read the function it is like: {report.like_error}"]

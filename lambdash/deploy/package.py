@@ -14,9 +14,9 @@ import hashlib
 import io
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from lambdash.deploy.models import CodeArtifact
 from lambdash.errors import ConfigError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -25,6 +25,22 @@ EXECUTABLE_MODE = 0o100755  # rwxr-xr-x: Lambda runs AWS_LAMBDA_EXEC_WRAPPER onl
 PACKAGE_DIRECTORY = "handler"
 _SKIPPED_DIRECTORIES = {"__pycache__"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+
+
+@dataclass(frozen=True)
+class CodeArtifact:
+    """The deployment zip and its CodeSha256 (base64 of the SHA-256 of the bytes, as Lambda reports it)."""
+
+    zip_bytes: bytes
+    sha256: str
+
+    @property
+    def sha256_hex(self) -> str:
+        return hashlib.sha256(self.zip_bytes).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.zip_bytes)
 
 
 def handler_source() -> Path:

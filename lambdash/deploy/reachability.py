@@ -15,13 +15,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdash.config import Target
-from lambdash.deploy.models import DeploySettings
+from lambdash.deploy.settings import DeploySettings
 from lambdash.errors import LambdashError
 
 S3_CHECK = "aws:s3"
 
 # Runs the network probe's checks in the deployed function, and gives its ``lambdash.probe`` document.
 Probe = Callable[[list[str]], Any]
+# The same on any target: how the caller runs a probe (deploy opens no shells of its own).
+ProbeRunner = Callable[[Target, list[str]], Any]
 
 
 @dataclass(frozen=True)

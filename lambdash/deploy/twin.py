@@ -10,48 +10,31 @@ It is planned like any deploy (the same ``Plan``, dry run, JSON and idempotence)
 with rows under the plan saying what was copied, what was chosen and why, and which
 extra permissions the deployer needs. The twin records FUNCTION's settings in a
 tag, so ``status`` can say what changed in FUNCTION since the twin was made
-(``drift_from_like``).
+(``drift_from_like``). The checks that keep a twin the twin of one function are
+here too. Nothing here calls AWS: ``observed`` reads FUNCTION and its layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lambdash.deploy.layers import layer_findings, zip_listing
-from lambdash.deploy.models import (
-    EFS_CLIENT_POLICY,
-    LIKE_RECORD_TAG_KEY,
+from lambdash.deploy.documents import EFS_CLIENT_POLICY, VPC_ACCESS_POLICY
+from lambdash.deploy.drift import describe_file_systems, describe_layers, layer_label
+from lambdash.deploy.layers import layer_findings
+from lambdash.deploy.observed import FunctionState, LayerListing
+from lambdash.deploy.plan import Plan
+from lambdash.deploy.settings import (
     SUPPORTED_RUNTIMES,
-    TWIN_TAG_KEY,
-    VPC_ACCESS_POLICY,
-    DeployOptions,
     DeploySettings,
     FunctionReference,
-    FunctionState,
-    Plan,
-    digest,
-    file_systems_digest,
+    default_twin_name,
     lambdash_owns,
-    record_fields,
 )
-from lambdash.deploy.planner import (
-    check_network,
-    describe_file_systems,
-    describe_layers,
-    function_state,
-    layer_label,
-    observe,
-    plan_deploy,
-    resolve_settings,
-    validate_options,
-)
-from lambdash.errors import ConfigError, LambdashError
+from lambdash.deploy.tags import LIKE_RECORD_TAG_KEY, TWIN_TAG_KEY, decode_record, like_record, twin_record
+from lambdash.errors import ConfigError
 from lambdash.lambda_defaults import DEFAULT_RUNTIME
-
-if TYPE_CHECKING:
-    from lambdash.aws.deploy import DeployClient
 
 # -- the runtime: Python on the same operating system ----------------------------------------------------------------
 
@@ -140,25 +123,6 @@ class LayerCheck:
                 "unchecked": self.unchecked}
 
 
-def like_record(like: FunctionState) -> str:
-    """The function's settings as one tag value, for ``status`` to see what changed since the twin was made."""
-    runtime = "image" if like.package_type == "Image" else (like.runtime or "-")
-    return " ".join([
-        f"runtime={runtime}",
-        f"arch={like.architecture}",
-        f"memory={like.memory_mb}",
-        f"timeout={like.timeout_seconds}",
-        f"tmp={like.ephemeral_storage_mb}",
-        f"layers={digest(like.layers)}",
-        f"vpc={digest([*like.subnet_ids, '/', *like.security_group_ids, f'ipv6={like.ipv6_dual_stack}'])}",
-        f"fs={file_systems_digest(like.file_systems)}",
-        # Tag values allow no '?': "unknown" when Lambda could not show the environment.
-        f"env={'unknown' if like.environment_error else digest(sorted(like.environment))}",
-        f"kms={digest([like.kms_key_arn]) if like.kms_key_arn else '-'}",
-        f"role={digest([like.role_arn])}",
-    ])
-
-
 def copyable_environment(like: FunctionState) -> dict[str, str]:
     """The function's variables a twin may copy: all but lambdash's own and the exec wrapper."""
     return {name: value for name, value in like.environment.items() if not lambdash_owns(name)}
@@ -194,6 +158,34 @@ def twin_settings(
 def skipped(layer: str, skips: Sequence[str]) -> bool:
     """Whether ``--skip-layer`` names this layer version, by its ARN or by its layer's ARN."""
     return any(skip in (layer, layer.rpartition(":")[0]) for skip in skips)
+
+
+def check_skipped_layers(like: FunctionState, skips: Sequence[str]) -> None:
+    """Each ``--skip-layer`` names one of the function's layers."""
+    for skip in skips:
+        if not any(skipped(layer, [skip]) for layer in like.layers):
+            have = ", ".join(like.layers) or "none"
+            raise ConfigError(f"--skip-layer {skip}: {like.name} has no such layer (its layers: {have})")
+
+
+def layers_to_read(like: FunctionState, skips: Sequence[str]) -> list[str]:
+    """The function's layers the twin gets, whose contents the plan checks."""
+    return [layer for layer in like.layers if not skipped(layer, skips)]
+
+
+def layer_checks(
+    like: FunctionState, skips: Sequence[str], listings: Mapping[str, LayerListing]
+) -> tuple[LayerCheck, ...]:
+    """Each of the function's layers: left out, or what its listing (in ``listings``) brings, or why unread."""
+    checks = []
+    for layer in like.layers:
+        if skipped(layer, skips):
+            checks.append(LayerCheck(layer, skipped=True))
+        elif listings[layer].unreadable is not None:
+            checks.append(LayerCheck(layer, unchecked=listings[layer].unreadable))
+        else:
+            checks.append(LayerCheck(layer, findings=tuple(layer_findings(listings[layer].names))))
+    return tuple(checks)
 
 
 # -- the plan, with what the twin copies -----------------------------------------------------------------------------
@@ -319,75 +311,88 @@ def extra_permissions(settings: DeploySettings, like: FunctionState) -> list[str
     return permissions
 
 
-# -- reading and planning --------------------------------------------------------------------------------------------
-
-Listing = Callable[[str], list[str]]
-
-
-def read_like(client: DeployClient, like: FunctionReference) -> FunctionState:
-    """The function a twin is like, from lambda:GetFunctionConfiguration."""
-    return function_state(client.get_function_configuration(like.text), {})
-
-
-def check_layers(
-    client: DeployClient, like: FunctionState, skips: Sequence[str], listing: Listing = zip_listing
-) -> tuple[LayerCheck, ...]:
-    """Each of the function's layers: left out, or read for what it brings. Unreadable contents are a note."""
-    for skip in skips:
-        if not any(skipped(layer, [skip]) for layer in like.layers):
-            have = ", ".join(like.layers) or "none"
-            raise ConfigError(f"--skip-layer {skip}: {like.name} has no such layer (its layers: {have})")
-    checks = []
-    for layer in like.layers:
-        if skipped(layer, skips):
-            checks.append(LayerCheck(layer, skipped=True))
-            continue
-        try:
-            location = client.get_layer_version(layer).get("Content", {}).get("Location", "")
-            names = listing(location)
-        except LambdashError as problem:
-            checks.append(LayerCheck(layer, unchecked=problem.message))
-            continue
-        checks.append(LayerCheck(layer, findings=tuple(layer_findings(names))))
-    return tuple(checks)
-
-
-def prepare_twin(
-    client: DeployClient, options: DeployOptions, twin: TwinOptions, code_sha256: str, *,
-    listing: Listing = zip_listing,
+def twin_plan(
+    plan: Plan, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice, layers: tuple[LayerCheck, ...]
 ) -> TwinPlan:
-    """Read the function the twin is like and its layers, then plan the twin as deploy plans. Only reads."""
-    validate_options(options)
-    like = read_like(client, twin.like)
-    layers = check_layers(client, like, twin.skip_layers, listing)
-    base = resolve_settings(options, client.caller_identity(), client.region)
-    runtime = choose_runtime(like.runtime, like.package_type, like.name)
-    settings = twin_settings(base, like, twin, runtime, layers)
-    check_network(client, settings)
-    plan = plan_deploy(settings, observe(client, settings), code_sha256)
+    """The twin's deploy plan, with the rows that say what it copies and the permissions it needs."""
     return TwinPlan(plan=plan, like=like, runtime=runtime, layers=layers,
-                    rows=tuple(describe_twin(settings, like, twin, runtime, layers)),
-                    permissions=tuple(extra_permissions(settings, like)))
+                    rows=tuple(describe_twin(plan.settings, like, options, runtime, layers)),
+                    permissions=tuple(extra_permissions(plan.settings, like)))
+
+
+# -- which function a twin is of: checked before anything is changed ------------------------------------------------
+
+def check_twin_identity(settings: DeploySettings, function: FunctionState) -> None:
+    """A twin is only ever updated as the twin of the same function, and a plain deploy never takes one over."""
+    if settings.like is None and function.like is not None:
+        raise ConfigError(
+            f"function {function.name} is a twin of {function.like} (made by `lambdash deploy --like`); "
+            f"update it with `{redeploy_command(function.name, function.like)}`, or choose another --name"
+        )
+    if settings.like is not None and function.like is None:
+        raise ConfigError(f"function {function.name} is a lambdash function but not a twin; "
+                          "choose another --name for the twin")
+    if settings.like is not None and function.like != settings.like:
+        raise ConfigError(f"function {function.name} is the twin of {function.like}, not of {settings.like}; "
+                          "choose another --name for this twin")
+
+
+def check_twin_of(function: FunctionState, like: FunctionReference | None) -> None:
+    """With ``--like FUNCTION``, the function must be FUNCTION's twin."""
+    if like is not None and (function.like is None or not like.matches(function.like)):
+        what = f"the twin of {function.like}" if function.like else "not a twin"
+        raise ConfigError(f"function {function.name} is {what}, not a twin of {like.text}; name the twin with --name")
+
+
+def redeploy_command(twin: str, like: str) -> str:
+    """The command that brings the twin ``twin`` of the function ``like`` (its ARN) back in line with it."""
+    reference = FunctionReference.parse(like)
+    if reference is None:
+        return f"lambdash deploy --like {like} --name {twin}"
+    command = f"lambdash deploy --like {reference.label}"
+    return command if default_twin_name(reference) == twin else f"{command} --name {twin}"
+
+
+# -- status: the twin's copied settings as it has them -----------------------------------------------------------------
+
+def recorded_twin_settings(settings: DeploySettings, function: FunctionState) -> tuple[DeploySettings, list[str]]:
+    """A twin's copied settings as it has them, with a note for each that changed outside lambdash.
+
+    Only digests of what the twin copied are recorded: when one still matches, the
+    twin's own value is the deployed one; otherwise it was changed outside lambdash.
+    """
+    recorded = decode_record(function.tags.get(TWIN_TAG_KEY, ""))
+    copied_env = recorded.get("env", "-") != "-"
+    borrowed_role = recorded.get("role", "own") != "own"
+    twin = replace(
+        settings,
+        like=function.like,
+        like_record=function.tags.get(LIKE_RECORD_TAG_KEY, ""),
+        layers=function.layers,
+        ipv6_dual_stack=function.ipv6_dual_stack,
+        file_systems=function.file_systems,
+        copied_environment=tuple(sorted((name, value) for name, value in function.environment.items()
+                                        if not lambdash_owns(name))) if copied_env else (),
+        environment_copied=copied_env,
+        kms_key_arn=function.kms_key_arn if copied_env else None,
+        execution_role_arn=function.role_arn if borrowed_role else None,
+    )
+    now = decode_record(twin_record(twin))
+    labels = {"layers": "layers", "ipv6": "IPv6 dual stack", "fs": "file systems",
+              "env": "names of the copied environment variables", "kms": "KMS key", "role": "role"}
+    # With nothing copied, a difference shows in the drift itself (deploy would remove it).
+    notes = [f"{label} changed outside lambdash" for key, label in labels.items()
+             if key in recorded and recorded[key] != "-" and now.get(key) != recorded[key]]
+    return twin, notes
 
 
 # -- status: what changed in the function since the twin was made ----------------------------------------------------
 
-def inspect_like_drift(client: DeployClient, twin: FunctionState) -> tuple[tuple[str, ...], str | None]:
-    """For a twin, what changed in the function it is like since it was made; or why that cannot be read."""
-    if twin.like is None:
-        return (), None
-    try:
-        like = function_state(client.get_function_configuration(twin.like), {})
-    except LambdashError as problem:
-        return (), problem.message
-    return tuple(drift_from_like(twin, like)), None
-
-
 def drift_from_like(twin: FunctionState, like: FunctionState) -> list[str]:
     """Each difference between the function now and as the twin recorded it (``deploy --like`` follows it)."""
-    was = record_fields(twin.tags.get(LIKE_RECORD_TAG_KEY, ""))
-    now = record_fields(like_record(like))
-    copied = record_fields(twin.tags.get(TWIN_TAG_KEY, ""))
+    was = decode_record(twin.tags.get(LIKE_RECORD_TAG_KEY, ""))
+    now = decode_record(like_record(like))
+    copied = decode_record(twin.tags.get(TWIN_TAG_KEY, ""))
     drift = []
     if was.get("runtime") != now["runtime"]:
         before = choose_runtime(None if was.get("runtime") in (None, "image", "-") else was["runtime"],

@@ -29,11 +29,12 @@ from botocore.stub import Stubber
 from lambdash.aws.deploy import DeployClient
 from lambdash.cli import main
 from lambdash.config import Target
+from lambdash.deploy.deployer import prepare_twin
 from lambdash.deploy.executor import function_spec
 from lambdash.deploy.layers import TAIL_BYTES, RangedHttpFile, zip_listing
-from lambdash.deploy.models import DeployOptions, FunctionReference
 from lambdash.deploy.package import build_zip
-from lambdash.deploy.twin import TwinOptions, prepare_twin
+from lambdash.deploy.settings import DeployOptions, FunctionReference
+from lambdash.deploy.twin import TwinOptions
 from lambdash.errors import ConfigError, TransportError
 from lambdash.terminal import Terminal
 from tests.conftest import TEST_CREDENTIALS

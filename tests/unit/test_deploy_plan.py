@@ -11,31 +11,13 @@ import pytest
 
 from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options
-from lambdash.deploy.models import (
-    FUNCTION_DESCRIPTION,
-    LIFECYCLE_RULE_ID,
-    PUBLIC_ACCESS_BLOCK,
-    Action,
-    BucketAccess,
-    BucketState,
-    DeployOptions,
-    DeploySettings,
-    FunctionState,
-    ObservedState,
-    Operation,
-    Plan,
-    ResourceKind,
-    RoleState,
-    Step,
-)
-from lambdash.deploy.planner import (
-    bucket_of,
-    default_bucket_name,
-    plan_deploy,
-    plan_destroy,
-    recorded_settings,
-    validate_options,
-)
+from lambdash.deploy.documents import LIFECYCLE_RULE_ID, PUBLIC_ACCESS_BLOCK
+from lambdash.deploy.observed import BucketAccess, BucketState, FunctionState, ObservedState, RoleState
+from lambdash.deploy.plan import Action, Operation, Plan, ResourceKind, Step
+from lambdash.deploy.planner import bucket_of, plan_deploy, plan_destroy, recorded_settings
+from lambdash.deploy.settings import FUNCTION_DESCRIPTION, DeployOptions, DeploySettings, default_bucket_name
+from lambdash.deploy.tags import function_tags, settings_from_record, settings_record
+from lambdash.deploy.validate import validate_options
 from lambdash.errors import ConfigError, UsageError
 from lambdash.lambda_defaults import HANDLER
 from lambdash.terminal import Terminal
@@ -73,7 +55,7 @@ def as_deployed(wanted: DeploySettings, code_sha256: str = SHA) -> ObservedState
     )
     function = FunctionState(
         name=wanted.name, arn=f"arn:aws:lambda:eu-west-1:123456789012:function:{wanted.name}",
-        tags=wanted.function_tags, runtime=wanted.runtime, handler=HANDLER, architecture=wanted.architecture,
+        tags=function_tags(wanted), runtime=wanted.runtime, handler=HANDLER, architecture=wanted.architecture,
         memory_mb=wanted.memory_mb, timeout_seconds=wanted.timeout_seconds,
         ephemeral_storage_mb=wanted.ephemeral_storage_mb, environment=wanted.environment, role_arn=wanted.role_arn,
         code_sha256=code_sha256, code_size=1000, subnet_ids=wanted.subnet_ids,
@@ -197,10 +179,10 @@ def test_the_environment_names_the_bucket_and_the_exec_wrapper() -> None:
 
 def test_a_deploy_from_before_streaming_is_recorded_without_it() -> None:
     """Its settings tag has no stream field, and no wrapper was set up: status sees streaming off."""
-    old_record = settings().record().replace(" stream=on", "")
-    assert settings().from_record(old_record).stream is False
-    assert settings(stream=False).from_record(settings(stream=False).record()).stream is False
-    assert settings().from_record(settings().record()).stream is True
+    old_record = settings_record(settings()).replace(" stream=on", "")
+    assert settings_from_record(settings(), old_record).stream is False
+    assert settings_from_record(settings(stream=False), settings_record(settings(stream=False))).stream is False
+    assert settings_from_record(settings(), settings_record(settings())).stream is True
 
 
 def test_the_default_bucket_is_per_account_and_region() -> None:
@@ -210,10 +192,10 @@ def test_the_default_bucket_is_per_account_and_region() -> None:
 def test_the_recorded_settings_read_back_as_they_were() -> None:
     wanted = settings(memory_mb=2048, timeout_seconds=60, runtime="python3.12", architecture="x86_64",
                       ephemeral_storage_mb=2048, bucket="spills", prefix="shells/x")
-    assert len(wanted.record()) <= 256
-    assert "," not in wanted.record()
-    assert settings().from_record(wanted.record()) == wanted
-    assert settings().from_record(settings(bucket=None).record()).bucket is None
+    assert len(settings_record(wanted)) <= 256
+    assert "," not in settings_record(wanted)
+    assert settings_from_record(settings(), settings_record(wanted)) == wanted
+    assert settings_from_record(settings(), settings_record(settings(bucket=None))).bucket is None
 
 
 # -- planning a deploy -----------------------------------------------------------------------------------------------

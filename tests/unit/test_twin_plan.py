@@ -12,20 +12,19 @@ import pytest
 from lambdash.cli import parse_arguments
 from lambdash.commands.deployment_options import deploy_options, deployment_target, twin_options
 from lambdash.deploy.layers import layer_findings
-from lambdash.deploy.models import (
+from lambdash.deploy.observed import FunctionState, ObservedState
+from lambdash.deploy.plan import Action, ResourceKind
+from lambdash.deploy.planner import plan_deploy, recorded_settings
+from lambdash.deploy.reachability import check_route_to_s3, needs_route_check, route_verdict
+from lambdash.deploy.settings import (
     MAX_NAME_LENGTH,
-    Action,
     DeploySettings,
     FileSystem,
     FunctionReference,
-    FunctionState,
-    ObservedState,
-    ResourceKind,
     default_twin_name,
     role_name_for,
 )
-from lambdash.deploy.planner import plan_deploy, recorded_settings
-from lambdash.deploy.reachability import check_route_to_s3, needs_route_check, route_verdict
+from lambdash.deploy.tags import function_tags
 from lambdash.deploy.twin import (
     RUNTIME_OS,
     LayerCheck,
@@ -69,7 +68,7 @@ def test_the_twin_runs_python_on_the_same_operating_system(runtime: str, chosen:
 
 
 def test_every_runtime_in_the_table_maps_to_one_lambdash_supports() -> None:
-    from lambdash.deploy.models import SUPPORTED_RUNTIMES
+    from lambdash.deploy.settings import SUPPORTED_RUNTIMES
 
     for runtime in RUNTIME_OS:
         assert choose_runtime(runtime).runtime in SUPPORTED_RUNTIMES
@@ -176,7 +175,7 @@ def deployed(settings: DeploySettings) -> FunctionState:
     """The twin as Lambda shows it once deploy made it."""
     return FunctionState(
         name=settings.name, arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{settings.name}",
-        tags=settings.function_tags, runtime=settings.runtime, handler=HANDLER, architecture=settings.architecture,
+        tags=function_tags(settings), runtime=settings.runtime, handler=HANDLER, architecture=settings.architecture,
         memory_mb=settings.memory_mb, timeout_seconds=settings.timeout_seconds,
         ephemeral_storage_mb=settings.ephemeral_storage_mb, environment=settings.environment,
         role_arn=settings.role_arn, code_sha256="sha", code_size=1, subnet_ids=settings.subnet_ids,
@@ -205,7 +204,7 @@ def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> No
 def test_the_twin_tags_fit_lambda_limits() -> None:
     longest = like(runtime="provided.al2023", memory_mb=10240, timeout_seconds=900, ephemeral_storage_mb=10240)
     twin = replace(make_twin(longest, with_env=True, with_role=True), bucket="b" * 63, stream=False)
-    for key, value in twin.function_tags.items():
+    for key, value in function_tags(twin).items():
         assert len(key) <= 128
         assert len(value) <= 256, key
         assert all(character.isalnum() or character in " _.:/=+-@" for character in value), value
