@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from lambdash.commands.deployment_options import (
     add_deployment_options,
-    add_like_option,
+    add_twin_of_option,
     deployment_client,
-    like_reference,
+    original_reference,
 )
 from lambdash.commands.options import add_common_options
 from lambdash.errors import ExitStatus, UsageError
@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "A twin (`lambdash deploy --like FUNCTION`) goes the same way; FUNCTION is never touched."
     )
     add_deployment_options(parser)
-    add_like_option(parser, "remove")
+    add_twin_of_option(parser, "remove")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask for confirmation (needed without a terminal)")
     add_common_options(parser, suppress=True)
@@ -43,7 +43,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.deploy.deployer import destroy
 
     client = deployment_client(args, terminal)
-    result = destroy(client, client.target.function, like_reference(args),
+    result = destroy(client, client.target.function, original_reference(args),
                      approve=lambda plan: approve(plan, args, terminal), progress=terminal)
     if result.declined:
         terminal.message("nothing removed")

@@ -28,7 +28,7 @@ from lambdash.deploy.observed import (
     observe_function,
     observe_identity,
     observe_layer,
-    observe_like,
+    observe_original,
     observe_role,
     observe_vpcs,
 )
@@ -43,7 +43,7 @@ from lambdash.deploy.twin import (
     check_skipped_layers,
     check_twin_of,
     choose_runtime,
-    drift_from_like,
+    drift_from_original,
     layer_checks,
     layers_to_read,
     twin_plan,
@@ -167,18 +167,18 @@ def prepare_twin(
     client: DeployClient, options: DeployOptions, twin: TwinOptions, code_sha256: str, *,
     listing: Listing = zip_listing,
 ) -> TwinPlan:
-    """Read the function the twin is like and its layers, then plan the twin as deploy plans. Only reads."""
+    """Read the twin's original and its layers, then plan the twin as deploy plans. Only reads."""
     validate_options(options)
-    like = observe_like(client, twin.like)
-    check_skipped_layers(like, twin.skip_layers)
-    listings = {layer: observe_layer(client, layer, listing) for layer in layers_to_read(like, twin.skip_layers)}
-    layers = layer_checks(like, twin.skip_layers, listings)
+    original = observe_original(client, twin.original)
+    check_skipped_layers(original, twin.skip_layers)
+    listings = {layer: observe_layer(client, layer, listing) for layer in layers_to_read(original, twin.skip_layers)}
+    layers = layer_checks(original, twin.skip_layers, listings)
     base = resolve_settings(options, observe_identity(client), client.region)
-    runtime = choose_runtime(like.runtime, like.package_type, like.name)
-    settings = twin_settings(base, like, twin, runtime, layers)
+    runtime = choose_runtime(original.runtime, original.package_type, original.name)
+    settings = twin_settings(base, original, twin, runtime, layers)
     check_one_vpc(observe_vpcs(client, settings))
     plan = plan_deploy(settings, observe(client, settings), code_sha256)
-    return twin_plan(plan, like, twin, runtime, layers)
+    return twin_plan(plan, original, twin, runtime, layers)
 
 
 def check_twin_route(
@@ -206,45 +206,45 @@ def base_settings(client: DeployClient, name: str) -> DeploySettings:
 
 
 def inspect_status(
-    client: DeployClient, name: str, like: FunctionReference | None = None, *, handler_dir: Path | None = None
+    client: DeployClient, name: str, original: FunctionReference | None = None, *, handler_dir: Path | None = None
 ) -> StatusReport:
     """The function, its role and bucket, every difference from what its last deploy set, and a twin's drift."""
     code = build_zip(handler_dir)
     base = base_settings(client, name)
     function = observe_function(client, name)
     if function is None:
-        create = f"lambdash deploy --like {like.text}" if like else "lambdash deploy"
+        create = f"lambdash deploy --like {original.text}" if original else "lambdash deploy"
         raise ConfigError(f"function {name!r} not found in {base.region}; create it with `{create}`")
     if not function.managed:
         raise ConfigError(f"function {name!r} was not deployed by lambdash (no lambdash=managed tag)")
-    check_twin_of(function, like)
+    check_twin_of(function, original)
     settings, notes = recorded_settings(base, function)
     report = plan_status(settings, notes, function, observe(client, settings), code.sha256)
-    if function.like is None:
+    if function.twin_of is None:
         return report
-    like_drift, like_error = inspect_like_drift(client, function)
-    return replace(report, like_drift=like_drift, like_error=like_error)
+    twin_drift, twin_drift_error = inspect_twin_drift(client, function)
+    return replace(report, twin_drift=twin_drift, twin_drift_error=twin_drift_error)
 
 
-def inspect_like_drift(client: DeployClient, twin: FunctionState) -> tuple[tuple[str, ...], str | None]:
-    """For a twin, what changed in the function it is like since it was made; or why that cannot be read."""
-    if twin.like is None:
+def inspect_twin_drift(client: DeployClient, twin: FunctionState) -> tuple[tuple[str, ...], str | None]:
+    """For a twin, what changed in its original since it was made; or why that cannot be read."""
+    if twin.twin_of is None:
         return (), None
     try:
-        like = observe_like(client, twin.like)
+        original = observe_original(client, twin.twin_of)
     except LambdashError as problem:
         return (), problem.message
-    return tuple(drift_from_like(twin, like)), None
+    return tuple(drift_from_original(twin, original)), None
 
 
 # -- destroy ---------------------------------------------------------------------------------------------------------
 
 def destroy(
-    client: DeployClient, name: str, like: FunctionReference | None = None, *, approve: Callable[[Plan], bool],
+    client: DeployClient, name: str, original: FunctionReference | None = None, *, approve: Callable[[Plan], bool],
     progress: Progress,
 ) -> DestroyResult:
     """Read and plan, let ``approve`` see the plan (and decline it), then remove what it marks."""
-    plan = prepare_destroy(client, name, like)
+    plan = prepare_destroy(client, name, original)
     if not approve(plan):
         return DestroyResult(plan, removed=False, declined=True)
     if plan.changed:
@@ -252,13 +252,13 @@ def destroy(
     return DestroyResult(plan, removed=plan.changed)
 
 
-def prepare_destroy(client: DeployClient, name: str, like: FunctionReference | None = None) -> Plan:
+def prepare_destroy(client: DeployClient, name: str, original: FunctionReference | None = None) -> Plan:
     """What destroy would remove: only what carries the lambdash=managed tag, and a bucket no one else uses."""
     settings = base_settings(client, name)
     role = observe_role(client, settings.role_name)
     function = observe_function(client, name)
     if function is not None:
-        check_twin_of(function, like)
+        check_twin_of(function, original)
     bucket_name = bucket_of(ObservedState(role=role, bucket=None, function=function)) or settings.bucket
     bucket = observe_bucket(client, bucket_name) if bucket_name else None
     users: tuple[str, ...] = ()

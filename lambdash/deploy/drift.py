@@ -31,7 +31,7 @@ def configuration_differences(settings: DeploySettings, function: FunctionState)
     compare("description", repr(function.description), repr(FUNCTION_DESCRIPTION))
     if dict(function.environment) != settings.environment:
         differences.append(describe_environment_change(function.environment, settings.environment,
-                                                       hide_values=settings.like is not None))
+                                                       hide_values=settings.twin_of is not None))
     compare("KMS key", function.kms_key_arn or "(AWS managed)", settings.kms_key_arn or "(AWS managed)")
     if (function.subnet_ids, function.security_group_ids) != (settings.subnet_ids, settings.security_group_ids):
         differences.append(

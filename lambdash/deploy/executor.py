@@ -46,7 +46,7 @@ def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
     """UpdateFunctionConfiguration's parameters: everything deploy owns except code and architecture.
 
     Deploy owns the layers, file systems and KMS key too: a plain lambdash function
-    has none (the AWS managed key), a twin those of the function it is like.
+    has none (the AWS managed key), a twin those of its original.
     """
     vpc: dict[str, Any] = {"SubnetIds": list(settings.subnet_ids),
                            "SecurityGroupIds": list(settings.security_group_ids)}

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from lambdash.deploy.settings import DeploySettings, FileSystem, FunctionReference
-from lambdash.deploy.tags import LIKE_TAG_KEY, is_managed
+from lambdash.deploy.tags import TWIN_OF_TAG_KEY, is_managed
 from lambdash.errors import LambdashError
 
 if TYPE_CHECKING:
@@ -100,9 +100,9 @@ class FunctionState:
         return is_managed(self.tags)
 
     @property
-    def like(self) -> str | None:
+    def twin_of(self) -> str | None:
         """The ARN of the function this one is a twin of, when it is a twin."""
-        return self.tags.get(LIKE_TAG_KEY)
+        return self.tags.get(TWIN_OF_TAG_KEY)
 
 
 @dataclass(frozen=True)
@@ -237,10 +237,10 @@ def function_state(
     )
 
 
-# -- the function a twin is like, and its layers ---------------------------------------------------------------------
+# -- a twin's original, and its layers -------------------------------------------------------------------------------
 
-def observe_like(client: DeployClient, function: FunctionReference | str) -> FunctionState:
-    """The function a twin is like (by reference, or by the ARN its twin's tag holds): GetFunctionConfiguration."""
+def observe_original(client: DeployClient, function: FunctionReference | str) -> FunctionState:
+    """A twin's original (by reference, or by the ARN its twin's tag holds): GetFunctionConfiguration."""
     text = function.text if isinstance(function, FunctionReference) else function
     return function_state(client.get_function_configuration(text), {})
 

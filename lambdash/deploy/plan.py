@@ -143,9 +143,9 @@ class StatusReport:
     bucket: BucketState | None
     local_code_sha256: str
     drift: tuple[str, ...]
-    # For a twin: what changed in the function it is like since the twin was made, or why that is unknown.
-    like_drift: tuple[str, ...] = ()
-    like_error: str | None = None
+    # For a twin: what changed in its original since the twin was made, or why that is unknown.
+    twin_drift: tuple[str, ...] = ()
+    twin_drift_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         function = self.function
@@ -173,7 +173,7 @@ class StatusReport:
             "layers": list(function.layers),
             "file_systems": [{"arn": system.arn, "mount_path": system.mount_path} for system in function.file_systems],
             "drift": list(self.drift),
-            "like": function.like,
-            "like_drift": list(self.like_drift) if function.like and self.like_error is None else None,
-            "like_error": self.like_error,
+            "like": function.twin_of,
+            "like_drift": list(self.twin_drift) if function.twin_of and self.twin_drift_error is None else None,
+            "like_error": self.twin_drift_error,
         }

@@ -215,7 +215,7 @@ def recorded_settings(base: DeploySettings, function: FunctionState) -> tuple[De
     settings = replace(settings, subnet_ids=function.subnet_ids, security_group_ids=function.security_group_ids)
     if vpc_digest(function.subnet_ids, function.security_group_ids) != recorded_vpc:
         notes.append("VPC subnets or security groups changed outside lambdash")
-    if function.like is not None:
+    if function.twin_of is not None:
         settings, twin_notes = recorded_twin_settings(settings, function)
         notes += twin_notes
     return settings, notes
@@ -271,8 +271,8 @@ def _destroy_function(settings: DeploySettings, function: FunctionState | None) 
     if not function.managed:
         return PlannedChange(resource, Action.KEEP, "not tagged lambdash=managed: left alone")
     reason = "tagged lambdash=managed"
-    if function.like is not None:
-        reason += f"; a twin of {function.like}, which is not touched"
+    if function.twin_of is not None:
+        reason += f"; a twin of {function.twin_of}, which is not touched"
     return PlannedChange(resource, Action.DELETE, reason, (Step(Operation.DELETE_FUNCTION),))
 
 

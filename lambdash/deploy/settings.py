@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 DEPLOYED_EXEC_WRAPPER = f"/var/task/handler/{EXEC_WRAPPER_NAME}"
 # The role is lambdash-NAME-role, and IAM allows role names of at most 64 characters.
 MAX_NAME_LENGTH = 50
-# A twin is named after the function it is like, unless --name says otherwise.
+# A twin is named after its original, unless --name says otherwise.
 TWIN_NAME_PREFIX = "lambdash-like-"
 # Runtimes the handler supports (it needs Python 3.11 or later).
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
@@ -86,7 +86,7 @@ class DeploySettings:
     """Everything deploy will make true, resolved for one account and region.
 
     The fields after ``stream`` are a twin's (``deploy --like``): what it copies from
-    the function it is like. A plain lambdash function has none of them.
+    its original, the function it was made from. A plain lambdash function has none of them.
     """
 
     name: str
@@ -106,15 +106,16 @@ class DeploySettings:
     layers: tuple[str, ...] = ()
     ipv6_dual_stack: bool = False
     file_systems: tuple[FileSystem, ...] = ()
-    # The variables copied from the function a twin is like (--with-env): never printed.
+    # The variables copied from a twin's original (--with-env): never printed.
     copied_environment: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     environment_copied: bool = False
     kms_key_arn: str | None = None
-    # The role of the function a twin is like (--with-role), instead of lambdash's own.
+    # The role of a twin's original (--with-role), instead of lambdash's own.
     execution_role_arn: str | None = None
-    # The ARN of the function this one is a twin of, and that function's settings when the twin was made.
-    like: str | None = None
-    like_record: str = ""
+    # The ARN of the function this one is a twin of (its original), and the original's settings when the twin
+    # was made.
+    twin_of: str | None = None
+    original_record: str = ""
 
     @property
     def role_name(self) -> str:
@@ -167,9 +168,14 @@ class DeploySettings:
         return environment
 
     def public_dict(self) -> dict[str, Any]:
-        """The settings as JSON values, with the names of copied variables but never their values."""
+        """The settings as JSON values, with the names of copied variables but never their values.
+
+        A twin's fields keep the names of ``--like``, which scripts read: ``like`` and ``like_record``.
+        """
         document = asdict(self)
         del document["copied_environment"]
+        document["like"] = document.pop("twin_of")
+        document["like_record"] = document.pop("original_record")
         document.update(
             subnet_ids=list(self.subnet_ids), security_group_ids=list(self.security_group_ids),
             layers=list(self.layers), copied_environment_names=[name for name, _ in self.copied_environment],

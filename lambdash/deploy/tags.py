@@ -27,9 +27,9 @@ SETTINGS_TAG_KEY = "lambdash:settings"
 # A twin (`deploy --like FUNCTION`) also carries FUNCTION's ARN, FUNCTION's settings when the twin was
 # made (for status's drift from FUNCTION), and digests of what it copied (for drift of its own). Three
 # tags, because a Lambda tag value holds at most 256 characters.
-LIKE_TAG_KEY = "lambdash:like"
-LIKE_RECORD_TAG_KEY = "lambdash:like-record"
-TWIN_TAG_KEY = "lambdash:twin"
+TWIN_OF_TAG_KEY = "lambdash:like"
+ORIGINAL_RECORD_TAG_KEY = "lambdash:like-record"
+TWIN_RECORD_TAG_KEY = "lambdash:twin"
 
 
 def encode_record(fields: Mapping[str, str]) -> str:
@@ -50,9 +50,9 @@ def is_managed(tags: Mapping[str, str]) -> bool:
 def function_tags(settings: DeploySettings) -> dict[str, str]:
     """The function's tags: managed, its settings, and for a twin, what it is a twin of and what it copied."""
     tags = {MANAGED_TAG_KEY: MANAGED_TAG_VALUE, SETTINGS_TAG_KEY: settings_record(settings)}
-    if settings.like is not None:
-        tags.update({LIKE_TAG_KEY: settings.like, LIKE_RECORD_TAG_KEY: settings.like_record,
-                     TWIN_TAG_KEY: twin_record(settings)})
+    if settings.twin_of is not None:
+        tags.update({TWIN_OF_TAG_KEY: settings.twin_of, ORIGINAL_RECORD_TAG_KEY: settings.original_record,
+                     TWIN_RECORD_TAG_KEY: twin_record(settings)})
     return tags
 
 
@@ -104,25 +104,25 @@ def twin_record(settings: DeploySettings) -> str:
     })
 
 
-def like_record(like: FunctionState) -> str:
-    """The settings of the function a twin is like, as one tag value (``lambdash:like-record``).
+def original_record(original: FunctionState) -> str:
+    """The settings of a twin's original, as one tag value (``lambdash:like-record``).
 
     ``status`` compares it with the function as it is now, to say what changed since the twin was made.
     """
-    network = [*like.subnet_ids, "/", *like.security_group_ids, f"ipv6={like.ipv6_dual_stack}"]
+    network = [*original.subnet_ids, "/", *original.security_group_ids, f"ipv6={original.ipv6_dual_stack}"]
     return encode_record({
-        "runtime": "image" if like.package_type == "Image" else (like.runtime or "-"),
-        "arch": like.architecture,
-        "memory": str(like.memory_mb),
-        "timeout": str(like.timeout_seconds),
-        "tmp": str(like.ephemeral_storage_mb),
-        "layers": digest(like.layers),
+        "runtime": "image" if original.package_type == "Image" else (original.runtime or "-"),
+        "arch": original.architecture,
+        "memory": str(original.memory_mb),
+        "timeout": str(original.timeout_seconds),
+        "tmp": str(original.ephemeral_storage_mb),
+        "layers": digest(original.layers),
         "vpc": digest(network),
-        "fs": file_systems_digest(like.file_systems),
+        "fs": file_systems_digest(original.file_systems),
         # Tag values allow no '?': "unknown" when Lambda could not show the environment.
-        "env": "unknown" if like.environment_error else digest(sorted(like.environment)),
-        "kms": digest([like.kms_key_arn]) if like.kms_key_arn else "-",
-        "role": digest([like.role_arn]),
+        "env": "unknown" if original.environment_error else digest(sorted(original.environment)),
+        "kms": digest([original.kms_key_arn]) if original.kms_key_arn else "-",
+        "role": digest([original.role_arn]),
     })
 
 

@@ -1,16 +1,17 @@
 """A twin: a lambdash function that sees what another function sees (``deploy --like FUNCTION``).
 
-The twin copies what shapes FUNCTION's sandbox: architecture, memory, timeout,
-``/tmp`` size, layers, VPC and file systems, and it runs a Python runtime on the
-same operating system (``choose_runtime``). FUNCTION's role and environment are
-copied only when asked (``--with-role``, ``--with-env``), and values of the
-environment are never printed.
+FUNCTION is the twin's original (``TwinOptions.original``), and the twin records its
+ARN (``DeploySettings.twin_of``, ``FunctionState.twin_of``). The twin copies what
+shapes FUNCTION's sandbox: architecture, memory, timeout, ``/tmp`` size, layers, VPC
+and file systems, and it runs a Python runtime on the same operating system
+(``choose_runtime``). FUNCTION's role and environment are copied only when asked
+(``--with-role``, ``--with-env``), and values of the environment are never printed.
 
 It is planned like any deploy (the same ``Plan``, dry run, JSON and idempotence),
 with rows under the plan saying what was copied, what was chosen and why, and which
 extra permissions the deployer needs. The twin records FUNCTION's settings in a
 tag, so ``status`` can say what changed in FUNCTION since the twin was made
-(``drift_from_like``). The checks that keep a twin the twin of one function are
+(``drift_from_original``). The checks that keep a twin the twin of one function are
 here too. Nothing here calls AWS: ``observed`` reads FUNCTION and its layers.
 """
 
@@ -32,7 +33,13 @@ from lambdash.deploy.settings import (
     default_twin_name,
     lambdash_owns,
 )
-from lambdash.deploy.tags import LIKE_RECORD_TAG_KEY, TWIN_TAG_KEY, decode_record, like_record, twin_record
+from lambdash.deploy.tags import (
+    ORIGINAL_RECORD_TAG_KEY,
+    TWIN_RECORD_TAG_KEY,
+    decode_record,
+    original_record,
+    twin_record,
+)
 from lambdash.errors import ConfigError
 from lambdash.lambda_defaults import DEFAULT_RUNTIME
 
@@ -101,7 +108,7 @@ def choose_runtime(runtime: str | None, package_type: str = "Zip", function: str
 class TwinOptions:
     """What ``deploy --like`` was asked for."""
 
-    like: FunctionReference
+    original: FunctionReference
     with_env: bool = False
     with_role: bool = False
     # Layer version ARNs, or layer ARNs without a version (any version of that layer).
@@ -123,35 +130,35 @@ class LayerCheck:
                 "unchecked": self.unchecked}
 
 
-def copyable_environment(like: FunctionState) -> dict[str, str]:
+def copyable_environment(original: FunctionState) -> dict[str, str]:
     """The function's variables a twin may copy: all but lambdash's own and the exec wrapper."""
-    return {name: value for name, value in like.environment.items() if not lambdash_owns(name)}
+    return {name: value for name, value in original.environment.items() if not lambdash_owns(name)}
 
 
 def twin_settings(
-    base: DeploySettings, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
+    base: DeploySettings, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
     layers: Sequence[LayerCheck],
 ) -> DeploySettings:
-    """Deploy's settings for the twin: ``base`` (its name, bucket, streaming) with what it copies from ``like``."""
-    copy_environment = options.with_env and like.environment_error is None
+    """Deploy's settings for the twin: ``base`` (its name, bucket, streaming) with what it copies from ``original``."""
+    copy_environment = options.with_env and original.environment_error is None
     return replace(
         base,
         runtime=runtime.runtime,
-        architecture=like.architecture,
-        memory_mb=like.memory_mb,
-        timeout_seconds=like.timeout_seconds,
-        ephemeral_storage_mb=like.ephemeral_storage_mb,
-        subnet_ids=like.subnet_ids,
-        security_group_ids=like.security_group_ids,
-        ipv6_dual_stack=like.ipv6_dual_stack,
+        architecture=original.architecture,
+        memory_mb=original.memory_mb,
+        timeout_seconds=original.timeout_seconds,
+        ephemeral_storage_mb=original.ephemeral_storage_mb,
+        subnet_ids=original.subnet_ids,
+        security_group_ids=original.security_group_ids,
+        ipv6_dual_stack=original.ipv6_dual_stack,
         layers=tuple(layer.arn for layer in layers if not layer.skipped),
-        file_systems=like.file_systems,
-        copied_environment=tuple(sorted(copyable_environment(like).items())) if copy_environment else (),
+        file_systems=original.file_systems,
+        copied_environment=tuple(sorted(copyable_environment(original).items())) if copy_environment else (),
         environment_copied=copy_environment,
-        kms_key_arn=like.kms_key_arn if copy_environment else None,
-        execution_role_arn=like.role_arn if options.with_role else None,
-        like=like.arn,
-        like_record=like_record(like),
+        kms_key_arn=original.kms_key_arn if copy_environment else None,
+        execution_role_arn=original.role_arn if options.with_role else None,
+        twin_of=original.arn,
+        original_record=original_record(original),
     )
 
 
@@ -160,25 +167,25 @@ def skipped(layer: str, skips: Sequence[str]) -> bool:
     return any(skip in (layer, layer.rpartition(":")[0]) for skip in skips)
 
 
-def check_skipped_layers(like: FunctionState, skips: Sequence[str]) -> None:
+def check_skipped_layers(original: FunctionState, skips: Sequence[str]) -> None:
     """Each ``--skip-layer`` names one of the function's layers."""
     for skip in skips:
-        if not any(skipped(layer, [skip]) for layer in like.layers):
-            have = ", ".join(like.layers) or "none"
-            raise ConfigError(f"--skip-layer {skip}: {like.name} has no such layer (its layers: {have})")
+        if not any(skipped(layer, [skip]) for layer in original.layers):
+            have = ", ".join(original.layers) or "none"
+            raise ConfigError(f"--skip-layer {skip}: {original.name} has no such layer (its layers: {have})")
 
 
-def layers_to_read(like: FunctionState, skips: Sequence[str]) -> list[str]:
+def layers_to_read(original: FunctionState, skips: Sequence[str]) -> list[str]:
     """The function's layers the twin gets, whose contents the plan checks."""
-    return [layer for layer in like.layers if not skipped(layer, skips)]
+    return [layer for layer in original.layers if not skipped(layer, skips)]
 
 
 def layer_checks(
-    like: FunctionState, skips: Sequence[str], listings: Mapping[str, LayerListing]
+    original: FunctionState, skips: Sequence[str], listings: Mapping[str, LayerListing]
 ) -> tuple[LayerCheck, ...]:
     """Each of the function's layers: left out, or what its listing (in ``listings``) brings, or why unread."""
     checks = []
-    for layer in like.layers:
+    for layer in original.layers:
         if skipped(layer, skips):
             checks.append(LayerCheck(layer, skipped=True))
         elif listings[layer].unreadable is not None:
@@ -195,7 +202,7 @@ class TwinPlan:
     """A deploy plan for a twin, and the rows that say what it copies from its function, and why."""
 
     plan: Plan
-    like: FunctionState
+    original: FunctionState
     runtime: RuntimeChoice
     layers: tuple[LayerCheck, ...]
     rows: tuple[tuple[str, str], ...]
@@ -203,7 +210,7 @@ class TwinPlan:
 
     @property
     def header(self) -> str:
-        return f"like {self.like.name} ({self.like.arn}):"
+        return f"like {self.original.name} ({self.original.arn}):"
 
     def lines(self) -> list[str]:
         rows = [*self.rows, *(("permission", permission) for permission in self.permissions)]
@@ -215,7 +222,7 @@ class TwinPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "function": self.like.arn,
+            "function": self.original.arn,
             "runtime": {"runtime": self.runtime.runtime, "reason": self.runtime.reason},
             "layers": [layer.to_dict() for layer in self.layers],
             "notes": [{"about": label, "text": text} for label, text in self.rows if label != "warning"],
@@ -225,18 +232,18 @@ class TwinPlan:
 
 
 def describe_twin(
-    settings: DeploySettings, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
+    settings: DeploySettings, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
     layers: Sequence[LayerCheck],
 ) -> list[tuple[str, str]]:
     """The rows under the plan: each thing the twin takes from its function, or why it does not."""
-    name = like.name
+    name = original.name
     rows = [
         ("runtime", runtime.reason),
         ("limits", f"{settings.architecture}, memory {settings.memory_mb} MB, timeout {settings.timeout_seconds} s, "
                    f"/tmp {settings.ephemeral_storage_mb} MB: as {name}"),
     ]
     if not layers:
-        rows.append(("layers", "none" + (": a container image has none" if like.package_type == "Image" else "")))
+        rows.append(("layers", "none" + (": a container image has none" if original.package_type == "Image" else "")))
     for layer in layers:
         if layer.skipped:
             rows.append(("layer", f"{layer.arn}: left out (--skip-layer)"))
@@ -253,12 +260,12 @@ def describe_twin(
     rows.extend(("file system", f"{system.arn} at {system.mount_path}") for system in settings.file_systems)
     if settings.file_systems and settings.own_role:
         rows.append(("file system", f"the role gets {EFS_CLIENT_POLICY} to mount them"))
-    rows.extend(_environment_rows(settings, like, options))
+    rows.extend(_environment_rows(settings, original, options))
     if settings.own_role:
         rows.append(("role", f"lambdash's own {settings.role_name}, least privilege "
                              f"(--with-role runs the twin with the role of {name})"))
     else:
-        rows.append(("role", f"{like.role_arn}, the role of {name} (--with-role): used as it is, never changed"))
+        rows.append(("role", f"{original.role_arn}, the role of {name} (--with-role): used as it is, never changed"))
         if settings.bucket is not None:
             rows.append(("spills", f"need that role to allow s3:PutObject, s3:GetObject and s3:DeleteObject on "
                                    f"{settings.bucket}/{settings.prefix}/*; output too big to return inline is cut "
@@ -266,22 +273,22 @@ def describe_twin(
     return rows
 
 
-def _environment_rows(settings: DeploySettings, like: FunctionState, options: TwinOptions) -> list[tuple[str, str]]:
-    name = like.name
-    if like.environment_error is not None:
+def _environment_rows(settings: DeploySettings, original: FunctionState, options: TwinOptions) -> list[tuple[str, str]]:
+    name = original.name
+    if original.environment_error is not None:
         return [("environment", f"not copied: Lambda cannot show the values of {name} "
-                                f"({like.environment_error})")]
-    if not like.environment:
+                                f"({original.environment_error})")]
+    if not original.environment:
         return [("environment", f"none: {name} has no variables")]
-    names = ", ".join(sorted(like.environment))
+    names = ", ".join(sorted(original.environment))
     if not options.with_env:
-        count = len(like.environment)
+        count = len(original.environment)
         return [("environment", f"not copied: {name} has {count} variable{'s' if count > 1 else ''} ({names}); "
                                 "--with-env copies them")]
     copied = ", ".join(variable for variable, _ in settings.copied_environment)
     rows = [("environment", f"copied from {name} (values not shown): {copied}" if copied
              else f"nothing copied from {name}")]
-    left_out = sorted(set(like.environment) - {variable for variable, _ in settings.copied_environment})
+    left_out = sorted(set(original.environment) - {variable for variable, _ in settings.copied_environment})
     for variable in left_out:
         if variable.startswith("LAMBDASH_"):
             why = "lambdash's own variables win"
@@ -299,10 +306,10 @@ def _policy(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def extra_permissions(settings: DeploySettings, like: FunctionState) -> list[str]:
+def extra_permissions(settings: DeploySettings, original: FunctionState) -> list[str]:
     """What the deployer needs beyond a plain deploy's permissions."""
-    permissions = [f"lambda:GetFunctionConfiguration on {like.arn}"]
-    if like.layers:
+    permissions = [f"lambda:GetFunctionConfiguration on {original.arn}"]
+    if original.layers:
         permissions.append("lambda:GetLayerVersion on its layers")
     if settings.kms_key_arn:
         permissions.append(f"kms:CreateGrant and kms:Encrypt on {settings.kms_key_arn}")
@@ -312,43 +319,44 @@ def extra_permissions(settings: DeploySettings, like: FunctionState) -> list[str
 
 
 def twin_plan(
-    plan: Plan, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice, layers: tuple[LayerCheck, ...]
+    plan: Plan, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice, layers: tuple[LayerCheck, ...]
 ) -> TwinPlan:
     """The twin's deploy plan, with the rows that say what it copies and the permissions it needs."""
-    return TwinPlan(plan=plan, like=like, runtime=runtime, layers=layers,
-                    rows=tuple(describe_twin(plan.settings, like, options, runtime, layers)),
-                    permissions=tuple(extra_permissions(plan.settings, like)))
+    return TwinPlan(plan=plan, original=original, runtime=runtime, layers=layers,
+                    rows=tuple(describe_twin(plan.settings, original, options, runtime, layers)),
+                    permissions=tuple(extra_permissions(plan.settings, original)))
 
 
 # -- which function a twin is of: checked before anything is changed ------------------------------------------------
 
 def check_twin_identity(settings: DeploySettings, function: FunctionState) -> None:
     """A twin is only ever updated as the twin of the same function, and a plain deploy never takes one over."""
-    if settings.like is None and function.like is not None:
+    if settings.twin_of is None and function.twin_of is not None:
         raise ConfigError(
-            f"function {function.name} is a twin of {function.like} (made by `lambdash deploy --like`); "
-            f"update it with `{redeploy_command(function.name, function.like)}`, or choose another --name"
+            f"function {function.name} is a twin of {function.twin_of} (made by `lambdash deploy --like`); "
+            f"update it with `{redeploy_command(function.name, function.twin_of)}`, or choose another --name"
         )
-    if settings.like is not None and function.like is None:
+    if settings.twin_of is not None and function.twin_of is None:
         raise ConfigError(f"function {function.name} is a lambdash function but not a twin; "
                           "choose another --name for the twin")
-    if settings.like is not None and function.like != settings.like:
-        raise ConfigError(f"function {function.name} is the twin of {function.like}, not of {settings.like}; "
+    if settings.twin_of is not None and function.twin_of != settings.twin_of:
+        raise ConfigError(f"function {function.name} is the twin of {function.twin_of}, not of {settings.twin_of}; "
                           "choose another --name for this twin")
 
 
-def check_twin_of(function: FunctionState, like: FunctionReference | None) -> None:
+def check_twin_of(function: FunctionState, original: FunctionReference | None) -> None:
     """With ``--like FUNCTION``, the function must be FUNCTION's twin."""
-    if like is not None and (function.like is None or not like.matches(function.like)):
-        what = f"the twin of {function.like}" if function.like else "not a twin"
-        raise ConfigError(f"function {function.name} is {what}, not a twin of {like.text}; name the twin with --name")
+    if original is not None and (function.twin_of is None or not original.matches(function.twin_of)):
+        what = f"the twin of {function.twin_of}" if function.twin_of else "not a twin"
+        raise ConfigError(f"function {function.name} is {what}, not a twin of {original.text}; "
+                          "name the twin with --name")
 
 
-def redeploy_command(twin: str, like: str) -> str:
-    """The command that brings the twin ``twin`` of the function ``like`` (its ARN) back in line with it."""
-    reference = FunctionReference.parse(like)
+def redeploy_command(twin: str, twin_of: str) -> str:
+    """The command that brings the twin ``twin`` back in line with its original (``twin_of``: the original's ARN)."""
+    reference = FunctionReference.parse(twin_of)
     if reference is None:
-        return f"lambdash deploy --like {like} --name {twin}"
+        return f"lambdash deploy --like {twin_of} --name {twin}"
     command = f"lambdash deploy --like {reference.label}"
     return command if default_twin_name(reference) == twin else f"{command} --name {twin}"
 
@@ -361,13 +369,13 @@ def recorded_twin_settings(settings: DeploySettings, function: FunctionState) ->
     Only digests of what the twin copied are recorded: when one still matches, the
     twin's own value is the deployed one; otherwise it was changed outside lambdash.
     """
-    recorded = decode_record(function.tags.get(TWIN_TAG_KEY, ""))
+    recorded = decode_record(function.tags.get(TWIN_RECORD_TAG_KEY, ""))
     copied_env = recorded.get("env", "-") != "-"
     borrowed_role = recorded.get("role", "own") != "own"
     twin = replace(
         settings,
-        like=function.like,
-        like_record=function.tags.get(LIKE_RECORD_TAG_KEY, ""),
+        twin_of=function.twin_of,
+        original_record=function.tags.get(ORIGINAL_RECORD_TAG_KEY, ""),
         layers=function.layers,
         ipv6_dual_stack=function.ipv6_dual_stack,
         file_systems=function.file_systems,
@@ -388,16 +396,16 @@ def recorded_twin_settings(settings: DeploySettings, function: FunctionState) ->
 
 # -- status: what changed in the function since the twin was made ----------------------------------------------------
 
-def drift_from_like(twin: FunctionState, like: FunctionState) -> list[str]:
+def drift_from_original(twin: FunctionState, original: FunctionState) -> list[str]:
     """Each difference between the function now and as the twin recorded it (``deploy --like`` follows it)."""
-    was = decode_record(twin.tags.get(LIKE_RECORD_TAG_KEY, ""))
-    now = decode_record(like_record(like))
-    copied = decode_record(twin.tags.get(TWIN_TAG_KEY, ""))
+    was = decode_record(twin.tags.get(ORIGINAL_RECORD_TAG_KEY, ""))
+    now = decode_record(original_record(original))
+    copied = decode_record(twin.tags.get(TWIN_RECORD_TAG_KEY, ""))
     drift = []
     if was.get("runtime") != now["runtime"]:
         before = choose_runtime(None if was.get("runtime") in (None, "image", "-") else was["runtime"],
                                 "Image" if was.get("runtime") == "image" else "Zip")
-        after = choose_runtime(like.runtime, like.package_type)
+        after = choose_runtime(original.runtime, original.package_type)
         if before.runtime != after.runtime:
             drift.append(f"runtime {was.get('runtime', '?')} -> {now['runtime']}: the twin's would be "
                          f"{after.runtime}, not {before.runtime}")
@@ -406,27 +414,27 @@ def drift_from_like(twin: FunctionState, like: FunctionState) -> list[str]:
         if was.get(key) != now[key]:
             drift.append(f"{label} {was.get(key, '?')}{unit} -> {now[key]}{unit}")
     if was.get("layers") != now["layers"]:
-        drift.append(f"layers now {describe_layers(like.layers)} (the twin has {describe_layers(twin.layers)})")
+        drift.append(f"layers now {describe_layers(original.layers)} (the twin has {describe_layers(twin.layers)})")
     if was.get("vpc") != now["vpc"]:
-        drift.append(f"VPC now {_describe_network(like)} (the twin: {_describe_network(twin)})")
+        drift.append(f"VPC now {_describe_network(original)} (the twin: {_describe_network(twin)})")
     if was.get("fs") != now["fs"]:
-        drift.append(f"file systems now {describe_file_systems(like.file_systems)} "
+        drift.append(f"file systems now {describe_file_systems(original.file_systems)} "
                      f"(the twin has {describe_file_systems(twin.file_systems)})")
     if copied.get("env", "-") != "-":
-        drift.extend(_environment_drift(twin, like))
+        drift.extend(_environment_drift(twin, original))
         if was.get("kms") != now["kms"]:
-            drift.append(f"KMS key now {like.kms_key_arn or '(AWS managed)'} "
+            drift.append(f"KMS key now {original.kms_key_arn or '(AWS managed)'} "
                          f"(the twin's: {twin.kms_key_arn or '(AWS managed)'})")
     if copied.get("role", "own") != "own" and was.get("role") != now["role"]:
-        drift.append(f"role now {like.role_arn} (the twin runs with {twin.role_arn})")
+        drift.append(f"role now {original.role_arn} (the twin runs with {twin.role_arn})")
     return drift
 
 
-def _environment_drift(twin: FunctionState, like: FunctionState) -> list[str]:
+def _environment_drift(twin: FunctionState, original: FunctionState) -> list[str]:
     """Names only: which copied variables the function has set, removed or changed since."""
-    if like.environment_error is not None:
-        return [f"environment cannot be read now: {like.environment_error}"]
-    theirs = copyable_environment(like)
+    if original.environment_error is not None:
+        return [f"environment cannot be read now: {original.environment_error}"]
+    theirs = copyable_environment(original)
     ours = {name: value for name, value in twin.environment.items() if not lambdash_owns(name)}
     parts = []
     for label, names in (("set", sorted(set(theirs) - set(ours))), ("removed", sorted(set(ours) - set(theirs))),

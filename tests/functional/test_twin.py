@@ -173,7 +173,7 @@ def action_lines(stdout: str) -> list[list[str]]:
     return [line.split()[:3] for line in plan.splitlines() if line.startswith("  ")]
 
 
-def like_rows(stdout: str) -> list[str]:
+def twin_rows(stdout: str) -> list[str]:
     """The rows under the plan that say what the twin takes from its function."""
     lines = stdout.splitlines()
     start = next(index for index, line in enumerate(lines) if line.startswith("like "))
@@ -193,7 +193,7 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
     assert action_lines(out) == [["bucket", original.bucket, "create"], ["role", role, "create"],
                                  ["function", twin, "create"]]
     assert f"like {original.name} ({original.arn}):" in out.splitlines()
-    assert like_rows(out) == [
+    assert twin_rows(out) == [
         f"  runtime      python3.13: {original.name} runs nodejs20.x, and both run on Amazon Linux 2023",
         f"  limits       x86_64, memory 2048 MB, timeout 45 s, /tmp 1024 MB: as {original.name}",
         f"  layer        {original.extension_layer}",
@@ -244,7 +244,7 @@ def test_with_env_copies_the_environment_and_its_key_and_never_prints_a_value(
     status, out, err = run("deploy", "--like", original.name, "--name", twin, "--bucket", original.bucket,
                            "--with-env")
     assert status == 0, err
-    assert [row for row in like_rows(out) if row.split()[0] in ("environment", "KMS")] == [
+    assert [row for row in twin_rows(out) if row.split()[0] in ("environment", "KMS")] == [
         f"  environment  copied from {original.name} (values not shown): API_URL, DB_PASSWORD",
         f"  environment  AWS_LAMBDA_EXEC_WRAPPER of {original.name} left out: lambdash sets its own, which starts "
         "its streaming runtime loop",
@@ -346,7 +346,7 @@ def test_with_role_runs_the_twin_with_the_functions_role_and_makes_none(
     assert status == 0, err
     role_name = original.role_arn.rsplit("/", 1)[1]
     assert action_lines(out)[1] == ["role", role_name, "no-change"]
-    rows = like_rows(out)
+    rows = twin_rows(out)
     assert f"  role         {original.role_arn}, the role of {original.name} (--with-role): used as it is, " \
            "never changed" in rows
     assert f"  spills       need that role to allow s3:PutObject, s3:GetObject and s3:DeleteObject on " \
@@ -439,11 +439,11 @@ def test_a_twin_of_a_python_function_keeps_its_runtime(run: Run, original: Origi
         Code={"ZipFile": zipped("app.py")}, Architectures=["arm64"])
     status, out, err = run("deploy", "--like", python, "--no-bucket", "--dry-run")
     assert status == 0, err
-    assert like_rows(out)[:2] == [f"  runtime      python3.12, as {python}",
+    assert twin_rows(out)[:2] == [f"  runtime      python3.12, as {python}",
                                   f"  limits       arm64, memory 128 MB, timeout 3 s, /tmp 512 MB: as {python}"]
-    assert "  layers       none" in like_rows(out)
-    assert f"  vpc          none: {python} is not in a VPC" in like_rows(out)
-    assert f"  environment  none: {python} has no variables" in like_rows(out)
+    assert "  layers       none" in twin_rows(out)
+    assert f"  vpc          none: {python} is not in a VPC" in twin_rows(out)
+    assert f"  environment  none: {python} has no variables" in twin_rows(out)
     assert out.splitlines()[-1] == "dry run: nothing was changed"
 
 
@@ -499,7 +499,7 @@ def test_file_systems_are_mounted_as_in_the_function_with_efs_access() -> None:
                                  clients={"lambda": lam, "sts": sts, "ec2": ec2, "iam": iam})
     code = build_zip()
     twin = prepare_twin(deploy_client, DeployOptions(name="reports-twin", use_bucket=False),
-                        TwinOptions(like=FunctionReference(text="reports", name="reports")), code.sha256)
+                        TwinOptions(original=FunctionReference(text="reports", name="reports")), code.sha256)
     for stubber in (lambda_stubber, sts_stubber, ec2_stubber, iam_stubber):
         stubber.assert_no_pending_responses()
 
@@ -527,7 +527,7 @@ def test_a_function_whose_configuration_may_not_be_read_names_the_permission() -
     deploy_client = DeployClient(Target(function="twin", region="us-east-1"), clients={"lambda": lam})
     with pytest.raises(TransportError) as caught:
         prepare_twin(deploy_client, DeployOptions(name="twin"),
-                     TwinOptions(like=FunctionReference(text="orders", name="orders")), "sha")
+                     TwinOptions(original=FunctionReference(text="orders", name="orders")), "sha")
     assert caught.value.message == (
         "access denied: these credentials may not call lambda:GetFunctionConfiguration (on function orders); "
         "grant lambda:GetFunctionConfiguration to the identity that deploys")
@@ -551,7 +551,7 @@ def test_an_unreadable_environment_is_said_and_not_copied() -> None:
     deploy_client = DeployClient(Target(function="twin", region="us-east-1"),
                                  clients={"lambda": lam, "sts": sts, "iam": iam})
     twin = prepare_twin(deploy_client, DeployOptions(name="twin", use_bucket=False),
-                        TwinOptions(like=FunctionReference(text="orders", name="orders"), with_env=True), "sha")
+                        TwinOptions(original=FunctionReference(text="orders", name="orders"), with_env=True), "sha")
     assert ("  environment  not copied: Lambda cannot show the values of orders (AccessDeniedException: Lambda was "
             "unable to decrypt the environment variables)") in twin.lines()
     assert twin.plan.settings.kms_key_arn is None

@@ -31,7 +31,7 @@ from lambdash.deploy.twin import (
     TwinOptions,
     choose_runtime,
     describe_twin,
-    drift_from_like,
+    drift_from_original,
     twin_settings,
 )
 from lambdash.errors import TransportError, UsageError
@@ -145,7 +145,7 @@ def test_the_layer_findings_name_extensions_and_shadowed_packages() -> None:
                            "nodejs/node_modules/boto3/index.js", "bin/jq"]) == []
 
 
-def like(**changes: Any) -> FunctionState:
+def original(**changes: Any) -> FunctionState:
     """The function twins are made like in these tests."""
     base = FunctionState(
         name="orders", arn=ARN, tags={}, runtime="nodejs20.x", handler="index.handler", architecture="x86_64",
@@ -165,7 +165,7 @@ def base_settings(name: str = "lambdash-like-orders") -> DeploySettings:
 
 
 def make_twin(function: FunctionState, **options: Any) -> DeploySettings:
-    twin_options = TwinOptions(like=FunctionReference(text="orders", name="orders"), **options)
+    twin_options = TwinOptions(original=FunctionReference(text="orders", name="orders"), **options)
     layers = [LayerCheck(layer) for layer in function.layers]
     return twin_settings(base_settings(), function, twin_options,
                          choose_runtime(function.runtime, function.package_type, function.name), layers)
@@ -188,7 +188,7 @@ def deployed(settings: DeploySettings) -> FunctionState:
 
 
 def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> None:
-    twin = make_twin(like(), with_env=True)
+    twin = make_twin(original(), with_env=True)
     assert twin.environment == {
         "API_URL": "https://x.invalid", "DB_PASSWORD": "secret",
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handler/exec-wrapper",
@@ -196,13 +196,21 @@ def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> No
     assert twin.kms_key_arn == KEY
     assert "secret" not in repr(twin)
     assert "secret" not in str(twin.public_dict())
-    without = make_twin(like())
+    without = make_twin(original())
     assert (without.copied_environment, without.kms_key_arn) == ((), None)
     assert "API_URL" not in without.environment
 
 
+def test_the_json_of_a_twin_names_its_function_as_like() -> None:
+    document = make_twin(original()).public_dict()
+    assert document["like"] == ARN
+    assert document["like_record"].startswith("runtime=nodejs20.x arch=x86_64 memory=2048 timeout=45 tmp=1024 ")
+    assert "twin_of" not in document
+    assert "original_record" not in document
+
+
 def test_the_twin_tags_fit_lambda_limits() -> None:
-    longest = like(runtime="provided.al2023", memory_mb=10240, timeout_seconds=900, ephemeral_storage_mb=10240)
+    longest = original(runtime="provided.al2023", memory_mb=10240, timeout_seconds=900, ephemeral_storage_mb=10240)
     twin = replace(make_twin(longest, with_env=True, with_role=True), bucket="b" * 63, stream=False)
     for key, value in function_tags(twin).items():
         assert len(key) <= 128
@@ -211,10 +219,10 @@ def test_the_twin_tags_fit_lambda_limits() -> None:
 
 
 def test_the_rows_of_a_container_image_twin() -> None:
-    image = like(runtime=None, package_type="Image", layers=(), subnet_ids=(), security_group_ids=(),
+    image = original(runtime=None, package_type="Image", layers=(), subnet_ids=(), security_group_ids=(),
                  file_systems=(), environment={}, kms_key_arn=None)
     settings = make_twin(image)
-    rows = describe_twin(settings, image, TwinOptions(like=FunctionReference(text="orders", name="orders")),
+    rows = describe_twin(settings, image, TwinOptions(original=FunctionReference(text="orders", name="orders")),
                          choose_runtime(None, "Image", "orders"), [])
     assert rows == [
         ("runtime", "python3.13, the default: orders is a container image, which has no runtime, and the image's "
@@ -230,9 +238,9 @@ def test_the_rows_of_a_container_image_twin() -> None:
 
 
 def test_lambdash_variables_of_the_function_are_left_out_and_said() -> None:
-    function = like()
+    function = original()
     settings = make_twin(function, with_env=True)
-    rows = describe_twin(settings, function, TwinOptions(like=FunctionReference(text="orders", name="orders"),
+    rows = describe_twin(settings, function, TwinOptions(original=FunctionReference(text="orders", name="orders"),
                                                          with_env=True), choose_runtime("nodejs20.x"), [])
     environment = [text for label, text in rows if label == "environment"]
     assert environment == [
@@ -243,7 +251,7 @@ def test_lambdash_variables_of_the_function_are_left_out_and_said() -> None:
 
 
 def test_a_freshly_deployed_twin_has_no_drift_of_either_kind() -> None:
-    function = like()
+    function = original()
     settings = make_twin(function, with_env=True, with_role=True)
     twin = deployed(settings)
     recorded, notes = recorded_settings(base_settings(), twin)
@@ -251,26 +259,26 @@ def test_a_freshly_deployed_twin_has_no_drift_of_either_kind() -> None:
     plan = plan_deploy(recorded, ObservedState(role=None, bucket=None, function=twin), "sha")
     function_change = next(change for change in plan.changes if change.resource.kind is ResourceKind.FUNCTION)
     assert function_change.action is Action.NO_CHANGE
-    assert drift_from_like(twin, function) == []
+    assert drift_from_original(twin, function) == []
 
 
 def test_a_twin_changed_outside_lambdash_says_so() -> None:
-    twin = deployed(make_twin(like(), with_env=True))
+    twin = deployed(make_twin(original(), with_env=True))
     changed = replace(twin, layers=(), kms_key_arn=None)
     _, notes = recorded_settings(base_settings(), changed)
     assert notes == ["layers changed outside lambdash", "KMS key changed outside lambdash"]
 
 
 def test_what_changed_in_the_function_is_drift_from_it() -> None:
-    function = like()
+    function = original()
     twin = deployed(make_twin(function, with_env=True, with_role=True))
-    now = like(
+    now = original(
         runtime="nodejs22.x", memory_mb=4096, timeout_seconds=60, ephemeral_storage_mb=512, architecture="arm64",
         layers=(LAYER.replace(":4", ":5"),), subnet_ids=("subnet-0fedcba9876543210",), file_systems=(),
         environment={"API_URL": "https://y.invalid", "NEW": "1", "LAMBDASH_BUCKET": "theirs"},
         kms_key_arn=None, role_arn=f"arn:aws:iam::{ACCOUNT}:role/orders-v2",
     )
-    assert drift_from_like(twin, now) == [
+    assert drift_from_original(twin, now) == [
         "architecture x86_64 -> arm64",
         "memory 2048 MB -> 4096 MB",
         "timeout 45 s -> 60 s",
@@ -286,19 +294,19 @@ def test_what_changed_in_the_function_is_drift_from_it() -> None:
 
 
 def test_drift_of_the_runtime_is_by_family_and_of_env_only_when_copied() -> None:
-    function = like()
+    function = original()
     twin = deployed(make_twin(function))
     # Another Node.js on the same OS: the twin's runtime stays python3.13.
-    assert drift_from_like(twin, like(runtime="nodejs22.x")) == []
-    assert drift_from_like(twin, like(runtime="nodejs18.x")) == [
+    assert drift_from_original(twin, original(runtime="nodejs22.x")) == []
+    assert drift_from_original(twin, original(runtime="nodejs18.x")) == [
         "runtime nodejs20.x -> nodejs18.x: the twin's would be python3.11, not python3.13"]
     # Not copied: the function's environment, key and role are not the twin's business.
-    assert drift_from_like(twin, like(environment={}, kms_key_arn=None,
+    assert drift_from_original(twin, original(environment={}, kms_key_arn=None,
                                       role_arn=f"arn:aws:iam::{ACCOUNT}:role/other")) == []
 
 
 def test_the_environment_change_of_a_twin_shows_no_value() -> None:
-    settings = make_twin(like(), with_env=True)
+    settings = make_twin(original(), with_env=True)
     twin = deployed(settings)
     changed = replace(twin, environment={**twin.environment, "DB_PASSWORD": "rotated"})
     recorded, _ = recorded_settings(base_settings(), changed)
@@ -351,7 +359,7 @@ def test_the_route_check_runs_the_s3_probe_it_is_given_and_never_fails() -> None
 
 
 def test_only_a_twin_in_a_vpc_with_a_bucket_is_checked() -> None:
-    twin = make_twin(like())
+    twin = make_twin(original())
     assert needs_route_check(twin)
     assert not needs_route_check(replace(twin, bucket=None))
     assert not needs_route_check(replace(twin, subnet_ids=(), security_group_ids=()))
