@@ -1,48 +1,28 @@
-"""The twin (deploy --like) as plain data: its runtime, name, layers' warnings, records, and drift. No AWS."""
+"""The twin (deploy --like) as plain data: its runtime, the rows under its plan, what it records, and drift. No AWS."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
-from lambdash.cli import parse_arguments
-from lambdash.commands.deployment_options import deploy_options, deployment_target, twin_options
-from lambdash.deploy.layers import layer_findings
-from lambdash.deploy.observed import FunctionState, ObservedState
+from lambdash.deploy.observed import LayerListing, ObservedState
 from lambdash.deploy.plan import Action, ResourceKind
 from lambdash.deploy.planner import plan_deploy, recorded_settings
-from lambdash.deploy.reachability import check_route_to_s3, needs_route_check, route_verdict
-from lambdash.deploy.settings import (
-    MAX_NAME_LENGTH,
-    DeploySettings,
-    FileSystem,
-    FunctionReference,
-    default_twin_name,
-    role_name_for,
-)
-from lambdash.deploy.tags import function_tags
+from lambdash.deploy.settings import FunctionReference
 from lambdash.deploy.twin import (
     RUNTIME_OS,
     LayerCheck,
     TwinOptions,
+    check_skipped_layers,
     choose_runtime,
     describe_twin,
     drift_from_original,
-    twin_settings,
+    layer_checks,
+    layers_to_read,
 )
-from lambdash.errors import TransportError, UsageError
-from lambdash.lambda_defaults import HANDLER
-from lambdash.terminal import Terminal
-
-ACCOUNT = "123456789012"
-ARN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:orders"
-LAYER = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:tools:4"
-KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ACCESS_POINT = f"arn:aws:elasticfilesystem:eu-west-1:{ACCOUNT}:access-point/fsap-0123456789abcdef0"
+from lambdash.errors import ConfigError
+from tests.unit.deploy.examples import ACCOUNT, KEY, LAYER, base_settings, deployed, make_twin, original
 
 
 @pytest.mark.parametrize(("runtime", "chosen"), [
@@ -91,102 +71,6 @@ def test_the_plan_says_why_each_runtime_was_chosen() -> None:
                             "image's own file system is not there")
 
 
-@pytest.mark.parametrize(("text", "twin"), [
-    ("orders", "lambdash-like-orders"),
-    ("orders:prod", "lambdash-like-orders-prod"),
-    ("orders:$LATEST", "lambdash-like-orders"),
-    (ARN, "lambdash-like-orders"),
-    (f"{ACCOUNT}:function:orders:7", "lambdash-like-orders-7"),
-])
-def test_the_twin_is_named_after_its_function(text: str, twin: str) -> None:
-    reference = FunctionReference.parse(text)
-    assert reference is not None
-    assert default_twin_name(reference) == twin
-
-
-def test_a_long_twin_name_is_shortened_with_a_hash_and_fits_the_role_name() -> None:
-    first = "x" * 40 + "-first"
-    second = "x" * 40 + "-second"
-    names = [default_twin_name(FunctionReference(text=name, name=name)) for name in (first, second)]
-    assert names[0] != names[1]
-    for name, base in zip(names, (first, second), strict=True):
-        assert len(name) == MAX_NAME_LENGTH
-        assert name.endswith("-" + hashlib.sha256(base.encode()).hexdigest()[:6])
-        assert len(role_name_for(name)) <= 64
-
-
-def test_function_references_and_what_they_match() -> None:
-    assert FunctionReference.parse("not a name") is None
-    assert FunctionReference.parse("arn:aws:s3:::bucket") is None
-    reference = FunctionReference.parse(ARN)
-    assert reference is not None
-    assert (reference.name, reference.qualifier, reference.region, reference.account) == (
-        "orders", None, "eu-west-1", ACCOUNT)
-    by_name = FunctionReference.parse("orders")
-    assert by_name is not None
-    assert by_name.matches(ARN)
-    assert not by_name.matches(f"{ARN}:prod")
-    assert not by_name.matches(ARN.replace("orders", "billing"))
-    assert reference.matches(ARN)
-    assert not reference.matches(ARN.replace("eu-west-1", "us-east-1"))
-
-
-def test_the_layer_findings_name_extensions_and_shadowed_packages() -> None:
-    assert layer_findings(["extensions/", "extensions/collector", "extensions/lib/helper.so"]) == [
-        "brings an extension (/opt/extensions/collector): it starts in the twin's sandboxes too, and may need "
-        "the function's environment (--with-env)"]
-    assert layer_findings(["python/lib/python3.12/site-packages/botocore/__init__.py", "python/six.py"]) == [
-        "brings botocore (/opt/python/lib/python3.12/site-packages/botocore), which shadows the runtime's own: "
-        "boto3 in lambdash's handler imports this one",
-        "brings six (/opt/python/six.py), which shadows the runtime's own: boto3 in lambdash's handler imports "
-        "this one",
-    ]
-    assert layer_findings(["python/requests/__init__.py", "python/boto3-1.35.0.dist-info/METADATA",
-                           "nodejs/node_modules/boto3/index.js", "bin/jq"]) == []
-
-
-def original(**changes: Any) -> FunctionState:
-    """The function twins are made like in these tests."""
-    base = FunctionState(
-        name="orders", arn=ARN, tags={}, runtime="nodejs20.x", handler="index.handler", architecture="x86_64",
-        memory_mb=2048, timeout_seconds=45, ephemeral_storage_mb=1024,
-        environment={"API_URL": "https://x.invalid", "DB_PASSWORD": "secret", "AWS_LAMBDA_EXEC_WRAPPER": "/opt/w",
-                     "LAMBDASH_BUCKET": "theirs"},
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/orders", code_sha256="", code_size=0,
-        subnet_ids=("subnet-0123456789abcdef0",), security_group_ids=("sg-0123456789abcdef0",), description="",
-        state="Active", last_update_status="Successful", last_modified=None, layers=(LAYER,), ipv6_dual_stack=True,
-        file_systems=(FileSystem(ACCESS_POINT, "/mnt/data"),), kms_key_arn=KEY,
-    )
-    return replace(base, **changes)
-
-
-def base_settings(name: str = "lambdash-like-orders") -> DeploySettings:
-    return DeploySettings(name=name, region="eu-west-1", account=ACCOUNT, bucket=f"lambdash-{ACCOUNT}-eu-west-1")
-
-
-def make_twin(function: FunctionState, **options: Any) -> DeploySettings:
-    twin_options = TwinOptions(original=FunctionReference(text="orders", name="orders"), **options)
-    layers = [LayerCheck(layer) for layer in function.layers]
-    return twin_settings(base_settings(), function, twin_options,
-                         choose_runtime(function.runtime, function.package_type, function.name), layers)
-
-
-def deployed(settings: DeploySettings) -> FunctionState:
-    """The twin as Lambda shows it once deploy made it."""
-    return FunctionState(
-        name=settings.name, arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{settings.name}",
-        tags=function_tags(settings), runtime=settings.runtime, handler=HANDLER, architecture=settings.architecture,
-        memory_mb=settings.memory_mb, timeout_seconds=settings.timeout_seconds,
-        ephemeral_storage_mb=settings.ephemeral_storage_mb, environment=settings.environment,
-        role_arn=settings.role_arn, code_sha256="sha", code_size=1, subnet_ids=settings.subnet_ids,
-        security_group_ids=settings.security_group_ids,
-        description="lambdash: a shell inside AWS Lambda (managed by `lambdash deploy`)", state="Active",
-        last_update_status="Successful", last_modified=None, layers=settings.layers,
-        ipv6_dual_stack=settings.ipv6_dual_stack, file_systems=settings.file_systems,
-        kms_key_arn=settings.kms_key_arn,
-    )
-
-
 def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> None:
     twin = make_twin(original(), with_env=True)
     assert twin.environment == {
@@ -199,23 +83,6 @@ def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> No
     without = make_twin(original())
     assert (without.copied_environment, without.kms_key_arn) == ((), None)
     assert "API_URL" not in without.environment
-
-
-def test_the_json_of_a_twin_names_its_function_as_like() -> None:
-    document = make_twin(original()).public_dict()
-    assert document["like"] == ARN
-    assert document["like_record"].startswith("runtime=nodejs20.x arch=x86_64 memory=2048 timeout=45 tmp=1024 ")
-    assert "twin_of" not in document
-    assert "original_record" not in document
-
-
-def test_the_twin_tags_fit_lambda_limits() -> None:
-    longest = original(runtime="provided.al2023", memory_mb=10240, timeout_seconds=900, ephemeral_storage_mb=10240)
-    twin = replace(make_twin(longest, with_env=True, with_role=True), bucket="b" * 63, stream=False)
-    for key, value in function_tags(twin).items():
-        assert len(key) <= 128
-        assert len(value) <= 256, key
-        assert all(character.isalnum() or character in " _.:/=+-@" for character in value), value
 
 
 def test_the_rows_of_a_container_image_twin() -> None:
@@ -248,6 +115,24 @@ def test_lambdash_variables_of_the_function_are_left_out_and_said() -> None:
         "AWS_LAMBDA_EXEC_WRAPPER of orders left out: lambdash sets its own, which starts its streaming runtime loop",
         "LAMBDASH_BUCKET of orders left out: lambdash's own variables win",
     ]
+
+
+def test_each_layer_is_left_out_or_read_and_an_unreadable_one_is_said() -> None:
+    other = LAYER.replace("tools:4", "otel:12")
+    function = original(layers=(LAYER, other))
+    skips = [LAYER.rpartition(":")[0]]
+    assert layers_to_read(function, skips) == [other]
+    unreadable = {other: LayerListing(other, unreadable="HTTP 403 Forbidden")}
+    assert layer_checks(function, skips, unreadable) == (
+        LayerCheck(LAYER, skipped=True), LayerCheck(other, unchecked="HTTP 403 Forbidden"))
+    read = {other: LayerListing(other, names=("extensions/", "extensions/collector"))}
+    assert layer_checks(function, [], {**read, LAYER: LayerListing(LAYER)})[1].findings == (
+        "brings an extension (/opt/extensions/collector): it starts in the twin's sandboxes too, and may need "
+        "the function's environment (--with-env)",)
+    gone = LAYER.replace("tools:4", "gone")
+    with pytest.raises(ConfigError) as caught:
+        check_skipped_layers(function, [gone])
+    assert caught.value.message == f"--skip-layer {gone}: orders has no such layer (its layers: {LAYER}, {other})"
 
 
 def test_a_freshly_deployed_twin_has_no_drift_of_either_kind() -> None:
@@ -318,89 +203,3 @@ def test_the_environment_change_of_a_twin_shows_no_value() -> None:
     assert "secret" not in function_change.reason
 
 
-def test_the_probe_verdict_on_the_route_to_s3() -> None:
-    def document(**check: Any) -> dict[str, Any]:
-        return {"schema": "lambdash.probe", "schema_version": 1,
-                "checks": [{"check": "aws:s3", "kind": "aws", "seconds": 0.1, "detail": "", "hint": None, **check}]}
-
-    reached = route_verdict(document(ok=True, verdict="reachable"))
-    assert (reached.reached, reached.message) == (True, "the twin reaches S3 (reachable)")
-    blocked = route_verdict(document(ok=False, verdict="timed out", detail="s3.eu-west-1.amazonaws.com:443",
-                                     hint="add a NAT gateway or an S3 gateway endpoint"))
-    assert (blocked.reached, blocked.message) == (False, (
-        "the twin has no route to S3 (timed out: s3.eu-west-1.amazonaws.com:443): output too big to return inline "
-        "will be cut, not spilled; add a NAT gateway or an S3 gateway endpoint"))
-    unusable_documents: list[Any] = [{}, {"schema": "lambdash.probe", "checks": []}, [],
-                                     {"schema": "other", "checks": [{}]}]
-    for unusable in unusable_documents:
-        verdict = route_verdict(unusable)
-        assert (verdict.reached, verdict.message) == (
-            None, "could not check the twin's route to S3: the probe gave no aws:s3 result")
-
-
-def test_the_route_check_runs_the_s3_probe_it_is_given_and_never_fails() -> None:
-    asked: list[list[str]] = []
-
-    def reaching(checks: list[str]) -> Any:
-        asked.append(checks)
-        return {"schema": "lambdash.probe", "checks": [{"check": "aws:s3", "ok": True, "verdict": "reachable"}]}
-
-    def refused(checks: list[str]) -> Any:
-        raise TransportError("function lambdash-like-orders not found")
-
-    def broken(checks: list[str]) -> Any:
-        raise RuntimeError("the shell went away\nwith more lines")
-
-    assert check_route_to_s3(reaching).message == "the twin reaches S3 (reachable)"
-    assert asked == [["aws:s3"]]
-    for probe, reason in ((refused, "function lambdash-like-orders not found"), (broken, "the shell went away")):
-        verdict = check_route_to_s3(probe)
-        assert (verdict.reached, verdict.message) == (None, f"could not check the twin's route to S3: {reason}")
-
-
-def test_only_a_twin_in_a_vpc_with_a_bucket_is_checked() -> None:
-    twin = make_twin(original())
-    assert needs_route_check(twin)
-    assert not needs_route_check(replace(twin, bucket=None))
-    assert not needs_route_check(replace(twin, subnet_ids=(), security_group_ids=()))
-
-
-def parse(*argv: str) -> Any:
-    args, _ = parse_arguments(list(argv), Terminal(stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO()))
-    return args
-
-
-def test_like_picks_the_twin_s_name_and_its_function_s_region() -> None:
-    args = parse("deploy", "--like", "arn:aws:lambda:eu-west-1:123456789012:function:orders:live", "--with-env",
-                 "--skip-layer", LAYER, "--skip-layer", LAYER)
-    target = deployment_target(args)
-    assert (target.function, target.region) == ("lambdash-like-orders-live", "eu-west-1")
-    options = twin_options(args)
-    assert options is not None
-    assert (options.with_env, options.with_role, options.skip_layers) == (True, False, (LAYER,))
-    assert deploy_options(args).name == "lambdash-like-orders-live"
-    assert deploy_options(parse("deploy", "--like", "orders", "--name", "probe")).name == "probe"
-    assert twin_options(parse("deploy")) is None
-
-
-@pytest.mark.parametrize(("argv", "message"), [
-    (("--runtime", "python3.12"), "--runtime cannot be combined with --like: the twin has a Python runtime on the "
-                                  "operating system of orders"),
-    (("--arch", "arm64"), "--arch cannot be combined with --like: the twin has the architecture of orders"),
-    (("--memory", "512"), "--memory cannot be combined with --like: the twin has the memory size of orders"),
-    (("--ephemeral-storage", "1024"), "--ephemeral-storage cannot be combined with --like: the twin has the /tmp "
-                                      "size of orders"),
-    (("--security-group", "sg-0123456789abcdef0"), "--security-group cannot be combined with --like: the twin has "
-                                                   "the VPC of orders"),
-])
-def test_options_the_twin_takes_from_its_function_are_refused(argv: tuple[str, ...], message: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        twin_options(parse("deploy", "--like", "orders", *argv))
-    assert caught.value.message == message
-
-
-def test_twin_options_without_like_are_refused() -> None:
-    for option in (("--with-role",), ("--skip-layer", LAYER)):
-        with pytest.raises(UsageError) as caught:
-            twin_options(parse("deploy", *option))
-        assert caught.value.message == f"{option[0]} goes with --like FUNCTION"
