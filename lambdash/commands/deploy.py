@@ -3,7 +3,8 @@
 It plans first (read-only calls), prints the plan, and with ``--dry-run`` stops
 there. Its options are in ``deployment_options``, shared with status, destroy and template.
 With ``--like FUNCTION`` it deploys a twin of FUNCTION (``lambdash.deploy.twin``) the
-same way, and then checks that a twin in a VPC can reach S3.
+same way, and then checks that a twin in a VPC can reach S3, through the network probe
+it runs here. The chain itself is ``lambdash.deploy.deployer.deploy``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from lambdash.commands.options import add_common_options
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
-    from lambdash.aws.deploy import DeployClient
-    from lambdash.deploy.models import Plan
+    from lambdash.config import Target
+    from lambdash.deploy.deployer import Deployment
 
 DESCRIPTION = """\
 Create or update, idempotently, everything the lambdash function needs:
@@ -81,54 +82,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Plan, print the plan, and apply it unless --dry-run or nothing changes."""
-    from lambdash.deploy.executor import apply_plan
-    from lambdash.deploy.package import build_zip
-    from lambdash.deploy.planner import prepare_deploy, validate_options
-    from lambdash.deploy.twin import prepare_twin
+    from lambdash.deploy.deployer import DeployRequest, deploy
 
     twin = twin_options(args)
-    options = deploy_options(args)
-    validate_options(options)
-    code = build_zip(handler_directory(args))
+    request = DeployRequest(options=deploy_options(args), twin=twin, handler_dir=handler_directory(args),
+                            dry_run=args.dry_run)
     client = deployment_client(args, terminal)
-    twin_plan = prepare_twin(client, options, twin, code.sha256) if twin else None
-    plan = twin_plan.plan if twin_plan else prepare_deploy(client, options, code.sha256)
-    document: dict[str, Any] = {**plan.to_dict(), "dry_run": args.dry_run, "code_sha256": code.sha256}
-    if twin_plan:
-        document["like"] = twin_plan.to_dict()
-    if not args.json:
-        terminal.write_lines([plan.header, *("  " + line for line in plan.lines()),
-                              *(twin_plan.lines() if twin_plan else [])])
-    if args.dry_run:
-        if args.json:
-            terminal.write_json(document)
-        else:
-            terminal.write_lines(["dry run: nothing was changed"])
-        return 0
-    if plan.changed:
-        apply_plan(plan, client, code, terminal.notice)
-    if twin_plan:
-        document["route_to_s3"] = check_twin_route(client, plan, terminal)
+    result = deploy(client, request, show=lambda deployment: show_plan(deployment, args, terminal),
+                    progress=terminal, run_probe=run_probe)
     if args.json:
-        terminal.write_json(document)
-    elif plan.changed:
-        where = f" --region {plan.settings.region}"
-        terminal.write_lines([f"deployed: run commands with `lambdash -f {plan.settings.name}{where} COMMAND`"])
+        terminal.write_json(result.to_dict())
+    elif args.dry_run:
+        terminal.write_lines(["dry run: nothing was changed"])
+    elif result.changed:
+        settings = result.deployment.plan.settings
+        terminal.write_lines([f"deployed: run commands with `lambdash -f {settings.name} --region {settings.region} "
+                              "COMMAND`"])
     else:
         terminal.write_lines(["no change: everything is up to date"])
     return 0
 
 
-def check_twin_route(client: DeployClient, plan: Plan, terminal: Terminal) -> dict[str, Any] | None:
-    """For a twin in a VPC with a spill bucket: say whether it reaches S3 (a warning when not, or unknown)."""
-    from lambdash.shell.reachability import check_route_to_s3, needs_route_check, twin_target
+def show_plan(deployment: Deployment, args: argparse.Namespace, terminal: Terminal) -> None:
+    """The plan, before anything changes (with --json, it is in the document printed at the end)."""
+    if not args.json:
+        terminal.write_lines(deployment.lines())
 
-    if not needs_route_check(plan.settings):
-        return None
-    terminal.notice("checking the twin's route to S3 (the network probe aws:s3, run in the twin)")
-    route = check_route_to_s3(twin_target(client.target, plan.settings))
-    if route.reached:
-        terminal.notice(route.message)
-    else:
-        terminal.warning(route.message)
-    return route.to_dict()
+
+def run_probe(target: Target, checks: list[str]) -> Any:
+    """Run the network probe's checks on ``target``, through a shell opened for the call."""
+    from lambdash.shell.targets import open_shell
+
+    with open_shell(target) as shell:
+        return shell.probe(checks)

@@ -14,20 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambdash.config import Target, TargetOptions, resolve_target
-from lambdash.deploy.models import (
+from lambdash.deploy.settings import (
     ARCHITECTURES,
-    DEFAULT_ARCHITECTURE,
-    DEFAULT_EPHEMERAL_STORAGE_MB,
-    DEFAULT_MEMORY_MB,
-    DEFAULT_NAME,
-    DEFAULT_RUNTIME,
-    DEFAULT_TIMEOUT_SECONDS,
     SUPPORTED_RUNTIMES,
     DeployOptions,
     FunctionReference,
     default_twin_name,
 )
 from lambdash.errors import UsageError
+from lambdash.lambda_defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_EPHEMERAL_STORAGE_MB,
+    DEFAULT_FUNCTION_NAME,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RUNTIME,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def add_deployment_options(parser: argparse.ArgumentParser, *, endpoint: bool = 
     group = parser.add_argument_group("deployment")
     group.add_argument("--name", default=argparse.SUPPRESS, metavar="NAME",
                        help=f"the function's name (default: -f, LAMBDASH_FUNCTION, the config file, "
-                            f"else {DEFAULT_NAME})")
+                            f"else {DEFAULT_FUNCTION_NAME})")
     if not endpoint:
         return
     group.add_argument("--region", action="append", default=argparse.SUPPRESS, metavar="REGION",
@@ -99,7 +101,7 @@ def add_twin_options(parser: argparse.ArgumentParser) -> None:
                             "the version; repeatable)")
 
 
-def add_like_option(parser: argparse.ArgumentParser, verb: str) -> None:
+def add_twin_of_option(parser: argparse.ArgumentParser, verb: str) -> None:
     """``--like FUNCTION`` for status and destroy: the twin of FUNCTION, by its default name."""
     parser.add_argument("--like", metavar="FUNCTION", default=None,
                         help=f"{verb} the twin of FUNCTION that `lambdash deploy --like FUNCTION` made "
@@ -113,7 +115,7 @@ def _whole_seconds(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
 
 
-def like_reference(args: argparse.Namespace) -> FunctionReference | None:
+def original_reference(args: argparse.Namespace) -> FunctionReference | None:
     """The function named by --like, if any."""
     text = getattr(args, "like", None)
     if text is None:
@@ -139,13 +141,13 @@ def deployment_target(args: argparse.Namespace) -> Target:
     regions = list(dict.fromkeys(getattr(args, "region", None) or []))
     if len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one --region, not {', '.join(regions)}")
-    like = like_reference(args)
-    if like is not None and like.region is not None:
-        if regions and regions[0] != like.region:
-            raise UsageError(f"--like {like.text} is in {like.region}, not {regions[0]}: "
+    original = original_reference(args)
+    if original is not None and original.region is not None:
+        if regions and regions[0] != original.region:
+            raise UsageError(f"--like {original.text} is in {original.region}, not {regions[0]}: "
                              "a twin lives in its function's region")
-        regions = [like.region]
-    twin_name = default_twin_name(like) if like is not None else None
+        regions = [original.region]
+    twin_name = default_twin_name(original) if original is not None else None
     target, _ = resolve_target(TargetOptions(
         function=named or (functions[-1] if functions else None) or twin_name,
         region=regions[0] if regions else None,
@@ -202,16 +204,16 @@ def twin_options(args: argparse.Namespace) -> TwinOptions | None:
     """What --like asks for, or None without --like; options that contradict it are usage errors."""
     from lambdash.deploy.twin import TwinOptions
 
-    like = like_reference(args)
-    if like is None:
+    original = original_reference(args)
+    if original is None:
         for attribute, option in _TWIN_ONLY:
             if getattr(args, attribute, None):
                 raise UsageError(f"{option} goes with --like FUNCTION")
         return None
     for attribute, option, what in _FROM_THE_FUNCTION:
         if getattr(args, attribute, None) not in (None, []):
-            raise UsageError(f"{option} cannot be combined with --like: the twin has {what} {like.text}")
-    return TwinOptions(like=like, with_env=args.with_env, with_role=args.with_role,
+            raise UsageError(f"{option} cannot be combined with --like: the twin has {what} {original.text}")
+    return TwinOptions(original=original, with_env=args.with_env, with_role=args.with_role,
                        skip_layers=tuple(dict.fromkeys(args.skip_layer)))
 
 

@@ -8,16 +8,20 @@ another function spills to it. It asks first on a terminal, and refuses without
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from lambdash.commands.deployment_options import (
     add_deployment_options,
-    add_like_option,
+    add_twin_of_option,
     deployment_client,
-    like_reference,
+    original_reference,
 )
 from lambdash.commands.options import add_common_options
 from lambdash.errors import ExitStatus, UsageError
 from lambdash.terminal import Terminal
+
+if TYPE_CHECKING:
+    from lambdash.deploy.plan import Plan
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,38 +33,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "A twin (`lambdash deploy --like FUNCTION`) goes the same way; FUNCTION is never touched."
     )
     add_deployment_options(parser)
-    add_like_option(parser, "remove")
+    add_twin_of_option(parser, "remove")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask for confirmation (needed without a terminal)")
     add_common_options(parser, suppress=True)
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from lambdash.deploy.executor import apply_plan
-    from lambdash.deploy.planner import prepare_destroy
+    from lambdash.deploy.deployer import destroy
 
     client = deployment_client(args, terminal)
-    plan = prepare_destroy(client, client.target.function, like_reference(args))
+    result = destroy(client, client.target.function, original_reference(args),
+                     approve=lambda plan: approve(plan, args, terminal), progress=terminal)
+    if result.declined:
+        terminal.message("nothing removed")
+        return ExitStatus.NO
+    if args.json:
+        terminal.write_json({**result.plan.to_dict(), "removed": result.removed})
+    else:
+        terminal.write_lines(["removed" if result.removed else "nothing to remove"])
+    return 0
+
+
+def approve(plan: Plan, args: argparse.Namespace, terminal: Terminal) -> bool:
+    """Show the plan; when it removes anything, ask on a terminal unless --yes (and refuse without one)."""
     if not args.json:
         terminal.write_lines([plan.header, *("  " + line for line in plan.lines())])
-    if not plan.changed:
-        if args.json:
-            terminal.write_json({**plan.to_dict(), "removed": False})
-        else:
-            terminal.write_lines(["nothing to remove"])
-        return 0
-    if not args.yes:
-        if not terminal.stdin_isatty:
-            raise UsageError("destroy needs confirmation: pass --yes (stdin is not a terminal to ask on)")
-        terminal.stderr.write(b"remove the resources marked delete above? [y/N] ")
-        terminal.stderr.flush()
-        answer = terminal.stdin.readline().decode("utf-8", "replace").strip().lower()
-        if answer not in ("y", "yes"):
-            terminal.message("nothing removed")
-            return ExitStatus.NO
-    apply_plan(plan, client, None, terminal.notice)
-    if args.json:
-        terminal.write_json({**plan.to_dict(), "removed": True})
-    else:
-        terminal.write_lines(["removed"])
-    return 0
+    if not plan.changed or args.yes:
+        return True
+    if not terminal.stdin_isatty:
+        raise UsageError("destroy needs confirmation: pass --yes (stdin is not a terminal to ask on)")
+    terminal.stderr.write(b"remove the resources marked delete above? [y/N] ")
+    terminal.stderr.flush()
+    answer = terminal.stdin.readline().decode("utf-8", "replace").strip().lower()
+    return answer in ("y", "yes")

@@ -12,13 +12,13 @@ import argparse
 
 from lambdash.commands.deployment_options import (
     add_deployment_options,
-    add_like_option,
+    add_twin_of_option,
     deployment_client,
     handler_directory,
-    like_reference,
+    original_reference,
 )
 from lambdash.commands.options import add_common_options
-from lambdash.deploy.models import StatusReport
+from lambdash.deploy.plan import StatusReport
 from lambdash.terminal import Terminal
 from lambdash_handler.contract import ENV_EXEC_WRAPPER
 
@@ -34,25 +34,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Exit status 0, drift or not; 255 when the function does not exist."
     )
     add_deployment_options(parser)
-    add_like_option(parser, "show")
+    add_twin_of_option(parser, "show")
     parser.add_argument("--handler-dir", metavar="DIR", default=None,
                         help="compare the code with this handler directory instead of the installed one")
     add_common_options(parser, suppress=True)
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
-    from dataclasses import replace
+    from lambdash.deploy.deployer import inspect_status
 
-    from lambdash.deploy.package import build_zip
-    from lambdash.deploy.planner import inspect_status
-    from lambdash.deploy.twin import inspect_like_drift
-
-    code = build_zip(handler_directory(args))
     client = deployment_client(args, terminal)
-    report = inspect_status(client, client.target.function, code.sha256, like_reference(args))
-    if report.function.like is not None:
-        like_drift, like_error = inspect_like_drift(client, report.function)
-        report = replace(report, like_drift=like_drift, like_error=like_error)
+    report = inspect_status(client, client.target.function, original_reference(args),
+                            handler_dir=handler_directory(args))
     if args.json:
         terminal.write_json(report.to_dict())
     else:
@@ -96,27 +89,27 @@ def render_status(report: StatusReport) -> list[str]:
     if report.function.layers:
         rows.append(("layers", ", ".join(report.function.layers)))
     rows.extend(("file system", f"{system.arn} at {system.mount_path}") for system in report.function.file_systems)
-    if report.function.like is not None:
-        rows.append(("twin of", report.function.like))
+    if report.function.twin_of is not None:
+        rows.append(("twin of", report.function.twin_of))
     lines = [f"{label:<14}{value}" for label, value in rows]
     if report.drift:
         lines.append("drift         what `lambdash deploy` would change:")
         lines.extend(f"  - {item}" for item in report.drift)
     else:
         lines.append("drift         none")
-    if report.function.like is not None:
-        lines.extend(render_like_drift(report))
+    if report.function.twin_of is not None:
+        lines.extend(render_twin_drift(report))
     return lines
 
 
-def render_like_drift(report: StatusReport) -> list[str]:
-    """What changed in the function a twin is like since the twin was made."""
-    from lambdash.deploy.models import redeploy_command
+def render_twin_drift(report: StatusReport) -> list[str]:
+    """What changed in a twin's original since the twin was made."""
+    from lambdash.deploy.twin import redeploy_command
 
-    if report.like_error is not None:
-        return [f"like drift    unknown: cannot read the function it is like: {report.like_error}"]
-    if not report.like_drift:
+    if report.twin_drift_error is not None:
+        return [f"like drift    unknown: cannot read the function it is like: {report.twin_drift_error}"]
+    if not report.twin_drift:
         return ["like drift    none: the twin still matches the function it is like"]
-    command = redeploy_command(report.function.name, report.function.like or "")
+    command = redeploy_command(report.function.name, report.function.twin_of or "")
     return [f"like drift    what changed in the function since the twin was made (`{command}` follows it):",
-            *(f"  - {item}" for item in report.like_drift)]
+            *(f"  - {item}" for item in report.twin_drift)]

@@ -47,8 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.deploy.package import build_zip
-    from lambdash.deploy.planner import validate_options
     from lambdash.deploy.template import build_template, default_code_key, to_json, to_yaml
+    from lambdash.deploy.validate import validate_options
 
     options = deploy_options(args)
     validate_options(options)

@@ -1,7 +1,7 @@
 """Apply a Plan: each Step becomes one DeployClient call, in the plan's order.
 
 The executor decides nothing. Every value it sends comes from the plan's
-settings (the documents are derived in ``models``) or the code artifact, so a
+settings (the documents are derived in ``settings`` and ``documents``) or the code artifact, so a
 printed plan is exactly what runs.
 """
 
@@ -10,19 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lambdash.deploy.models import (
-    FUNCTION_DESCRIPTION,
-    MANAGED_TAG_KEY,
-    MANAGED_TAG_VALUE,
-    PUBLIC_ACCESS_BLOCK,
-    SSE_ALGORITHM,
-    CodeArtifact,
-    DeploySettings,
-    Operation,
-    Plan,
-    PlannedChange,
-    Step,
-)
+from lambdash.deploy.documents import PUBLIC_ACCESS_BLOCK, SSE_ALGORITHM
+from lambdash.deploy.package import CodeArtifact
+from lambdash.deploy.plan import Operation, Plan, PlannedChange, Step
+from lambdash.deploy.settings import FUNCTION_DESCRIPTION, DeploySettings
+from lambdash.deploy.tags import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, function_tags
 from lambdash_handler.contract import HANDLER
 
 if TYPE_CHECKING:
@@ -41,7 +33,7 @@ def function_spec(settings: DeploySettings, code: CodeArtifact) -> dict[str, Any
         "Code": {"ZipFile": code.zip_bytes},
         "PackageType": "Zip",
         "Architectures": [settings.architecture],
-        "Tags": settings.function_tags,
+        "Tags": function_tags(settings),
     }
     # What a new function does not have needs no saying (Lambda takes an empty KMS key only in an update).
     for key in ("VpcConfig", "Layers", "FileSystemConfigs", "KMSKeyArn"):
@@ -54,7 +46,7 @@ def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
     """UpdateFunctionConfiguration's parameters: everything deploy owns except code and architecture.
 
     Deploy owns the layers, file systems and KMS key too: a plain lambdash function
-    has none (the AWS managed key), a twin those of the function it is like.
+    has none (the AWS managed key), a twin those of its original.
     """
     vpc: dict[str, Any] = {"SubnetIds": list(settings.subnet_ids),
                            "SecurityGroupIds": list(settings.security_group_ids)}
@@ -193,7 +185,7 @@ class PlanExecutor:
         self.client.update_function_configuration(configuration_spec(self.settings))
 
     def do_tag_function(self, name: str, argument: str) -> None:
-        self.client.tag_function(function_arn(self.settings), self.settings.function_tags)
+        self.client.tag_function(function_arn(self.settings), function_tags(self.settings))
 
     def do_delete_function_url(self, name: str, argument: str) -> None:
         self.client.delete_function_url(name)

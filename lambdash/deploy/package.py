@@ -15,10 +15,10 @@ import base64
 import hashlib
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import lambdash_handler
-from lambdash.deploy.models import CodeArtifact
 from lambdash.errors import ConfigError
 from lambdash_handler.contract import EXEC_WRAPPER_NAME, PACKAGE_NAME
 
@@ -26,6 +26,22 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
 EXECUTABLE_MODE = 0o100755  # rwxr-xr-x
 REQUIRED_FILES = ("app.py", "runtime.py", EXEC_WRAPPER_NAME)
+
+
+@dataclass(frozen=True)
+class CodeArtifact:
+    """The deployment zip and its CodeSha256 (base64 of the SHA-256 of the bytes, as Lambda reports it)."""
+
+    zip_bytes: bytes
+    sha256: str
+
+    @property
+    def sha256_hex(self) -> str:
+        return hashlib.sha256(self.zip_bytes).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.zip_bytes)
 
 
 def handler_source() -> Path:

@@ -1,10 +1,10 @@
 """A CloudFormation template that makes what ``lambdash deploy`` makes.
 
 The documents (trust policy, spill policy, lifecycle rule, public access block)
-come from ``models``, as deploy's do. The handler does not fit in an inline
-``ZipFile`` (4096 characters), so the function's code is read from S3: the
-``CodeBucket`` and ``CodeKey`` parameters name the zip that
-``lambdash template --write-zip FILE`` writes. The default ``CodeKey`` holds the
+come from ``documents`` and the settings tag from ``tags``, as deploy's do. The
+handler does not fit in an inline ``ZipFile`` (4096 characters), so the function's
+code is read from S3: the ``CodeBucket`` and ``CodeKey`` parameters name the zip
+that ``lambdash template --write-zip FILE`` writes. The default ``CodeKey`` holds the
 zip's SHA-256, so a new handler gets a new key and CloudFormation updates the
 code. YAML comes from a small emitter here, so PyYAML is not a dependency.
 """
@@ -15,24 +15,19 @@ import json
 import re
 from typing import Any
 
-from lambdash.deploy.models import (
+from lambdash.deploy.documents import (
     BASIC_EXECUTION_POLICY,
-    DEPLOYED_EXEC_WRAPPER,
-    FUNCTION_DESCRIPTION,
     LIFECYCLE_RULE_ID,
-    MANAGED_TAG_KEY,
-    MANAGED_TAG_VALUE,
     PUBLIC_ACCESS_BLOCK,
-    SETTINGS_TAG_KEY,
     SPILL_POLICY_NAME,
     SSE_ALGORITHM,
     VPC_ACCESS_POLICY,
-    CodeArtifact,
-    DeployOptions,
-    DeploySettings,
     spill_policy,
     trust_policy,
 )
+from lambdash.deploy.package import CodeArtifact
+from lambdash.deploy.settings import DEPLOYED_EXEC_WRAPPER, FUNCTION_DESCRIPTION, DeployOptions, DeploySettings
+from lambdash.deploy.tags import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, SETTINGS_TAG_KEY, settings_record
 from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, HANDLER
 
 CODE_KEY_PREFIX = "lambdash-code"
@@ -50,13 +45,13 @@ def build_template(
     use_bucket = options.use_bucket
     bucket_name: Any = options.bucket or {"Fn::Sub": "lambdash-${AWS::AccountId}-${AWS::Region}"}
     # The settings tag, as deploy records it; the bucket name is known only once the stack makes it.
-    record = DeploySettings(
+    record = settings_record(DeploySettings(
         name=options.name, region="", account="", runtime=options.runtime, architecture=options.architecture,
         memory_mb=options.memory_mb, timeout_seconds=options.timeout_seconds,
         ephemeral_storage_mb=options.ephemeral_storage_mb, bucket="${SpillBucket}" if use_bucket else None,
         prefix=options.prefix, subnet_ids=tuple(sorted(set(options.subnet_ids))),
         security_group_ids=tuple(sorted(set(options.security_group_ids))), stream=options.stream,
-    ).record()
+    ))
 
     parameters: dict[str, Any] = {
         "FunctionName": {

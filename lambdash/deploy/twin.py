@@ -1,57 +1,47 @@
 """A twin: a lambdash function that sees what another function sees (``deploy --like FUNCTION``).
 
-The twin copies what shapes FUNCTION's sandbox: architecture, memory, timeout,
-``/tmp`` size, layers, VPC and file systems, and it runs a Python runtime on the
-same operating system (``choose_runtime``). FUNCTION's role and environment are
-copied only when asked (``--with-role``, ``--with-env``), and values of the
-environment are never printed.
+FUNCTION is the twin's original (``TwinOptions.original``), and the twin records its
+ARN (``DeploySettings.twin_of``, ``FunctionState.twin_of``). The twin copies what
+shapes FUNCTION's sandbox: architecture, memory, timeout, ``/tmp`` size, layers, VPC
+and file systems, and it runs a Python runtime on the same operating system
+(``choose_runtime``). FUNCTION's role and environment are copied only when asked
+(``--with-role``, ``--with-env``), and values of the environment are never printed.
 
 It is planned like any deploy (the same ``Plan``, dry run, JSON and idempotence),
 with rows under the plan saying what was copied, what was chosen and why, and which
 extra permissions the deployer needs. The twin records FUNCTION's settings in a
 tag, so ``status`` can say what changed in FUNCTION since the twin was made
-(``drift_from_like``).
+(``drift_from_original``). The checks that keep a twin the twin of one function are
+here too. Nothing here calls AWS: ``observed`` reads FUNCTION and its layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lambdash.deploy.layers import layer_findings, zip_listing
-from lambdash.deploy.models import (
-    DEFAULT_RUNTIME,
-    EFS_CLIENT_POLICY,
-    LIKE_RECORD_TAG_KEY,
+from lambdash.deploy.documents import EFS_CLIENT_POLICY, VPC_ACCESS_POLICY
+from lambdash.deploy.drift import describe_file_systems, describe_layers, layer_label
+from lambdash.deploy.layers import layer_findings
+from lambdash.deploy.observed import FunctionState, LayerListing
+from lambdash.deploy.plan import Plan
+from lambdash.deploy.settings import (
     SUPPORTED_RUNTIMES,
-    TWIN_TAG_KEY,
-    VPC_ACCESS_POLICY,
-    DeployOptions,
     DeploySettings,
     FunctionReference,
-    FunctionState,
-    Plan,
-    digest,
-    file_systems_digest,
+    default_twin_name,
     lambdash_owns,
-    record_fields,
 )
-from lambdash.deploy.planner import (
-    check_network,
-    describe_file_systems,
-    describe_layers,
-    function_state,
-    layer_label,
-    observe,
-    plan_deploy,
-    resolve_settings,
-    validate_options,
+from lambdash.deploy.tags import (
+    ORIGINAL_RECORD_TAG_KEY,
+    TWIN_RECORD_TAG_KEY,
+    decode_record,
+    original_record,
+    twin_record,
 )
-from lambdash.errors import ConfigError, LambdashError
-
-if TYPE_CHECKING:
-    from lambdash.aws.deploy import DeployClient
+from lambdash.errors import ConfigError
+from lambdash.lambda_defaults import DEFAULT_RUNTIME
 
 # -- the runtime: Python on the same operating system ----------------------------------------------------------------
 
@@ -118,7 +108,7 @@ def choose_runtime(runtime: str | None, package_type: str = "Zip", function: str
 class TwinOptions:
     """What ``deploy --like`` was asked for."""
 
-    like: FunctionReference
+    original: FunctionReference
     with_env: bool = False
     with_role: bool = False
     # Layer version ARNs, or layer ARNs without a version (any version of that layer).
@@ -140,60 +130,69 @@ class LayerCheck:
                 "unchecked": self.unchecked}
 
 
-def like_record(like: FunctionState) -> str:
-    """The function's settings as one tag value, for ``status`` to see what changed since the twin was made."""
-    runtime = "image" if like.package_type == "Image" else (like.runtime or "-")
-    return " ".join([
-        f"runtime={runtime}",
-        f"arch={like.architecture}",
-        f"memory={like.memory_mb}",
-        f"timeout={like.timeout_seconds}",
-        f"tmp={like.ephemeral_storage_mb}",
-        f"layers={digest(like.layers)}",
-        f"vpc={digest([*like.subnet_ids, '/', *like.security_group_ids, f'ipv6={like.ipv6_dual_stack}'])}",
-        f"fs={file_systems_digest(like.file_systems)}",
-        # Tag values allow no '?': "unknown" when Lambda could not show the environment.
-        f"env={'unknown' if like.environment_error else digest(sorted(like.environment))}",
-        f"kms={digest([like.kms_key_arn]) if like.kms_key_arn else '-'}",
-        f"role={digest([like.role_arn])}",
-    ])
-
-
-def copyable_environment(like: FunctionState) -> dict[str, str]:
+def copyable_environment(original: FunctionState) -> dict[str, str]:
     """The function's variables a twin may copy: all but lambdash's own and the exec wrapper."""
-    return {name: value for name, value in like.environment.items() if not lambdash_owns(name)}
+    return {name: value for name, value in original.environment.items() if not lambdash_owns(name)}
 
 
 def twin_settings(
-    base: DeploySettings, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
+    base: DeploySettings, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
     layers: Sequence[LayerCheck],
 ) -> DeploySettings:
-    """Deploy's settings for the twin: ``base`` (its name, bucket, streaming) with what it copies from ``like``."""
-    copy_environment = options.with_env and like.environment_error is None
+    """Deploy's settings for the twin: ``base`` (its name, bucket, streaming) with what it copies from ``original``."""
+    copy_environment = options.with_env and original.environment_error is None
     return replace(
         base,
         runtime=runtime.runtime,
-        architecture=like.architecture,
-        memory_mb=like.memory_mb,
-        timeout_seconds=like.timeout_seconds,
-        ephemeral_storage_mb=like.ephemeral_storage_mb,
-        subnet_ids=like.subnet_ids,
-        security_group_ids=like.security_group_ids,
-        ipv6_dual_stack=like.ipv6_dual_stack,
+        architecture=original.architecture,
+        memory_mb=original.memory_mb,
+        timeout_seconds=original.timeout_seconds,
+        ephemeral_storage_mb=original.ephemeral_storage_mb,
+        subnet_ids=original.subnet_ids,
+        security_group_ids=original.security_group_ids,
+        ipv6_dual_stack=original.ipv6_dual_stack,
         layers=tuple(layer.arn for layer in layers if not layer.skipped),
-        file_systems=like.file_systems,
-        copied_environment=tuple(sorted(copyable_environment(like).items())) if copy_environment else (),
+        file_systems=original.file_systems,
+        copied_environment=tuple(sorted(copyable_environment(original).items())) if copy_environment else (),
         environment_copied=copy_environment,
-        kms_key_arn=like.kms_key_arn if copy_environment else None,
-        execution_role_arn=like.role_arn if options.with_role else None,
-        like=like.arn,
-        like_record=like_record(like),
+        kms_key_arn=original.kms_key_arn if copy_environment else None,
+        execution_role_arn=original.role_arn if options.with_role else None,
+        twin_of=original.arn,
+        original_record=original_record(original),
     )
 
 
 def skipped(layer: str, skips: Sequence[str]) -> bool:
     """Whether ``--skip-layer`` names this layer version, by its ARN or by its layer's ARN."""
     return any(skip in (layer, layer.rpartition(":")[0]) for skip in skips)
+
+
+def check_skipped_layers(original: FunctionState, skips: Sequence[str]) -> None:
+    """Each ``--skip-layer`` names one of the function's layers."""
+    for skip in skips:
+        if not any(skipped(layer, [skip]) for layer in original.layers):
+            have = ", ".join(original.layers) or "none"
+            raise ConfigError(f"--skip-layer {skip}: {original.name} has no such layer (its layers: {have})")
+
+
+def layers_to_read(original: FunctionState, skips: Sequence[str]) -> list[str]:
+    """The function's layers the twin gets, whose contents the plan checks."""
+    return [layer for layer in original.layers if not skipped(layer, skips)]
+
+
+def layer_checks(
+    original: FunctionState, skips: Sequence[str], listings: Mapping[str, LayerListing]
+) -> tuple[LayerCheck, ...]:
+    """Each of the function's layers: left out, or what its listing (in ``listings``) brings, or why unread."""
+    checks = []
+    for layer in original.layers:
+        if skipped(layer, skips):
+            checks.append(LayerCheck(layer, skipped=True))
+        elif listings[layer].unreadable is not None:
+            checks.append(LayerCheck(layer, unchecked=listings[layer].unreadable))
+        else:
+            checks.append(LayerCheck(layer, findings=tuple(layer_findings(listings[layer].names))))
+    return tuple(checks)
 
 
 # -- the plan, with what the twin copies -----------------------------------------------------------------------------
@@ -203,7 +202,7 @@ class TwinPlan:
     """A deploy plan for a twin, and the rows that say what it copies from its function, and why."""
 
     plan: Plan
-    like: FunctionState
+    original: FunctionState
     runtime: RuntimeChoice
     layers: tuple[LayerCheck, ...]
     rows: tuple[tuple[str, str], ...]
@@ -211,7 +210,7 @@ class TwinPlan:
 
     @property
     def header(self) -> str:
-        return f"like {self.like.name} ({self.like.arn}):"
+        return f"like {self.original.name} ({self.original.arn}):"
 
     def lines(self) -> list[str]:
         rows = [*self.rows, *(("permission", permission) for permission in self.permissions)]
@@ -223,7 +222,7 @@ class TwinPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "function": self.like.arn,
+            "function": self.original.arn,
             "runtime": {"runtime": self.runtime.runtime, "reason": self.runtime.reason},
             "layers": [layer.to_dict() for layer in self.layers],
             "notes": [{"about": label, "text": text} for label, text in self.rows if label != "warning"],
@@ -233,18 +232,18 @@ class TwinPlan:
 
 
 def describe_twin(
-    settings: DeploySettings, like: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
+    settings: DeploySettings, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice,
     layers: Sequence[LayerCheck],
 ) -> list[tuple[str, str]]:
     """The rows under the plan: each thing the twin takes from its function, or why it does not."""
-    name = like.name
+    name = original.name
     rows = [
         ("runtime", runtime.reason),
         ("limits", f"{settings.architecture}, memory {settings.memory_mb} MB, timeout {settings.timeout_seconds} s, "
                    f"/tmp {settings.ephemeral_storage_mb} MB: as {name}"),
     ]
     if not layers:
-        rows.append(("layers", "none" + (": a container image has none" if like.package_type == "Image" else "")))
+        rows.append(("layers", "none" + (": a container image has none" if original.package_type == "Image" else "")))
     for layer in layers:
         if layer.skipped:
             rows.append(("layer", f"{layer.arn}: left out (--skip-layer)"))
@@ -261,12 +260,12 @@ def describe_twin(
     rows.extend(("file system", f"{system.arn} at {system.mount_path}") for system in settings.file_systems)
     if settings.file_systems and settings.own_role:
         rows.append(("file system", f"the role gets {EFS_CLIENT_POLICY} to mount them"))
-    rows.extend(_environment_rows(settings, like, options))
+    rows.extend(_environment_rows(settings, original, options))
     if settings.own_role:
         rows.append(("role", f"lambdash's own {settings.role_name}, least privilege "
                              f"(--with-role runs the twin with the role of {name})"))
     else:
-        rows.append(("role", f"{like.role_arn}, the role of {name} (--with-role): used as it is, never changed"))
+        rows.append(("role", f"{original.role_arn}, the role of {name} (--with-role): used as it is, never changed"))
         if settings.bucket is not None:
             rows.append(("spills", f"need that role to allow s3:PutObject, s3:GetObject and s3:DeleteObject on "
                                    f"{settings.bucket}/{settings.prefix}/*; output too big to return inline is cut "
@@ -274,22 +273,22 @@ def describe_twin(
     return rows
 
 
-def _environment_rows(settings: DeploySettings, like: FunctionState, options: TwinOptions) -> list[tuple[str, str]]:
-    name = like.name
-    if like.environment_error is not None:
+def _environment_rows(settings: DeploySettings, original: FunctionState, options: TwinOptions) -> list[tuple[str, str]]:
+    name = original.name
+    if original.environment_error is not None:
         return [("environment", f"not copied: Lambda cannot show the values of {name} "
-                                f"({like.environment_error})")]
-    if not like.environment:
+                                f"({original.environment_error})")]
+    if not original.environment:
         return [("environment", f"none: {name} has no variables")]
-    names = ", ".join(sorted(like.environment))
+    names = ", ".join(sorted(original.environment))
     if not options.with_env:
-        count = len(like.environment)
+        count = len(original.environment)
         return [("environment", f"not copied: {name} has {count} variable{'s' if count > 1 else ''} ({names}); "
                                 "--with-env copies them")]
     copied = ", ".join(variable for variable, _ in settings.copied_environment)
     rows = [("environment", f"copied from {name} (values not shown): {copied}" if copied
              else f"nothing copied from {name}")]
-    left_out = sorted(set(like.environment) - {variable for variable, _ in settings.copied_environment})
+    left_out = sorted(set(original.environment) - {variable for variable, _ in settings.copied_environment})
     for variable in left_out:
         if variable.startswith("LAMBDASH_"):
             why = "lambdash's own variables win"
@@ -307,10 +306,10 @@ def _policy(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def extra_permissions(settings: DeploySettings, like: FunctionState) -> list[str]:
+def extra_permissions(settings: DeploySettings, original: FunctionState) -> list[str]:
     """What the deployer needs beyond a plain deploy's permissions."""
-    permissions = [f"lambda:GetFunctionConfiguration on {like.arn}"]
-    if like.layers:
+    permissions = [f"lambda:GetFunctionConfiguration on {original.arn}"]
+    if original.layers:
         permissions.append("lambda:GetLayerVersion on its layers")
     if settings.kms_key_arn:
         permissions.append(f"kms:CreateGrant and kms:Encrypt on {settings.kms_key_arn}")
@@ -319,80 +318,94 @@ def extra_permissions(settings: DeploySettings, like: FunctionState) -> list[str
     return permissions
 
 
-# -- reading and planning --------------------------------------------------------------------------------------------
-
-Listing = Callable[[str], list[str]]
-
-
-def read_like(client: DeployClient, like: FunctionReference) -> FunctionState:
-    """The function a twin is like, from lambda:GetFunctionConfiguration."""
-    return function_state(client.get_function_configuration(like.text), {})
-
-
-def check_layers(
-    client: DeployClient, like: FunctionState, skips: Sequence[str], listing: Listing = zip_listing
-) -> tuple[LayerCheck, ...]:
-    """Each of the function's layers: left out, or read for what it brings. Unreadable contents are a note."""
-    for skip in skips:
-        if not any(skipped(layer, [skip]) for layer in like.layers):
-            have = ", ".join(like.layers) or "none"
-            raise ConfigError(f"--skip-layer {skip}: {like.name} has no such layer (its layers: {have})")
-    checks = []
-    for layer in like.layers:
-        if skipped(layer, skips):
-            checks.append(LayerCheck(layer, skipped=True))
-            continue
-        try:
-            location = client.get_layer_version(layer).get("Content", {}).get("Location", "")
-            names = listing(location)
-        except LambdashError as problem:
-            checks.append(LayerCheck(layer, unchecked=problem.message))
-            continue
-        checks.append(LayerCheck(layer, findings=tuple(layer_findings(names))))
-    return tuple(checks)
-
-
-def prepare_twin(
-    client: DeployClient, options: DeployOptions, twin: TwinOptions, code_sha256: str, *,
-    listing: Listing = zip_listing,
+def twin_plan(
+    plan: Plan, original: FunctionState, options: TwinOptions, runtime: RuntimeChoice, layers: tuple[LayerCheck, ...]
 ) -> TwinPlan:
-    """Read the function the twin is like and its layers, then plan the twin as deploy plans. Only reads."""
-    validate_options(options)
-    like = read_like(client, twin.like)
-    layers = check_layers(client, like, twin.skip_layers, listing)
-    base = resolve_settings(options, client.caller_identity(), client.region)
-    runtime = choose_runtime(like.runtime, like.package_type, like.name)
-    settings = twin_settings(base, like, twin, runtime, layers)
-    check_network(client, settings)
-    plan = plan_deploy(settings, observe(client, settings), code_sha256)
-    return TwinPlan(plan=plan, like=like, runtime=runtime, layers=layers,
-                    rows=tuple(describe_twin(settings, like, twin, runtime, layers)),
-                    permissions=tuple(extra_permissions(settings, like)))
+    """The twin's deploy plan, with the rows that say what it copies and the permissions it needs."""
+    return TwinPlan(plan=plan, original=original, runtime=runtime, layers=layers,
+                    rows=tuple(describe_twin(plan.settings, original, options, runtime, layers)),
+                    permissions=tuple(extra_permissions(plan.settings, original)))
+
+
+# -- which function a twin is of: checked before anything is changed ------------------------------------------------
+
+def check_twin_identity(settings: DeploySettings, function: FunctionState) -> None:
+    """A twin is only ever updated as the twin of the same function, and a plain deploy never takes one over."""
+    if settings.twin_of is None and function.twin_of is not None:
+        raise ConfigError(
+            f"function {function.name} is a twin of {function.twin_of} (made by `lambdash deploy --like`); "
+            f"update it with `{redeploy_command(function.name, function.twin_of)}`, or choose another --name"
+        )
+    if settings.twin_of is not None and function.twin_of is None:
+        raise ConfigError(f"function {function.name} is a lambdash function but not a twin; "
+                          "choose another --name for the twin")
+    if settings.twin_of is not None and function.twin_of != settings.twin_of:
+        raise ConfigError(f"function {function.name} is the twin of {function.twin_of}, not of {settings.twin_of}; "
+                          "choose another --name for this twin")
+
+
+def check_twin_of(function: FunctionState, original: FunctionReference | None) -> None:
+    """With ``--like FUNCTION``, the function must be FUNCTION's twin."""
+    if original is not None and (function.twin_of is None or not original.matches(function.twin_of)):
+        what = f"the twin of {function.twin_of}" if function.twin_of else "not a twin"
+        raise ConfigError(f"function {function.name} is {what}, not a twin of {original.text}; "
+                          "name the twin with --name")
+
+
+def redeploy_command(twin: str, twin_of: str) -> str:
+    """The command that brings the twin ``twin`` back in line with its original (``twin_of``: the original's ARN)."""
+    reference = FunctionReference.parse(twin_of)
+    if reference is None:
+        return f"lambdash deploy --like {twin_of} --name {twin}"
+    command = f"lambdash deploy --like {reference.label}"
+    return command if default_twin_name(reference) == twin else f"{command} --name {twin}"
+
+
+# -- status: the twin's copied settings as it has them -----------------------------------------------------------------
+
+def recorded_twin_settings(settings: DeploySettings, function: FunctionState) -> tuple[DeploySettings, list[str]]:
+    """A twin's copied settings as it has them, with a note for each that changed outside lambdash.
+
+    Only digests of what the twin copied are recorded: when one still matches, the
+    twin's own value is the deployed one; otherwise it was changed outside lambdash.
+    """
+    recorded = decode_record(function.tags.get(TWIN_RECORD_TAG_KEY, ""))
+    copied_env = recorded.get("env", "-") != "-"
+    borrowed_role = recorded.get("role", "own") != "own"
+    twin = replace(
+        settings,
+        twin_of=function.twin_of,
+        original_record=function.tags.get(ORIGINAL_RECORD_TAG_KEY, ""),
+        layers=function.layers,
+        ipv6_dual_stack=function.ipv6_dual_stack,
+        file_systems=function.file_systems,
+        copied_environment=tuple(sorted((name, value) for name, value in function.environment.items()
+                                        if not lambdash_owns(name))) if copied_env else (),
+        environment_copied=copied_env,
+        kms_key_arn=function.kms_key_arn if copied_env else None,
+        execution_role_arn=function.role_arn if borrowed_role else None,
+    )
+    now = decode_record(twin_record(twin))
+    labels = {"layers": "layers", "ipv6": "IPv6 dual stack", "fs": "file systems",
+              "env": "names of the copied environment variables", "kms": "KMS key", "role": "role"}
+    # With nothing copied, a difference shows in the drift itself (deploy would remove it).
+    notes = [f"{label} changed outside lambdash" for key, label in labels.items()
+             if key in recorded and recorded[key] != "-" and now.get(key) != recorded[key]]
+    return twin, notes
 
 
 # -- status: what changed in the function since the twin was made ----------------------------------------------------
 
-def inspect_like_drift(client: DeployClient, twin: FunctionState) -> tuple[tuple[str, ...], str | None]:
-    """For a twin, what changed in the function it is like since it was made; or why that cannot be read."""
-    if twin.like is None:
-        return (), None
-    try:
-        like = function_state(client.get_function_configuration(twin.like), {})
-    except LambdashError as problem:
-        return (), problem.message
-    return tuple(drift_from_like(twin, like)), None
-
-
-def drift_from_like(twin: FunctionState, like: FunctionState) -> list[str]:
+def drift_from_original(twin: FunctionState, original: FunctionState) -> list[str]:
     """Each difference between the function now and as the twin recorded it (``deploy --like`` follows it)."""
-    was = record_fields(twin.tags.get(LIKE_RECORD_TAG_KEY, ""))
-    now = record_fields(like_record(like))
-    copied = record_fields(twin.tags.get(TWIN_TAG_KEY, ""))
+    was = decode_record(twin.tags.get(ORIGINAL_RECORD_TAG_KEY, ""))
+    now = decode_record(original_record(original))
+    copied = decode_record(twin.tags.get(TWIN_RECORD_TAG_KEY, ""))
     drift = []
     if was.get("runtime") != now["runtime"]:
         before = choose_runtime(None if was.get("runtime") in (None, "image", "-") else was["runtime"],
                                 "Image" if was.get("runtime") == "image" else "Zip")
-        after = choose_runtime(like.runtime, like.package_type)
+        after = choose_runtime(original.runtime, original.package_type)
         if before.runtime != after.runtime:
             drift.append(f"runtime {was.get('runtime', '?')} -> {now['runtime']}: the twin's would be "
                          f"{after.runtime}, not {before.runtime}")
@@ -401,27 +414,27 @@ def drift_from_like(twin: FunctionState, like: FunctionState) -> list[str]:
         if was.get(key) != now[key]:
             drift.append(f"{label} {was.get(key, '?')}{unit} -> {now[key]}{unit}")
     if was.get("layers") != now["layers"]:
-        drift.append(f"layers now {describe_layers(like.layers)} (the twin has {describe_layers(twin.layers)})")
+        drift.append(f"layers now {describe_layers(original.layers)} (the twin has {describe_layers(twin.layers)})")
     if was.get("vpc") != now["vpc"]:
-        drift.append(f"VPC now {_describe_network(like)} (the twin: {_describe_network(twin)})")
+        drift.append(f"VPC now {_describe_network(original)} (the twin: {_describe_network(twin)})")
     if was.get("fs") != now["fs"]:
-        drift.append(f"file systems now {describe_file_systems(like.file_systems)} "
+        drift.append(f"file systems now {describe_file_systems(original.file_systems)} "
                      f"(the twin has {describe_file_systems(twin.file_systems)})")
     if copied.get("env", "-") != "-":
-        drift.extend(_environment_drift(twin, like))
+        drift.extend(_environment_drift(twin, original))
         if was.get("kms") != now["kms"]:
-            drift.append(f"KMS key now {like.kms_key_arn or '(AWS managed)'} "
+            drift.append(f"KMS key now {original.kms_key_arn or '(AWS managed)'} "
                          f"(the twin's: {twin.kms_key_arn or '(AWS managed)'})")
     if copied.get("role", "own") != "own" and was.get("role") != now["role"]:
-        drift.append(f"role now {like.role_arn} (the twin runs with {twin.role_arn})")
+        drift.append(f"role now {original.role_arn} (the twin runs with {twin.role_arn})")
     return drift
 
 
-def _environment_drift(twin: FunctionState, like: FunctionState) -> list[str]:
+def _environment_drift(twin: FunctionState, original: FunctionState) -> list[str]:
     """Names only: which copied variables the function has set, removed or changed since."""
-    if like.environment_error is not None:
-        return [f"environment cannot be read now: {like.environment_error}"]
-    theirs = copyable_environment(like)
+    if original.environment_error is not None:
+        return [f"environment cannot be read now: {original.environment_error}"]
+    theirs = copyable_environment(original)
     ours = {name: value for name, value in twin.environment.items() if not lambdash_owns(name)}
     parts = []
     for label, names in (("set", sorted(set(theirs) - set(ours))), ("removed", sorted(set(ours) - set(theirs))),

@@ -1,7 +1,8 @@
 """The one function the local Lambda hosts: its settings, with Lambda's defaults where lambdash has none.
 
 ``lambdash serve``, ``--local`` and the tests all start from ``FunctionConfig()``,
-so each default below is written once.
+so each default below is written once; those a deployed function has too come from
+``lambdash.lambda_defaults``, which deploy uses.
 """
 
 from __future__ import annotations
@@ -12,24 +13,27 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdash import lambda_defaults
+
+# Re-exported ("as"): `lambdash serve` shows them as its options' defaults.
+from lambdash.lambda_defaults import DEFAULT_EPHEMERAL_STORAGE_MB as DEFAULT_EPHEMERAL_STORAGE_MB
+from lambdash.lambda_defaults import DEFAULT_FUNCTION_NAME
+from lambdash.lambda_defaults import DEFAULT_MEMORY_MB as DEFAULT_MEMORY_MB
 from lambdash_handler.contract import HANDLER
 
-# How long a command may run on the local Lambda unless asked for more.
-DEFAULT_TIMEOUT_SECONDS = 300.0
-DEFAULT_MEMORY_MB = 1024
+# How long a command may run on the local Lambda unless asked for more; in seconds, as FunctionConfig.timeout.
+DEFAULT_TIMEOUT_SECONDS = float(lambda_defaults.DEFAULT_TIMEOUT_SECONDS)
 # At most this many sandboxes at once; past that, callers get 429 as on Lambda.
 DEFAULT_CONCURRENCY = 10
 # A sandbox left idle this long is reaped.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
-# The size of each sandbox's private temp dir, as Lambda's default ephemeral storage.
-DEFAULT_EPHEMERAL_STORAGE_MB = 512
 
 
 @dataclass(frozen=True)
 class FunctionConfig:
     """The one function the local Lambda hosts."""
 
-    name: str = "lambdash"
+    name: str = DEFAULT_FUNCTION_NAME
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
     concurrency: int = DEFAULT_CONCURRENCY
@@ -40,6 +44,7 @@ class FunctionConfig:
     task_root: Path | None = None
     python: str = sys.executable
     environment: dict[str, str] = field(default_factory=dict)
+    # The size of each sandbox's private temp dir.
     ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
     # The managed runtime's command line; None runs the handler under awslambdaric, as Lambda's Python runtimes do.
     runtime_command: tuple[str, ...] | None = None

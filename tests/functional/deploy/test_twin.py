@@ -13,13 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
-import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -29,11 +26,11 @@ from botocore.stub import Stubber
 from lambdash.aws.deploy import DeployClient
 from lambdash.cli import main
 from lambdash.config import Target
+from lambdash.deploy.deployer import prepare_twin
 from lambdash.deploy.executor import function_spec
-from lambdash.deploy.layers import TAIL_BYTES, RangedHttpFile, zip_listing
-from lambdash.deploy.models import DeployOptions, FunctionReference
 from lambdash.deploy.package import build_zip
-from lambdash.deploy.twin import TwinOptions, prepare_twin
+from lambdash.deploy.settings import DeployOptions, FunctionReference
+from lambdash.deploy.twin import TwinOptions
 from lambdash.errors import ConfigError, TransportError
 from lambdash.terminal import Terminal
 from tests.helpers import TEST_CREDENTIALS
@@ -172,7 +169,7 @@ def action_lines(stdout: str) -> list[list[str]]:
     return [line.split()[:3] for line in plan.splitlines() if line.startswith("  ")]
 
 
-def like_rows(stdout: str) -> list[str]:
+def twin_rows(stdout: str) -> list[str]:
     """The rows under the plan that say what the twin takes from its function."""
     lines = stdout.splitlines()
     start = next(index for index, line in enumerate(lines) if line.startswith("like "))
@@ -192,7 +189,7 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
     assert action_lines(out) == [["bucket", original.bucket, "create"], ["role", role, "create"],
                                  ["function", twin, "create"]]
     assert f"like {original.name} ({original.arn}):" in out.splitlines()
-    assert like_rows(out) == [
+    assert twin_rows(out) == [
         f"  runtime      python3.13: {original.name} runs nodejs20.x, and both run on Amazon Linux 2023",
         f"  limits       x86_64, memory 2048 MB, timeout 45 s, /tmp 1024 MB: as {original.name}",
         f"  layer        {original.extension_layer}",
@@ -243,7 +240,7 @@ def test_with_env_copies_the_environment_and_its_key_and_never_prints_a_value(
     status, out, err = run("deploy", "--like", original.name, "--name", twin, "--bucket", original.bucket,
                            "--with-env")
     assert status == 0, err
-    assert [row for row in like_rows(out) if row.split()[0] in ("environment", "KMS")] == [
+    assert [row for row in twin_rows(out) if row.split()[0] in ("environment", "KMS")] == [
         f"  environment  copied from {original.name} (values not shown): API_URL, DB_PASSWORD",
         f"  environment  AWS_LAMBDA_EXEC_WRAPPER of {original.name} left out: lambdash sets its own, which starts "
         "its streaming runtime loop",
@@ -345,7 +342,7 @@ def test_with_role_runs_the_twin_with_the_functions_role_and_makes_none(
     assert status == 0, err
     role_name = original.role_arn.rsplit("/", 1)[1]
     assert action_lines(out)[1] == ["role", role_name, "no-change"]
-    rows = like_rows(out)
+    rows = twin_rows(out)
     assert f"  role         {original.role_arn}, the role of {original.name} (--with-role): used as it is, " \
            "never changed" in rows
     assert f"  spills       need that role to allow s3:PutObject, s3:GetObject and s3:DeleteObject on " \
@@ -438,11 +435,11 @@ def test_a_twin_of_a_python_function_keeps_its_runtime(run: Run, original: Origi
         Code={"ZipFile": zipped("app.py")}, Architectures=["arm64"])
     status, out, err = run("deploy", "--like", python, "--no-bucket", "--dry-run")
     assert status == 0, err
-    assert like_rows(out)[:2] == [f"  runtime      python3.12, as {python}",
+    assert twin_rows(out)[:2] == [f"  runtime      python3.12, as {python}",
                                   f"  limits       arm64, memory 128 MB, timeout 3 s, /tmp 512 MB: as {python}"]
-    assert "  layers       none" in like_rows(out)
-    assert f"  vpc          none: {python} is not in a VPC" in like_rows(out)
-    assert f"  environment  none: {python} has no variables" in like_rows(out)
+    assert "  layers       none" in twin_rows(out)
+    assert f"  vpc          none: {python} is not in a VPC" in twin_rows(out)
+    assert f"  environment  none: {python} has no variables" in twin_rows(out)
     assert out.splitlines()[-1] == "dry run: nothing was changed"
 
 
@@ -498,7 +495,7 @@ def test_file_systems_are_mounted_as_in_the_function_with_efs_access() -> None:
                                  clients={"lambda": lam, "sts": sts, "ec2": ec2, "iam": iam})
     code = build_zip()
     twin = prepare_twin(deploy_client, DeployOptions(name="reports-twin", use_bucket=False),
-                        TwinOptions(like=FunctionReference(text="reports", name="reports")), code.sha256)
+                        TwinOptions(original=FunctionReference(text="reports", name="reports")), code.sha256)
     for stubber in (lambda_stubber, sts_stubber, ec2_stubber, iam_stubber):
         stubber.assert_no_pending_responses()
 
@@ -526,7 +523,7 @@ def test_a_function_whose_configuration_may_not_be_read_names_the_permission() -
     deploy_client = DeployClient(Target(function="twin", region="us-east-1"), clients={"lambda": lam})
     with pytest.raises(TransportError) as caught:
         prepare_twin(deploy_client, DeployOptions(name="twin"),
-                     TwinOptions(like=FunctionReference(text="orders", name="orders")), "sha")
+                     TwinOptions(original=FunctionReference(text="orders", name="orders")), "sha")
     assert caught.value.message == (
         "access denied: these credentials may not call lambda:GetFunctionConfiguration (on function orders); "
         "grant lambda:GetFunctionConfiguration to the identity that deploys")
@@ -550,104 +547,13 @@ def test_an_unreadable_environment_is_said_and_not_copied() -> None:
     deploy_client = DeployClient(Target(function="twin", region="us-east-1"),
                                  clients={"lambda": lam, "sts": sts, "iam": iam})
     twin = prepare_twin(deploy_client, DeployOptions(name="twin", use_bucket=False),
-                        TwinOptions(like=FunctionReference(text="orders", name="orders"), with_env=True), "sha")
+                        TwinOptions(original=FunctionReference(text="orders", name="orders"), with_env=True), "sha")
     assert ("  environment  not copied: Lambda cannot show the values of orders (AccessDeniedException: Lambda was "
             "unable to decrypt the environment variables)") in twin.lines()
     assert twin.plan.settings.kms_key_arn is None
     assert twin.plan.settings.copied_environment == ()
     assert "  runtime      python3.11, as orders" in twin.lines()
     assert not any(line.startswith("  KMS key") for line in twin.lines())
-
-
-# -- a layer's listing, read over HTTP ranges ----------------------------------------------------------------------
-
-@dataclass
-class ServedZip:
-    url: str
-    size: int
-    sent: list[int]
-
-
-@pytest.fixture
-def serve_zip() -> Iterator[Callable[[bytes, bool], ServedZip]]:
-    """A loopback HTTP server for one zip, honouring Range requests or not; it counts the bytes it sends."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(data: bytes, ranges: bool) -> ServedZip:
-        sent: list[int] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                wanted = self.headers.get("Range", "")
-                match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted)
-                if ranges and match:
-                    first, last = match.groups()
-                    start_at = len(data) - int(last) if not first else int(first)
-                    end_at = len(data) - 1 if not first or not last else int(last)
-                    start_at = max(0, start_at)
-                    body = data[start_at:end_at + 1]
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start_at}-{start_at + len(body) - 1}/{len(data)}")
-                else:
-                    body = data
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                sent.append(len(body))
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return ServedZip(f"http://127.0.0.1:{server.server_address[1]}/layer.zip", len(data), sent)
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def big_layer() -> tuple[bytes, list[str]]:
-    """A layer of 4000 files, 3 MB stored: its listing alone is bigger than the tail read first."""
-    names = [f"python/package_{index:05d}/module_with_a_long_name.py" for index in range(4000)]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for index, name in enumerate(names):
-            archive.writestr(name, index.to_bytes(4, "big") * 200)
-    return buffer.getvalue(), names
-
-
-def test_the_listing_is_read_from_the_end_of_the_zip_only(serve_zip: Callable[[bytes, bool], ServedZip]) -> None:
-    data, names = big_layer()
-    served = serve_zip(data, True)
-    assert zip_listing(served.url) == names
-    # The tail, then the rest of the central directory: far less than the zip.
-    assert len(served.sent) == 2
-    assert served.sent[0] == TAIL_BYTES
-    assert sum(served.sent) < served.size // 5
-
-
-def test_a_server_that_ignores_ranges_still_gives_the_listing(
-    serve_zip: Callable[[bytes, bool], ServedZip]
-) -> None:
-    data, names = big_layer()
-    served = serve_zip(data, False)
-    with RangedHttpFile(served.url) as remote:
-        assert remote.size == len(data)
-        with zipfile.ZipFile(remote) as archive:
-            assert archive.namelist() == names
-    assert served.sent == [len(data)]
-
-
-def test_a_listing_that_cannot_be_read_is_one_line(serve_zip: Callable[[bytes, bool], ServedZip]) -> None:
-    served = serve_zip(b"this is not a zip file at all", True)
-    with pytest.raises(TransportError, match=r"^not a zip: "):
-        zip_listing(served.url)
-    with pytest.raises(TransportError, match=r"^no download URL \(Lambda gave 's3://'\)$"):
-        zip_listing("s3://")
 
 
 def test_an_unknown_layer_is_one_line() -> None:

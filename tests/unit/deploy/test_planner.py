@@ -1,220 +1,16 @@
-"""The deploy plan as plain data: what is created, updated or left alone, and why. No AWS."""
+"""The planner: what a deploy or destroy creates, updates or leaves alone, and why, and status's drift. No AWS."""
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import replace
-from typing import Any, TypeVar
 
 import pytest
 
-from lambdash.cli import parse_arguments
-from lambdash.commands.deployment_options import deploy_options
-from lambdash.deploy.models import (
-    FUNCTION_DESCRIPTION,
-    LIFECYCLE_RULE_ID,
-    PUBLIC_ACCESS_BLOCK,
-    Action,
-    BucketAccess,
-    BucketState,
-    DeployOptions,
-    DeploySettings,
-    FunctionState,
-    ObservedState,
-    Operation,
-    Plan,
-    ResourceKind,
-    RoleState,
-    Step,
-)
-from lambdash.deploy.planner import (
-    bucket_of,
-    default_bucket_name,
-    plan_deploy,
-    plan_destroy,
-    recorded_settings,
-    validate_options,
-)
-from lambdash.errors import ConfigError, UsageError
-from lambdash.terminal import Terminal
-from lambdash_handler.contract import HANDLER
-
-Present = TypeVar("Present")
-
-SHA = "c2hhLW9mLXRoZS16aXA="
-BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-
-
-def settings(**changes: Any) -> DeploySettings:
-    base = DeploySettings(name="shell", region="eu-west-1", account="123456789012",
-                          bucket=default_bucket_name("123456789012", "eu-west-1"))
-    return replace(base, **changes)
-
-
-def present(value: Present | None) -> Present:
-    """The value a test knows to be there."""
-    assert value is not None
-    return value
-
-
-def as_deployed(wanted: DeploySettings, code_sha256: str = SHA) -> ObservedState:
-    """What AWS reports right after a deploy of these settings."""
-    role = RoleState(
-        name=wanted.role_name, arn=wanted.role_arn, tags={"lambdash": "managed"},
-        trust_policy=wanted.trust_policy, attached_policy_arns=wanted.managed_policy_arns,
-        inline_policies={"lambdash-spill": wanted.spill_policy} if wanted.spill_policy else {},
-    )
-    bucket = None if wanted.bucket is None else BucketState(
-        name=wanted.bucket, access=BucketAccess.OWNED, tags={"lambdash": "managed"},
-        public_access_block=dict(PUBLIC_ACCESS_BLOCK), sse_algorithm="AES256",
-        lifecycle_rules=({**wanted.lifecycle_rule, "Filter": {"Prefix": "lambdash/"}},),
-    )
-    function = FunctionState(
-        name=wanted.name, arn=f"arn:aws:lambda:eu-west-1:123456789012:function:{wanted.name}",
-        tags=wanted.function_tags, runtime=wanted.runtime, handler=HANDLER, architecture=wanted.architecture,
-        memory_mb=wanted.memory_mb, timeout_seconds=wanted.timeout_seconds,
-        ephemeral_storage_mb=wanted.ephemeral_storage_mb, environment=wanted.environment, role_arn=wanted.role_arn,
-        code_sha256=code_sha256, code_size=1000, subnet_ids=wanted.subnet_ids,
-        security_group_ids=wanted.security_group_ids, description=FUNCTION_DESCRIPTION, state="Active",
-        last_update_status="Successful", last_modified="2025-01-01T00:00:00.000+0000",
-    )
-    return ObservedState(role=role, bucket=bucket, function=function)
-
-
-def change_of(plan: Plan, kind: ResourceKind) -> Any:
-    (found,) = [change for change in plan.changes if change.resource.kind is kind]
-    return found
-
-
-# -- options --------------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("options", "message"), [
-    (DeployOptions(runtime="python3.9"), "unsupported runtime 'python3.9': lambdash runs on python3.11"),
-    (DeployOptions(runtime="nodejs20.x"), "unsupported runtime"),
-    (DeployOptions(memory_mb=64), "--memory must be from 128 to 10240 MB, not 64"),
-    (DeployOptions(timeout_seconds=901), "--timeout must be from 1 to 900 seconds, not 901"),
-    (DeployOptions(ephemeral_storage_mb=100), "--ephemeral-storage must be from 512 to 10240 MB"),
-    (DeployOptions(name="has space"), "invalid --name 'has space'"),
-    (DeployOptions(name="x" * 51), "invalid --name"),
-    (DeployOptions(bucket="Upper_Case"), "invalid bucket name 'Upper_Case'"),
-    (DeployOptions(subnet_ids=("subnet-0123abcd",)), "needs both --subnet and --security-group"),
-    (DeployOptions(subnet_ids=("net-1",), security_group_ids=("sg-0123abcd",)), "invalid subnet id 'net-1'"),
-    (DeployOptions(subnet_ids=("subnet-0123abcd",), security_group_ids=("group",)), "invalid security group id"),
-])
-def test_bad_options_are_refused_before_any_call(options: DeployOptions, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        validate_options(options)
-
-
-def test_the_defaults_are_valid() -> None:
-    validate_options(DeployOptions())
-    assert DeployOptions() == DeployOptions(name="lambdash", runtime="python3.13", architecture="arm64",
-                                            memory_mb=1024, timeout_seconds=300, ephemeral_storage_mb=512)
-
-
-def parse(argv: list[str]) -> Any:
-    terminal = Terminal(stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())
-    args, _ = parse_arguments(argv, terminal)
-    return args
-
-
-@pytest.mark.parametrize(("argv", "timeout"), [
-    (["deploy"], 300),
-    (["deploy", "--timeout", "60"], 60),
-    (["--timeout", "45", "deploy"], 45),
-    (["-t", "30", "deploy", "--memory", "512"], 30),
-])
-def test_deploy_timeout_is_the_function_timeout_wherever_it_is_given(argv: list[str], timeout: int) -> None:
-    assert deploy_options(parse(argv)).timeout_seconds == timeout
-
-
-def test_a_fractional_function_timeout_is_refused() -> None:
-    with pytest.raises(UsageError, match="whole number of seconds"):
-        deploy_options(parse(["--timeout", "1.5", "deploy"]))
-    with pytest.raises(UsageError, match="whole number of seconds"):
-        parse(["deploy", "--timeout", "1.5"])
-
-
-def test_deploy_options_from_the_command_line() -> None:
-    options = deploy_options(parse([
-        "deploy", "--name", "box", "--runtime", "python3.12", "--arch", "x86_64", "--memory", "2048",
-        "--ephemeral-storage", "1024", "--bucket", "my-spills", "--subnet", "subnet-0123abcd",
-        "--subnet", "subnet-4567abcd", "--security-group", "sg-0123abcd",
-    ]))
-    assert options == DeployOptions(
-        name="box", runtime="python3.12", architecture="x86_64", memory_mb=2048, ephemeral_storage_mb=1024,
-        bucket="my-spills", subnet_ids=("subnet-0123abcd", "subnet-4567abcd"), security_group_ids=("sg-0123abcd",),
-    )
-    assert deploy_options(parse(["-f", "box", "deploy"])).name == "box"
-    assert deploy_options(parse(["deploy", "--no-bucket"])).use_bucket is False
-
-
-def test_contradictory_options_are_usage_errors() -> None:
-    with pytest.raises(UsageError, match="disagree"):
-        deploy_options(parse(["-f", "one", "deploy", "--name", "two"]))
-    with pytest.raises(UsageError, match="contradict"):
-        deploy_options(parse(["--bucket", "b-1", "deploy", "--no-bucket"]))
-    with pytest.raises(UsageError):
-        parse(["deploy", "--bucket", "b-1", "--no-bucket"])
-
-
-# -- the desired documents -------------------------------------------------------------------------------------------
-
-def test_the_role_can_be_assumed_by_lambda_only() -> None:
-    assert settings().trust_policy == {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                       "Action": "sts:AssumeRole"}],
-    }
-
-
-def test_the_spill_policy_covers_the_prefix_of_the_bucket_only() -> None:
-    policy = settings(bucket="spills", prefix="lambdash").spill_policy
-    assert policy == {"Version": "2012-10-17", "Statement": [{
-        "Sid": "SpillObjects", "Effect": "Allow",
-        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-        "Resource": "arn:aws:s3:::spills/lambdash/*",
-    }]}
-    assert settings(bucket=None).spill_policy is None
-    assert present(settings(partition="aws-cn").spill_policy)["Statement"][0]["Resource"].startswith("arn:aws-cn:s3:::")
-
-
-def test_managed_policies_are_basic_logging_plus_vpc_access_only_in_a_vpc() -> None:
-    assert settings().managed_policy_arns == (BASIC,)
-    assert settings(subnet_ids=("subnet-0123abcd",), security_group_ids=("sg-0123abcd",)).managed_policy_arns == (
-        BASIC, VPC)
-
-
-def test_the_environment_names_the_bucket_and_the_exec_wrapper() -> None:
-    wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper"}
-    assert settings(bucket="spills").environment == {
-        **wrapper, "LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash"}
-    assert settings(bucket=None).environment == wrapper
-    assert settings(bucket=None, stream=False).environment == {}
-
-
-def test_a_deploy_from_before_streaming_is_recorded_without_it() -> None:
-    """Its settings tag has no stream field, and no wrapper was set up: status sees streaming off."""
-    old_record = settings().record().replace(" stream=on", "")
-    assert settings().from_record(old_record).stream is False
-    assert settings(stream=False).from_record(settings(stream=False).record()).stream is False
-    assert settings().from_record(settings().record()).stream is True
-
-
-def test_the_default_bucket_is_per_account_and_region() -> None:
-    assert default_bucket_name("123456789012", "eu-west-1") == "lambdash-123456789012-eu-west-1"
-
-
-def test_the_recorded_settings_read_back_as_they_were() -> None:
-    wanted = settings(memory_mb=2048, timeout_seconds=60, runtime="python3.12", architecture="x86_64",
-                      ephemeral_storage_mb=2048, bucket="spills", prefix="shells/x")
-    assert len(wanted.record()) <= 256
-    assert "," not in wanted.record()
-    assert settings().from_record(wanted.record()) == wanted
-    assert settings().from_record(settings(bucket=None).record()).bucket is None
-
+from lambdash.deploy.observed import BucketAccess, BucketState, ObservedState
+from lambdash.deploy.plan import Action, Operation, ResourceKind, Step
+from lambdash.deploy.planner import bucket_of, plan_deploy, plan_destroy, recorded_settings
+from lambdash.errors import ConfigError
+from tests.unit.deploy.examples import BASIC, SHA, VPC, as_deployed, change_of, present, settings
 
 # -- planning a deploy -----------------------------------------------------------------------------------------------
 
@@ -387,21 +183,6 @@ def test_a_role_or_function_not_made_by_lambdash_is_never_taken_over() -> None:
         plan_deploy(wanted, replace(observed, function=replace(present(observed.function), tags={"team": "x"})), SHA)
 
 
-def test_the_plan_prints_one_aligned_line_per_resource_and_is_json() -> None:
-    wanted = settings()
-    observed = as_deployed(wanted)
-    observed = replace(observed, function=replace(present(observed.function), memory_mb=2048))
-    plan = plan_deploy(wanted, observed, SHA)
-    assert plan.lines() == [
-        "bucket   lambdash-123456789012-eu-west-1  no-change  up to date",
-        "role     lambdash-shell-role              no-change  up to date",
-        "function shell                            update     memory 2048 MB -> 1024 MB",
-    ]
-    document = json.loads(json.dumps(plan.to_dict()))
-    assert document["changed"] is True
-    assert document["changes"][2]["steps"] == ["update_function_configuration"]
-
-
 # -- status and destroy ----------------------------------------------------------------------------------------------
 
 def test_status_compares_with_the_recorded_settings_not_the_defaults() -> None:
@@ -461,15 +242,3 @@ def test_the_bucket_is_found_from_the_function_or_else_the_role() -> None:
     assert bucket_of(ObservedState(role=None, bucket=None, function=None)) is None
 
 
-def test_lifecycle_rule_expires_the_prefix_after_a_day() -> None:
-    assert settings(prefix="lambdash").lifecycle_rule == {
-        "ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": "lambdash/"},
-        "Expiration": {"Days": 1}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-    }
-
-
-def test_the_executor_has_a_method_for_every_operation_a_plan_can_hold() -> None:
-    from lambdash.deploy.executor import PlanExecutor
-
-    executor = PlanExecutor(client=None, settings=None, code=None)  # type: ignore[arg-type]
-    assert set(executor.methods) == set(Operation)

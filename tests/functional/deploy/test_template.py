@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdash.cli import main
-from lambdash.deploy.models import DeploySettings
 from lambdash.deploy.package import build_zip
+from lambdash.deploy.settings import DeploySettings
 from lambdash.deploy.template import to_yaml
 from lambdash.terminal import Terminal
 

@@ -24,10 +24,12 @@ from botocore.stub import Stubber
 from lambdash.aws.deploy import DeployClient
 from lambdash.cli import main
 from lambdash.config import Target
+from lambdash.deploy.deployer import prepare_deploy
 from lambdash.deploy.executor import apply_plan
-from lambdash.deploy.models import DeployOptions, ObservedState
+from lambdash.deploy.observed import ObservedState
 from lambdash.deploy.package import build_zip, handler_source
-from lambdash.deploy.planner import plan_deploy, prepare_deploy, resolve_settings
+from lambdash.deploy.planner import plan_deploy
+from lambdash.deploy.settings import DeployOptions, resolve_settings
 from lambdash.errors import ConfigError, TransportError
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda

@@ -2,21 +2,28 @@
 
 A function in a VPC reaches S3 only through a NAT gateway or a VPC endpoint for S3.
 Without one, output too big to return inline cannot be spilled, and is cut. The
-check runs the network probe ``aws:s3`` through the twin itself. The deploy has
-succeeded by then, so anything that goes wrong with the check is a warning, never
-a failure.
+check runs the network probe ``aws:s3`` through the twin itself, by a callable the
+caller passes (deploy does not open shells: that is the run path's job). The deploy
+has succeeded by then, so anything that goes wrong with the check is a warning,
+never a failure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdash.config import Target
-from lambdash.deploy.models import DeploySettings
+from lambdash.deploy.settings import DeploySettings
 from lambdash.errors import LambdashError
 
 S3_CHECK = "aws:s3"
+
+# Runs the network probe's checks in the deployed function, and gives its ``lambdash.probe`` document.
+Probe = Callable[[list[str]], Any]
+# The same on any target: how the caller runs a probe (deploy opens no shells of its own).
+ProbeRunner = Callable[[Target, list[str]], Any]
 
 
 @dataclass(frozen=True)
@@ -40,14 +47,10 @@ def twin_target(deployment: Target, settings: DeploySettings) -> Target:
     return replace(deployment, function=settings.name, region=settings.region, bucket=settings.bucket, local=False)
 
 
-def check_route_to_s3(target: Target) -> RouteCheck:
+def check_route_to_s3(probe: Probe) -> RouteCheck:
     """Probe ``aws:s3`` from inside the function; any failure to do so becomes the verdict's message."""
-    from lambdash.shell.targets import open_shell
-
     try:
-        with open_shell(target) as shell:
-            document = shell.probe([S3_CHECK])
-        return route_verdict(document)
+        return route_verdict(probe([S3_CHECK]))
     except LambdashError as problem:
         return RouteCheck(None, f"could not check the twin's route to S3: {problem.message}")
     except Exception as problem:

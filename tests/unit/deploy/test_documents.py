@@ -1,0 +1,32 @@
+"""The IAM and S3 documents lambdash puts in AWS. No AWS."""
+
+from __future__ import annotations
+
+from lambdash.deploy.documents import LIFECYCLE_RULE_ID
+from tests.unit.deploy.examples import present, settings
+
+
+def test_the_role_can_be_assumed_by_lambda_only() -> None:
+    assert settings().trust_policy == {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                       "Action": "sts:AssumeRole"}],
+    }
+
+
+def test_the_spill_policy_covers_the_prefix_of_the_bucket_only() -> None:
+    policy = settings(bucket="spills", prefix="lambdash").spill_policy
+    assert policy == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "SpillObjects", "Effect": "Allow",
+        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "Resource": "arn:aws:s3:::spills/lambdash/*",
+    }]}
+    assert settings(bucket=None).spill_policy is None
+    assert present(settings(partition="aws-cn").spill_policy)["Statement"][0]["Resource"].startswith("arn:aws-cn:s3:::")
+
+
+def test_lifecycle_rule_expires_the_prefix_after_a_day() -> None:
+    assert settings(prefix="lambdash").lifecycle_rule == {
+        "ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": "lambdash/"},
+        "Expiration": {"Days": 1}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
