@@ -21,6 +21,11 @@ DEFAULT_CONCURRENCY = 10
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
 # The size of each sandbox's private temp dir, as Lambda's default ephemeral storage.
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
+# What `lambdash serve` takes. Lambda's own ranges, except the temp dir, which may be smaller than Lambda
+# allows (512 MB), so that a full one can be tried in seconds; and the reaper's, which Lambda does not say.
+MAX_CONCURRENCY = 1000
+MAX_IDLE_TIMEOUT_SECONDS = 86400.0
+EPHEMERAL_STORAGE_RANGE_MB = (1, 10240)
 
 
 @dataclass(frozen=True)

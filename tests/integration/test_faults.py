@@ -357,3 +357,30 @@ def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(serv
     assert time.monotonic() - pressed < 2
     assert running.returncode == 130
     assert err.decode().strip().splitlines()[-1] == "lambdash: interrupted; the remote command may still be running"
+
+
+# --- bad options: one line, exit 255, never a hang or a spinning serve -------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "--port", "99999"], "argument --port: port must be from 0 to 65535: 99999"),
+    (["serve", "--idle-timeout", "0"], "argument --idle-timeout: the idle timeout must be more than 0 and at most "
+                                       "86400 seconds: 0"),
+    (["serve", "--idle-timeout", "-1"], "argument --idle-timeout: the idle timeout must be more than 0"),
+    (["serve", "--idle-timeout", "nan"], "argument --idle-timeout: the idle timeout must be more than 0"),
+    (["serve", "--memory", "64"], "argument --memory: memory must be from 128 to 10240 MB: 64"),
+    (["serve", "--concurrency", "0"], "argument --concurrency: concurrency must be from 1 to 1000: 0"),
+    (["serve", "--ephemeral-storage", "20000"], "argument --ephemeral-storage: ephemeral storage must be from 1 to "
+                                                "10240 MB: 20000"),
+    (["serve", "--timeout", "0"], "argument --timeout: must be more than 0 and at most 900 seconds: 0"),
+    (["deploy", "--ephemeral-storage", "100"], "argument --ephemeral-storage: ephemeral storage must be from 512 to "
+                                               "10240 MB: 100"),
+    (["deploy", "--timeout", "901"], "argument --timeout: the function's timeout must be from 1 to 900 seconds: 901"),
+    (["census", "-c", "0", "true"], "argument -c/--concurrency: concurrency must be from 1 to 1000: 0"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_a_numeric_option_out_of_its_range_is_one_line_naming_the_option(args: list[str], message: str) -> None:
+    done = lambdash(*args, timeout=60)
+    assert done.returncode == 255
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"lambdash: error: {message}")
+    assert lines[0].endswith(f"(see `lambdash {args[0]} --help`)")
