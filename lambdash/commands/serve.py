@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import signal
 import threading
 from pathlib import Path
@@ -116,9 +117,10 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     else:
         try:
             local.keep_credentials()
-        except OSError as problem:
+        except (OSError, configparser.Error) as problem:
             local.close()
-            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {problem}") from None
+            reason = getattr(problem, "strerror", None) or str(problem).splitlines()[0]
+            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {reason}") from None
         how = f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, port)}"
     if not is_loopback_address(args.host) and args.host != "localhost":
         terminal.warning(

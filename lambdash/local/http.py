@@ -17,6 +17,7 @@ import ipaddress
 import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,8 @@ class GuardedServer(ThreadingHTTPServer):
         """Bind ``address`` (so the port is known); listen at once, or only when ``listen()`` is called."""
         super().__init__(address, handler, bind_and_activate=False)
         self.closed = False
+        self._lifecycle = threading.Lock()
+        self._serving = False
         try:
             self.server_bind()
             if listen:
@@ -63,6 +66,13 @@ class GuardedServer(ThreadingHTTPServer):
     def port(self) -> int:
         port: int = self.server_address[1]
         return port
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        with self._lifecycle:
+            if self.closed:  # closed before its thread got here: never serve
+                return
+            self._serving = True
+        super().serve_forever(poll_interval)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not self.closed:
@@ -89,8 +99,12 @@ class GuardedServer(ThreadingHTTPServer):
         return False
 
     def close(self) -> None:
-        self.closed = True
-        self.shutdown()
+        """Stop serving and close the socket; also when serving never started (then there is nothing to stop)."""
+        with self._lifecycle:
+            self.closed = True
+            serving = self._serving
+        if serving:
+            self.shutdown()
         self.server_close()
 
 

@@ -359,7 +359,15 @@ def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(serv
     assert err.decode().strip().splitlines()[-1] == "lambdash: interrupted; the remote command may still be running"
 
 
-# --- bad options: one line, exit 255, never a hang or a spinning serve -------------------------------------
+# --- serve's own failures and bad options: one line, exit 255, never a hang -------------------------------------
+
+def test_serve_that_cannot_keep_its_credential_pair_exits_255_naming_the_file(home: Path) -> None:
+    kept = home / ".local" / "state" / "lambdash" / "local-credentials"
+    kept.mkdir(parents=True)  # a directory where the file should be
+    done = lambdash("serve", "--port", str(free_port()), timeout=60)
+    assert done.returncode == 255
+    assert done.stderr.decode() == f"lambdash: error: cannot keep the credential pair in {kept}: Is a directory\n"
+
 
 @pytest.mark.parametrize(("args", "message"), [
     (["serve", "--port", "99999"], "argument --port: port must be from 0 to 65535: 99999"),
