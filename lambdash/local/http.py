@@ -6,7 +6,8 @@ shell commands or hand out invocations, so:
 - a request from a browser (any ``Origin`` header) or one naming a host this
   server is not (DNS rebinding) is refused before anything else;
 - a body is read only up to the API's limit: a ``Content-Length`` over it is
-  refused unread, and a chunked body is cut off as soon as it passes it;
+  refused unread, and a chunked body is cut off as soon as it passes it; chunk-size
+  lines and trailers are bounded too, and a chunk is read a piece at a time;
 - bad framing gets a 400, never a closed connection with no answer;
 - the listen backlog holds a burst of connections, so none is reset.
 """
@@ -21,10 +22,16 @@ import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 
 # Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 1024
+# A chunk-size line, and the trailers after a chunked body: lines, and bytes in all (as http.client bounds headers).
+MAX_CHUNK_LINE_BYTES = 1024
+MAX_TRAILER_LINES = 100
+MAX_TRAILER_BYTES = 128 * 1024
+# A chunk is read (and handed on) at most this much at a time, whatever size it declares.
+CHUNK_PIECE_BYTES = 1024 * 1024
 
 
 class HTTPProblem(Exception):
@@ -200,42 +207,55 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
                 raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
                                   f"the body ended after {len(body)} of {length} bytes")
             return body
-        parts: list[bytes] = []
-        size = 0
-        for chunk in self.read_chunks():
-            size += len(chunk)
-            if size > limit:
+        return b"".join(self.read_chunks(limit))
+
+    def read_chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        """A chunked body as it arrives, a piece (at most ``CHUNK_PIECE_BYTES``) at a time.
+
+        The trailers land in ``self.trailers``. Chunk-size lines and trailers are bounded,
+        so a client cannot make the server hold more than that; with ``limit``, a chunk
+        that would take the body past it is refused before it is read.
+        """
+        self.trailers: dict[str, str] = {}
+        received = 0
+        while True:
+            size = self._chunk_size(self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1))
+            if size == 0:
+                break
+            received += size
+            if limit is not None and received > limit:
                 self.close_connection = True
                 raise HTTPProblem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
                                   f"Request must be smaller than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def read_chunks(self) -> Iterator[bytes]:
-        """The chunks of a chunked body as they arrive; the trailers land in ``self.trailers``."""
-        self.trailers: dict[str, str] = {}
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                self.close_connection = True
-                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
-                                  f"bad chunk header {line[:40]!r}") from None
-            if size == 0:
-                break
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                self.close_connection = True
-                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException", "a chunk was cut short")
-            yield chunk
+            while size:
+                piece = self.rfile.read(min(size, CHUNK_PIECE_BYTES))
+                if not piece:
+                    self._bad_framing("a chunk was cut short")
+                size -= len(piece)
+                yield piece
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self._bad_framing("a chunk was cut short")
+        lines = total = 0
         while True:  # trailers, then the blank line that ends the body
-            line = self.rfile.readline(65537)
+            line = self.rfile.readline(MAX_TRAILER_BYTES - total + 1)
             if line in (b"\r\n", b"\n", b""):
                 return
+            lines, total = lines + 1, total + len(line)
+            if lines > MAX_TRAILER_LINES or total > MAX_TRAILER_BYTES:
+                self._bad_framing(f"too many trailers (at most {MAX_TRAILER_LINES} lines, {MAX_TRAILER_BYTES} bytes)")
             name, sep, value = line.decode("latin-1").partition(":")
             if sep:
                 self.trailers[name.strip().lower()] = value.strip()
+
+    def _chunk_size(self, line: bytes) -> int:
+        digits = line.split(b";")[0].strip()
+        if not line.endswith(b"\n") or not 0 < len(digits) <= 16 or digits.strip(b"0123456789abcdefABCDEF"):
+            self._bad_framing(f"bad chunk header {line[:40]!r}")
+        return int(digits, 16)
+
+    def _bad_framing(self, message: str) -> NoReturn:
+        self.close_connection = True
+        raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException", message)
 
 
 def send_json(

@@ -176,19 +176,32 @@ class _InvokeAPIHandler(GuardedRequestHandler):
         self._serve(self._unknown)
 
     def _serve(self, route: Callable[[bytes], None]) -> None:
-        """Guards, body and signature first, for every method and path; then the route."""
+        """Guards and the signature first, for every method and path, before any byte of the body; then the route.
+
+        What the head alone can tell is checked before the body is read: everything, when
+        the head declares the body's SHA-256; else all but the signature, which covers the
+        body's hash and is checked once the (bounded) body has come.
+        """
+        body: bytes | None = None
         try:
             self.refuse_browsers_and_strangers()
+            self._check_signature(None)
             body = self.read_body(LAMBDA_REQUEST_LIMIT_BYTES)
-            local = self.server.local
-            if local.check_signatures:
-                refusal = check_signature(local.credentials, method=self.command, target=self.path,
-                                          headers=self.headers.items(), body=body)
-                if refusal is not None:
-                    raise HTTPProblem(HTTPStatus.FORBIDDEN, refusal.code, refusal.message)
+            self._check_signature(body)
             route(body)
         except HTTPProblem as problem:
+            if body is None:
+                self.close_connection = True  # its body is not read
             self.send_problem(problem)
+
+    def _check_signature(self, body: bytes | None) -> None:
+        local = self.server.local
+        if not local.check_signatures:
+            return
+        refusal = check_signature(local.credentials, method=self.command, target=self.path,
+                                  headers=self.headers.items(), body=body)
+        if refusal is not None:
+            raise HTTPProblem(HTTPStatus.FORBIDDEN, refusal.code, refusal.message)
 
     def _function_route(self) -> tuple[str, str]:
         """(what, api) for a path naming the hosted function; HTTPProblem otherwise."""
