@@ -36,6 +36,8 @@ _FUNCTION_PATH = re.compile(
     r"^/(?P<api>2015-03-31|2021-11-15)/functions/(?P<name>[^/]+)/"
     r"(?P<what>invocations|configuration/?|response-streaming-invocations)$"
 )
+# A request's body (at most 6 MB) must have come within this long of its head.
+BODY_SECONDS = 30.0
 # AWS streams the first 6 MB of a response at full speed, then about 2 MB/s.
 STREAM_FULL_SPEED_BYTES = 6 * 1024 * 1024
 STREAM_CAPPED_BYTES_PER_SECOND = 2 * 1024 * 1024
@@ -186,7 +188,9 @@ class _InvokeAPIHandler(GuardedRequestHandler):
         try:
             self.refuse_browsers_and_strangers()
             self._check_signature(None)
+            self.server.connections.expect(self.connection, BODY_SECONDS)
             body = self.read_body(LAMBDA_REQUEST_LIMIT_BYTES)
+            self.server.connections.busy(self.connection)
             self._check_signature(body)
             route(body)
         except HTTPProblem as problem:

@@ -29,7 +29,7 @@ from botocore.credentials import Credentials
 
 from lambdash.local.credentials import CredentialPair
 from lambdash.local.function import FunctionConfig
-from lambdash.local.http import MAX_TRAILER_LINES
+from lambdash.local.http import MAX_CONNECTIONS, MAX_TRAILER_LINES
 from lambdash.local.server import LocalLambda
 
 INVOKE_PATH = "/2015-03-31/functions/lambdash/invocations"
@@ -217,6 +217,31 @@ def test_a_chunk_bigger_than_a_request_may_be_is_refused_before_it_is_read(local
     status, body = answer_to(local, head + b"ffffffff\r\n{}")  # 4 GB declared; 2 bytes come
     assert status == 413
     assert "Request must be smaller than" in json.loads(body)["message"]
+
+
+def test_half_sent_connections_are_closed_and_hold_no_thread_each_while_signed_clients_are_served(
+    local: LocalLambda,
+) -> None:
+    threads_before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 44):
+            connection = socket.create_connection(("127.0.0.1", local.port), timeout=30)
+            connection.sendall(f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{local.port}\r\n".encode())
+            idle.append(connection)
+        # Each admitted connection has a thread; past the cap the longest-waiting one makes room.
+        assert threading.active_count() - threads_before <= MAX_CONNECTIONS + 4
+        answer = client(local).invoke(FunctionName="lambdash", Payload=command("echo served"))
+        assert base64.b64decode(json.loads(answer["Payload"].read())["stdout"]["data"]) == b"served\n"
+
+        for connection in idle:  # each read waits (30 s at most) for the server to close it
+            try:
+                assert connection.recv(1) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        for connection in idle:
+            connection.close()
 
 
 # --- never a browser -------------------------------------------------------------------------------------------
