@@ -234,10 +234,18 @@ class Sandbox:
 
         def spawn() -> subprocess.Popen[bytes]:
             with open(self.log_path, "ab") as log:
-                return subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), json.dumps(spec)],
+                supervisor = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 )
+            # The spec holds the function's environment (secrets among it): through the pipe, never a command line.
+            assert supervisor.stdin is not None
+            try:
+                supervisor.stdin.write(json.dumps(spec).encode() + b"\n")
+                supervisor.stdin.flush()
+            except OSError:
+                pass  # it died at once; the watcher says so
+            return supervisor
 
         self._supervisor = spawner.run(spawn)
         self._control = self._supervisor.stdin

@@ -1,7 +1,8 @@
 """A sandbox's supervisor: the never-frozen parent of everything one local sandbox starts.
 
-The local Lambda runs this file as a script (``python -I -S supervisor.py SPEC``),
-standard library only, one per sandbox. It
+The local Lambda runs this file as a script (``python -I -S supervisor.py``), standard
+library only, one per sandbox, and sends it its spec as the first line on stdin (it
+holds the function's environment, so never on a command line). It
 
 - becomes a child subreaper, so whatever the runtime starts stays below it, even a
   process that double-forks or calls setsid, and it reaps their zombies;
@@ -277,8 +278,22 @@ class Supervisor:
                 return
 
 
+def read_spec(control: int) -> dict[str, Any] | None:
+    """The first line on the control pipe, read a byte at a time so that no control byte after it is taken."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(control, 1)
+        if not byte:
+            return None  # the local Lambda is gone already
+        line += byte
+    spec: dict[str, Any] = json.loads(line)
+    return spec
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec = read_spec(sys.stdin.fileno())
+    if spec is None:
+        return
     expected_parent = int(spec["parent_pid"])
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "become a subreaper")
     # The parent-death signal fires when the thread that started this process ends; the local

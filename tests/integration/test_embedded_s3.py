@@ -2,7 +2,7 @@
 
 Through the installed command, on ``--local`` and on ``lambdash serve``, whose
 sandboxes get a moto server on loopback (started on first use, never outliving
-serve) with a spill bucket in it and a dummy key pair.
+serve) with a spill bucket in it and a key pair of its own.
 """
 
 from __future__ import annotations
