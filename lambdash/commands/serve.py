@@ -105,9 +105,13 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             terminal.stderr.write(outcome.log)
             terminal.stderr.flush()
 
+    def warn(text: str) -> None:
+        with lock:
+            terminal.warning(text)
+
     try:
         local = LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
-                            embedded_s3=not args.no_s3, on_invoke=show)
+                            embedded_s3=not args.no_s3, on_invoke=show, on_notice=warn)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
     port = local.port

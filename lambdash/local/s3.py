@@ -19,9 +19,11 @@ moto serves every service, reads whole bodies into memory and costs about 0.3 s 
 CPU to import, so it runs as a child process, and only once needed: ``EmbeddedS3``
 binds a loopback port at once (cheap) and starts moto on the first connection,
 handing it the listening socket with that connection still waiting in it. The key
-pair goes to the child through its control pipe, never on a command line. Like a
-sandbox's supervisor, the child never outlives the local Lambda: it exits when its
-control pipe closes (however the local Lambda ended) or on the parent-death signal.
+pair goes to the child through its control pipe, never on a command line. Should
+the child die, the next connection starts it again (at most ``MAX_RESTARTS`` times,
+each said on stderr). Like a sandbox's supervisor, the child never outlives the
+local Lambda: it exits when its control pipe closes (however the local Lambda
+ended) or on the parent-death signal.
 
 Run as a script (``python -I -m lambdash.local.s3 FD BUCKET REGION PARENT``) this
 module is that child.
@@ -51,6 +53,8 @@ from lambdash.local.signature import check_presigned, check_signature, declared_
 
 BUCKET = "lambdash-local"
 CHILD_EXIT_SECONDS = 10.0
+# A child that stopped is started again on the next connection, at most this many times.
+MAX_RESTARTS = 3
 # A signed body that declares no SHA-256 (other services than S3) is read whole to check the signature.
 UNDECLARED_BODY_LIMIT_BYTES = 16 * 1024 * 1024
 # A body checked against its declared SHA-256 waits in memory up to this size, then in a temp file.
@@ -70,11 +74,15 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class EmbeddedS3:
-    """A loopback endpoint for S3 and the other AWS APIs, started on first use; ``close`` stops it."""
+    """A loopback endpoint for S3 and the other AWS APIs, started on first use; ``close`` stops it.
 
-    def __init__(self, region: str) -> None:
+    ``notice`` is told, in one line, when the child is started again or given up on.
+    """
+
+    def __init__(self, region: str, notice: Callable[[str], None] | None = None) -> None:
         self.region = region
         self.credentials = CredentialPair.random()
+        self.notice = notice or _print_warning
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(128)
@@ -99,19 +107,48 @@ class EmbeddedS3:
         }
 
     def start_on_first_use(self, spawn: Callable[[Callable[[], Any]], Any]) -> None:
-        """Start moto (through ``spawn``, the long-lived spawning thread) once a connection comes."""
+        """Start moto (through ``spawn``, the long-lived spawning thread) once a connection comes; again if it dies.
+
+        While a child serves, the listening socket is its alone; this process keeps a copy
+        only to hand it to the next child, and closes it when no restart is left, so that
+        callers are then refused at once.
+        """
 
         def watch() -> None:
-            while not self._closed.is_set():
-                ready, _, _ = select.select([self._listener], [], [], 0.5)
-                if ready:
-                    with self._lock:
-                        if not self._closed.is_set():
-                            self._child = spawn(self._spawn)
-                            self._listener.close()  # the child's alone now: if it dies, callers are refused
+            restarts = ended = 0
+            while self._wait_for_a_caller():
+                with self._lock:
+                    if self._closed.is_set():
+                        return
+                    child: subprocess.Popen[bytes] = spawn(self._spawn)
+                    self._child = child
+                if restarts:
+                    self.notice(f"local Lambda: the embedded S3 had stopped ({_how_it_ended(ended)}); started it "
+                                f"again (restart {restarts} of at most {MAX_RESTARTS})")
+                ended = child.wait()
+                if self._closed.is_set():
                     return
+                if restarts == MAX_RESTARTS:
+                    self.notice(f"local Lambda: the embedded S3 stopped ({_how_it_ended(ended)}) after "
+                                f"{MAX_RESTARTS} restarts and is not started again: spills and big stdin fail "
+                                "until serve is restarted")
+                    with self._lock:
+                        self._listener.close()
+                    return
+                restarts += 1
 
         threading.Thread(target=watch, name="embedded-s3", daemon=True).start()
+
+    def _wait_for_a_caller(self) -> bool:
+        """True once a connection waits to be accepted; False when closed first."""
+        while not self._closed.is_set():
+            try:
+                ready, _, _ = select.select([self._listener], [], [], 0.5)
+            except (OSError, ValueError):  # closed meanwhile
+                return False
+            if ready:
+                return True
+        return False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         descriptor = self._listener.fileno()
@@ -156,6 +193,19 @@ class EmbeddedS3:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def _how_it_ended(status: int) -> str:
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
+def _print_warning(text: str) -> None:
+    print(f"lambdash: warning: {text}", file=sys.stderr, flush=True)
 
 
 class Refused(Exception):

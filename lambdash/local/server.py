@@ -51,7 +51,8 @@ class LocalLambda:
     the check costs; nothing a user runs turns it off. ``cap_stream_rate`` slows
     streamed responses past 6 MB to AWS's 2 MB/s. ``embedded_s3`` gives the
     sandboxes an S3 on loopback with a spill bucket, unless the function has a
-    bucket of its own or the environment names an S3 endpoint (they win).
+    bucket of its own or the environment names an S3 endpoint (they win). ``on_notice``
+    takes the one-line warnings of the local Lambda itself (the embedded S3 restarted).
     """
 
     def __init__(
@@ -65,13 +66,14 @@ class LocalLambda:
         cap_stream_rate: bool = False,
         embedded_s3: bool = True,
         on_invoke: Callable[[InvokeOutcome], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config or FunctionConfig()
         self.credentials = credentials or CredentialPair.random()
         self.check_signatures = check_signatures
         self.cap_stream_rate = cap_stream_rate
         wanted = embedded_s3 and ENV_BUCKET not in self.config.environment and "AWS_ENDPOINT_URL_S3" not in os.environ
-        self.s3 = EmbeddedS3(self.config.region) if wanted else None
+        self.s3 = EmbeddedS3(self.config.region, notice=on_notice) if wanted else None
         self.pool = SandboxPool(self.config, self.s3.sandbox_environment() if self.s3 else None)
         if self.s3 is not None:
             self.s3.start_on_first_use(self.pool.spawner.run)

@@ -28,12 +28,14 @@ from prompt_toolkit.output import DummyOutput
 
 from lambdash.config import Target
 from lambdash.local.credentials import pair_for_endpoint
+from lambdash.local.s3 import MAX_RESTARTS
 from lambdash.repl import ReplSession
 from lambdash.targets import open_shell
 from lambdash.terminal import Terminal
 from tests.conftest import (
     LAMBDASH,
     closed_loopback_url,
+    embedded_s3_children,
     free_port,
     run_lambdash,
     serving,
@@ -392,3 +394,39 @@ def test_a_numeric_option_out_of_its_range_is_one_line_naming_the_option(args: l
     assert len(lines) == 1
     assert lines[0].startswith(f"lambdash: error: {message}")
     assert lines[0].endswith(f"(see `lambdash {args[0]} --help`)")
+
+
+# --- the embedded S3 dies -----------------------------------------------------------------------------------------
+
+def test_a_killed_embedded_s3_is_started_again_on_next_use_a_few_times_and_serve_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.err"
+    with open(log, "wb") as err:
+        server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL,
+                                  stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    spill = ["--endpoint-url", url, "--no-stream", "head -c 7000000 /dev/urandom"]
+    try:
+        wait_for_port(port)
+        for restart in range(1, MAX_RESTARTS + 2):
+            first = lambdash(*spill)
+            assert (first.returncode, len(first.stdout), first.stderr) == (0, 7_000_000, b""), restart
+            children = embedded_s3_children(server.pid)
+            assert len(children) == 1
+            os.kill(children.pop(), signal.SIGKILL)
+            wait_until(lambda: not embedded_s3_children(server.pid), "the killed S3 being reaped")
+        # Every restart used: the next spill is cut, and says so, and serve says why.
+        cut = lambdash(*spill)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert cut.returncode == 0
+    assert 0 < len(cut.stdout) < 7_000_000
+    assert b"lambdash: warning: stdout was truncated" in cut.stderr
+    lines = log.read_text().splitlines()
+    restarted = [line for line in lines if "the embedded S3 had stopped (killed by SIGKILL); started it again" in line]
+    assert [line.split("(restart ")[1] for line in restarted] == [f"{n} of at most {MAX_RESTARTS})"
+                                                                 for n in range(1, MAX_RESTARTS + 1)]
+    assert all(line.startswith("lambdash: warning: local Lambda: ") for line in restarted)
+    assert any(f"stopped (killed by SIGKILL) after {MAX_RESTARTS} restarts and is not started again" in line
+               for line in lines)
