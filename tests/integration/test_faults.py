@@ -50,20 +50,28 @@ def lambdash(*args: str, timeout: float = 120, env: dict[str, str] | None = None
 
 
 def served_processes(workdir_hint: str | None = None) -> set[int]:
-    """Every process a local Lambda started: sandbox processes carry the marker, supervisors run supervisor.py."""
-    found = set()
+    """Every process a local Lambda started: sandbox processes carry the marker, supervisors run supervisor.py.
+
+    With ``workdir_hint``, those of one sandbox: its processes carry the hint in their environment, and its
+    supervisor is their parent.
+    """
+    found, supervisors, parents = set(), set(), {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
+            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        ours = b"LAMBDASH_LOCAL_SANDBOX=" in environ or b"lambdash/local/supervisor.py" in cmdline
-        if ours and (workdir_hint is None or workdir_hint.encode() in environ + cmdline):
+        if b"lambdash/local/supervisor.py" in cmdline:
+            supervisors.add(int(entry))
+        elif b"LAMBDASH_LOCAL_SANDBOX=" in environ and (workdir_hint is None or workdir_hint.encode() in environ):
             found.add(int(entry))
-    return found
+    if workdir_hint is None:
+        return found | supervisors
+    return found | {parents[pid] for pid in found if parents[pid] in supervisors}
 
 
 @pytest.fixture(scope="module")
@@ -365,7 +373,9 @@ def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(serv
 
 def test_serve_that_cannot_keep_its_credential_pair_exits_255_naming_the_file(home: Path) -> None:
     kept = home / ".local" / "state" / "lambdash" / "local-credentials"
-    kept.mkdir(parents=True)  # a directory where the file should be
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.unlink(missing_ok=True)  # the shared serves' pairs, copied in for every test
+    kept.mkdir()  # a directory where the file should be
     done = lambdash("serve", "--port", str(free_port()), timeout=60)
     assert done.returncode == 255
     assert done.stderr.decode() == f"lambdash: error: cannot keep the credential pair in {kept}: Is a directory\n"
