@@ -16,3 +16,8 @@ DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_SECONDS = 300
 # Lambda's own default ephemeral storage (/tmp).
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
+
+# Lambda's own ranges for the settings deploy takes.
+MEMORY_RANGE_MB = (128, 10240)
+TIMEOUT_RANGE_SECONDS = (1, 900)
+EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from collections.abc import Callable
 from typing import BinaryIO
 
 from lambdash.commands.options import (
@@ -20,6 +19,7 @@ from lambdash.commands.options import (
     add_run_options,
     add_target_options,
     audit_log,
+    bounded_int,
     targets_of,
 )
 from lambdash.errors import ExitStatus, UsageError
@@ -60,10 +60,10 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("-n", "--invocations", type=_count_of("invocations", MAX_INVOCATIONS),
+    parser.add_argument("-n", "--invocations", type=bounded_int("invocations", 1, MAX_INVOCATIONS),
                         default=DEFAULT_INVOCATIONS, metavar="N",
                         help=f"invocations per target (default: {DEFAULT_INVOCATIONS})")
-    parser.add_argument("-c", "--concurrency", type=_count_of("concurrency", MAX_CONCURRENCY), default=None,
+    parser.add_argument("-c", "--concurrency", type=bounded_int("concurrency", 1, MAX_CONCURRENCY), default=None,
                         metavar="C",
                         help=f"at most this many invocations in flight per target (default: min(N, "
                         f"{DEFAULT_MAX_CONCURRENCY})); the local sandbox gets at least this many sandboxes")
@@ -72,19 +72,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser, suppress=True)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command each invocation runs")
-
-
-def _count_of(what: str, maximum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not 1 <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"{what} must be from 1 to {maximum}: {value}")
-        return value
-
-    return parse
 
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:

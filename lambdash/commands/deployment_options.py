@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lambdash.commands.options import bounded_int
 from lambdash.config import Target, TargetOptions, resolve_target
 from lambdash.deploy.settings import (
     ARCHITECTURES,
@@ -29,6 +30,9 @@ from lambdash.lambda_defaults import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RUNTIME,
     DEFAULT_TIMEOUT_SECONDS,
+    EPHEMERAL_STORAGE_RANGE_MB,
+    MEMORY_RANGE_MB,
+    TIMEOUT_RANGE_SECONDS,
 )
 from lambdash.terminal import Terminal
 
@@ -60,13 +64,17 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                        help=f"Lambda runtime, one of {', '.join(SUPPORTED_RUNTIMES)} (default: {DEFAULT_RUNTIME})")
     group.add_argument("--arch", default=None, choices=ARCHITECTURES,
                        help=f"instruction set (default: {DEFAULT_ARCHITECTURE})")
-    group.add_argument("--memory", type=int, default=None, metavar="MB",
-                       help=f"memory size, 128 to 10240 MB (default: {DEFAULT_MEMORY_MB})")
+    memory, timeout, storage = MEMORY_RANGE_MB, TIMEOUT_RANGE_SECONDS, EPHEMERAL_STORAGE_RANGE_MB
+    group.add_argument("--memory", type=bounded_int("memory", *memory, unit="MB"), default=None, metavar="MB",
+                       help=f"memory size, {memory[0]} to {memory[1]} MB (default: {DEFAULT_MEMORY_MB})")
     # Also a global option (the command timeout), so its absence must not hide a value given before `deploy`.
-    group.add_argument("--timeout", type=_whole_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
-                       help=f"the function's timeout, 1 to 900 s (default: {DEFAULT_TIMEOUT_SECONDS})")
-    group.add_argument("--ephemeral-storage", type=int, default=None, metavar="MB",
-                       help=f"size of /tmp, 512 to 10240 MB (default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+    group.add_argument("--timeout", type=bounded_int("the function's timeout", *timeout, unit="seconds"),
+                       default=argparse.SUPPRESS, metavar="SECONDS",
+                       help=f"the function's timeout, {timeout[0]} to {timeout[1]} s "
+                            f"(default: {DEFAULT_TIMEOUT_SECONDS})")
+    group.add_argument("--ephemeral-storage", type=bounded_int("ephemeral storage", *storage, unit="MB"),
+                       default=None, metavar="MB",
+                       help=f"size of /tmp, {storage[0]} to {storage[1]} MB (default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
     bucket = group.add_mutually_exclusive_group()
     bucket.add_argument("--bucket", default=argparse.SUPPRESS, metavar="NAME",
                         help="spill bucket for output too big to return inline (default: lambdash-ACCOUNT-REGION)")
@@ -106,13 +114,6 @@ def add_twin_of_option(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("--like", metavar="FUNCTION", default=None,
                         help=f"{verb} the twin of FUNCTION that `lambdash deploy --like FUNCTION` made "
                              "(named lambdash-like-FUNCTION unless --name)")
-
-
-def _whole_seconds(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
 
 
 def original_reference(args: argparse.Namespace) -> FunctionReference | None:

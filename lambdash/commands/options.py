@@ -11,6 +11,8 @@ config file, whichever subcommand it is (deploy, status and destroy too, through
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdash.config import (
@@ -80,6 +82,40 @@ def seconds(text: str) -> float:
         return parse_seconds(text)
     except ValueError as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def bounded_int(what: str, low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """argparse's type for a whole number from ``low`` to ``high``; ``what`` (and ``unit``) name it in the message.
+
+    argparse puts the option's name first: ``argument --port: port must be from 0 to 65535: 99999``.
+    """
+    units = f" {unit}" if unit else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number{' of' + units if unit else ''}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}{units}: {value}")
+        return value
+
+    return parse
+
+
+def bounded_seconds(what: str, high: float) -> Callable[[str], float]:
+    """argparse's type for a length of time: more than 0 and at most ``high`` seconds (never inf or nan)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not (math.isfinite(value) and 0 < value <= high):
+            raise argparse.ArgumentTypeError(f"{what} must be more than 0 and at most {high:g} seconds: {text}")
+        return value
+
+    return parse
 
 
 def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
-from lambdash.commands.options import seconds
+from lambdash.commands.options import bounded_int, bounded_seconds, seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.lambda_defaults import MEMORY_RANGE_MB
 from lambdash.local.function import (
     DEFAULT_CONCURRENCY,
     DEFAULT_EPHEMERAL_STORAGE_MB,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
+    LOCAL_EPHEMERAL_STORAGE_RANGE_MB,
+    MAX_CONCURRENCY,
+    MAX_IDLE_TIMEOUT_SECONDS,
 )
 from lambdash.terminal import Terminal
 from lambdash_handler.contract import ENV_BUCKET
@@ -27,18 +32,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(--endpoint-url) and `lambdash --endpoint-url` can use it. Ctrl-C stops it and every sandbox."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=9001, help="port to listen on (default: 9001; 0 picks one)")
+    parser.add_argument("--port", type=bounded_int("port", 0, 65535), default=9001,
+                        help="port to listen on (default: 9001; 0 picks one)")
     parser.add_argument("--name", default="lambdash", help="the function name it hosts (default: lambdash)")
     # Also a global option, so (as for deploy) its absence must not hide a value given before `serve`.
     parser.add_argument("--timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
                         help=f"the function timeout (default: {DEFAULT_TIMEOUT_SECONDS:g})")
-    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
-                        help="the function memory size, also each sandbox's memory limit "
-                             f"(default: {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
-                        help=f"at most this many sandboxes; past that callers get 429 (default: {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_SECONDS, metavar="SECONDS",
-                        help=f"reap a sandbox left idle this long (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})")
+    memory, storage = MEMORY_RANGE_MB, LOCAL_EPHEMERAL_STORAGE_RANGE_MB
+    parser.add_argument("--memory", type=bounded_int("memory", *memory, unit="MB"), default=DEFAULT_MEMORY_MB,
+                        metavar="MB", help=f"the function memory size, {memory[0]} to {memory[1]}, also each "
+                                           f"sandbox's memory limit (default: {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--concurrency", type=bounded_int("concurrency", 1, MAX_CONCURRENCY),
+                        default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"at most this many sandboxes, 1 to {MAX_CONCURRENCY}; past that callers get 429 "
+                             f"(default: {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--idle-timeout", type=bounded_seconds("the idle timeout", MAX_IDLE_TIMEOUT_SECONDS),
+                        default=DEFAULT_IDLE_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help=f"reap a sandbox left idle this long, more than 0 and at most "
+                             f"{MAX_IDLE_TIMEOUT_SECONDS:g} (default: {DEFAULT_IDLE_TIMEOUT_SECONDS:g})")
     parser.add_argument("--bucket", default=None, metavar="NAME",
                         help=f"spill bucket, set as the function's {ENV_BUCKET} (default: the bucket of the "
                              "embedded S3)")
@@ -50,9 +61,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-s3", action="store_true",
                         help="no embedded S3 (and STS) on loopback for the sandboxes: output too big to return "
                              "inline is cut unless --bucket or AWS_ENDPOINT_URL_S3 says where to spill")
-    parser.add_argument("--ephemeral-storage", type=int, default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
-                        help="the size of each sandbox's private temp dir (TMPDIR), where the kernel allows one "
-                             f"(default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+    parser.add_argument("--ephemeral-storage", type=bounded_int("ephemeral storage", *storage, unit="MB"),
+                        default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
+                        help=f"the size of each sandbox's private temp dir (TMPDIR), {storage[0]} to {storage[1]}, "
+                             f"where the kernel allows one (default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
     parser.add_argument("--runtime", choices=("lambdash", "awslambdaric"), default="lambdash",
                         help="start the handler through its exec wrapper, whose runtime loop can stream (lambdash, "
                              "as deploy sets it up), or under AWS's awslambdaric alone (default: lambdash)")
@@ -74,10 +86,6 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.local.http import is_loopback_address
     from lambdash.local.server import LocalLambda
 
-    if args.concurrency < 1 or args.memory < 128:
-        raise UsageError("--concurrency must be at least 1 and --memory at least 128")
-    if args.ephemeral_storage < 1:
-        raise UsageError("--ephemeral-storage must be at least 1 MB")
     if (args.access_key_id is None) != (args.secret_access_key is None):
         raise UsageError("--access-key-id and --secret-access-key go together; give both, or neither")
     environment = function_environment(args)
@@ -97,9 +105,13 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             terminal.stderr.write(outcome.log)
             terminal.stderr.flush()
 
+    def warn(text: str) -> None:
+        with lock:
+            terminal.warning(text)
+
     try:
         local = LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
-                            embedded_s3=not args.no_s3, on_invoke=show)
+                            embedded_s3=not args.no_s3, on_invoke=show, on_notice=warn)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
     port = local.port
@@ -109,9 +121,10 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     else:
         try:
             local.keep_credentials()
-        except OSError as problem:
+        except (OSError, configparser.Error) as problem:
             local.close()
-            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {problem}") from None
+            reason = getattr(problem, "strerror", None) or str(problem).splitlines()[0]
+            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {reason}") from None
         how = f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, port)}"
     if not is_loopback_address(args.host) and args.host != "localhost":
         terminal.warning(

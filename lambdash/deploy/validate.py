@@ -11,11 +11,9 @@ from collections.abc import Set
 
 from lambdash.deploy.settings import ARCHITECTURES, MAX_NAME_LENGTH, SUPPORTED_RUNTIMES, DeployOptions, role_name_for
 from lambdash.errors import ConfigError
+from lambdash.lambda_defaults import EPHEMERAL_STORAGE_RANGE_MB, MEMORY_RANGE_MB, TIMEOUT_RANGE_SECONDS
 
 # Lambda's limits.
-MEMORY_RANGE_MB = (128, 10240)
-TIMEOUT_RANGE_SECONDS = (1, 900)
-EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
 
 _NAME = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}}$")
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

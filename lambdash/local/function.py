@@ -27,6 +27,11 @@ DEFAULT_TIMEOUT_SECONDS = float(lambda_defaults.DEFAULT_TIMEOUT_SECONDS)
 DEFAULT_CONCURRENCY = 10
 # A sandbox left idle this long is reaped.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
+# What `lambdash serve` takes: Lambda's own ranges, except the temp dir, which may be smaller than Lambda
+# allows (512 MB) so that a full one can be tried in seconds; and the reaper's, which Lambda does not say.
+MAX_CONCURRENCY = 1000
+MAX_IDLE_TIMEOUT_SECONDS = 86400.0
+LOCAL_EPHEMERAL_STORAGE_RANGE_MB = (1, 10240)
 
 
 @dataclass(frozen=True)

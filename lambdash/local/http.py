@@ -6,9 +6,14 @@ shell commands or hand out invocations, so:
 - a request from a browser (any ``Origin`` header) or one naming a host this
   server is not (DNS rebinding) is refused before anything else;
 - a body is read only up to the API's limit: a ``Content-Length`` over it is
-  refused unread, and a chunked body is cut off as soon as it passes it;
+  refused unread, and a chunked body is cut off as soon as it passes it; chunk-size
+  lines and trailers are bounded too, and a chunk is read a piece at a time;
 - bad framing gets a 400, never a closed connection with no answer;
-- the listen backlog holds a burst of connections, so none is reset.
+- the listen backlog holds a burst of connections, so none is reset;
+- a connection has a few seconds to send its request head (a minute between two
+  requests; a server may lift these deadlines), and at most ``MAX_CONNECTIONS`` are
+  open at once: a newcomer beyond that makes room by dropping the connection most
+  overdue with its head, so clients that send nothing cannot hold the server's threads.
 """
 
 from __future__ import annotations
@@ -17,13 +22,30 @@ import ipaddress
 import json
 import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 
 # Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 1024
+# Connections open at once, each with its thread.
+MAX_CONNECTIONS = 256
+# A new connection's request head (request line and headers) must have come whole within this long.
+HEAD_SECONDS = 5.0
+# After an answer, the next request's head must have come within this long (a REPL's connection waits here).
+KEEPALIVE_SECONDS = 60.0
+# A chunk-size line, and the trailers after a chunked body: lines, and bytes in all (as http.client bounds headers).
+MAX_CHUNK_LINE_BYTES = 1024
+MAX_TRAILER_LINES = 100
+MAX_TRAILER_BYTES = 128 * 1024
+# A chunk is read (and handed on) at most this much at a time, whatever size it declares.
+CHUNK_PIECE_BYTES = 1024 * 1024
+_TOO_MANY_BODY = b'{"message": "too many open connections; try again"}'
+TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(_TOO_MANY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _TOO_MANY_BODY)
 
 
 class HTTPProblem(Exception):
@@ -36,17 +58,88 @@ class HTTPProblem(Exception):
         self.message = message
 
 
+class Connections:
+    """A server's open connections, and each one's deadline while it has yet to send a request head.
+
+    The server's own loop drops the overdue (``drop_overdue``, shutting the socket so
+    its thread's read ends), and ``admit`` makes room for a newcomer by dropping the
+    connection whose head is most overdue, or refuses it when every one is busy.
+    """
+
+    def __init__(self, limit: int = MAX_CONNECTIONS, head_seconds: float | None = HEAD_SECONDS) -> None:
+        self.limit = limit
+        self.head_seconds = head_seconds
+        self._lock = threading.Lock()
+        self._deadlines: dict[socket.socket, float | None] = {}  # None: busy with a request
+
+    def __len__(self) -> int:
+        return len(self._deadlines)
+
+    def admit(self, connection: socket.socket) -> bool:
+        """Take a new connection (it gets ``head_seconds`` for its head); False when there is no room."""
+        with self._lock:
+            if len(self._deadlines) >= self.limit:
+                waiting = [(deadline, sock) for sock, deadline in self._deadlines.items() if deadline is not None]
+                if not waiting:
+                    return False
+                self._drop(min(waiting, key=lambda item: item[0])[1])
+            self._deadlines[connection] = self._deadline(self.head_seconds)
+        return True
+
+    def expect(self, connection: socket.socket, seconds: float | None) -> None:
+        """The connection must have sent what it owes (a head, a body) within ``seconds`` (None: no deadline)."""
+        with self._lock:
+            if connection in self._deadlines:
+                self._deadlines[connection] = self._deadline(seconds)
+
+    @staticmethod
+    def _deadline(seconds: float | None) -> float | None:
+        return None if seconds is None else time.monotonic() + seconds
+
+    def busy(self, connection: socket.socket) -> bool:
+        """The connection is being served: no deadline, never dropped to make room. False if it was dropped."""
+        with self._lock:
+            if connection not in self._deadlines:
+                return False
+            self._deadlines[connection] = None
+            return True
+
+    def forget(self, connection: socket.socket) -> None:
+        """The connection is about to be closed (under the lock, so a drop never races its close)."""
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def drop_overdue(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for sock in [sock for sock, deadline in self._deadlines.items() if deadline is not None and deadline < now]:
+                self._drop(sock)
+
+    def _drop(self, connection: socket.socket) -> None:
+        del self._deadlines[connection]
+        try:
+            connection.shutdown(socket.SHUT_RDWR)  # its thread's blocked read returns; the thread closes it
+        except OSError:
+            pass
+
+
 class GuardedServer(ThreadingHTTPServer):
     """A threading HTTP server on one address, which knows the Host names that address answers to."""
 
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
+    # How long a new connection has for its request head, and one that had an answer for the next (None: no limit).
+    head_seconds: float | None = HEAD_SECONDS
+    keepalive_seconds: float | None = KEEPALIVE_SECONDS
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
                  listen: bool = True) -> None:
         """Bind ``address`` (so the port is known); listen at once, or only when ``listen()`` is called."""
         super().__init__(address, handler, bind_and_activate=False)
         self.closed = False
+        self.connections = Connections(MAX_CONNECTIONS, self.head_seconds)
+        self._lifecycle = threading.Lock()
+        self._serving = False
         try:
             self.server_bind()
             if listen:
@@ -63,6 +156,36 @@ class GuardedServer(ThreadingHTTPServer):
     def port(self) -> int:
         port: int = self.server_address[1]
         return port
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        with self._lifecycle:
+            if self.closed:  # closed before its thread got here: never serve
+                return
+            self._serving = True
+        super().serve_forever(poll_interval)
+
+    def service_actions(self) -> None:
+        """Run by the serving loop between connections: close those overdue with their request head."""
+        self.connections.drop_overdue()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.admit(request):
+            self._turn_away(request)
+            return
+        super().process_request(request, client_address)
+
+    def _turn_away(self, request: socket.socket) -> None:
+        """Every connection is busy: a 503 if it fits in the socket's buffer, then close; no thread for it."""
+        try:
+            request.setblocking(False)
+            request.send(TOO_MANY_CONNECTIONS)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.forget(request)
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not self.closed:
@@ -89,8 +212,12 @@ class GuardedServer(ThreadingHTTPServer):
         return False
 
     def close(self) -> None:
-        self.closed = True
-        self.shutdown()
+        """Stop serving and close the socket; also when serving never started (then there is nothing to stop)."""
+        with self._lifecycle:
+            self.closed = True
+            serving = self._serving
+        if serving:
+            self.shutdown()
         self.server_close()
 
 
@@ -148,6 +275,22 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
+    def handle(self) -> None:
+        """Requests until the connection closes; between two, it has the server's ``keepalive_seconds`` for the next."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            self.server.connections.expect(self.connection, self.server.keepalive_seconds)
+            self.handle_one_request()
+
+    def parse_request(self) -> bool:
+        """Read the head's headers; once they have come (whole, or broken), no deadline holds for the head."""
+        parsed: bool = super().parse_request()
+        if not self.server.connections.busy(self.connection):  # dropped while its head came: a torn head
+            self.close_connection = True
+            return False
+        return parsed
+
     def send_problem(self, problem: HTTPProblem) -> None:
         send_json(self, problem.status, {"message": problem.message}, {"x-amzn-ErrorType": problem.error_type})
 
@@ -186,42 +329,55 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
                 raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
                                   f"the body ended after {len(body)} of {length} bytes")
             return body
-        parts: list[bytes] = []
-        size = 0
-        for chunk in self.read_chunks():
-            size += len(chunk)
-            if size > limit:
+        return b"".join(self.read_chunks(limit))
+
+    def read_chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        """A chunked body as it arrives, a piece (at most ``CHUNK_PIECE_BYTES``) at a time.
+
+        The trailers land in ``self.trailers``. Chunk-size lines and trailers are bounded,
+        so a client cannot make the server hold more than that; with ``limit``, a chunk
+        that would take the body past it is refused before it is read.
+        """
+        self.trailers: dict[str, str] = {}
+        received = 0
+        while True:
+            size = self._chunk_size(self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1))
+            if size == 0:
+                break
+            received += size
+            if limit is not None and received > limit:
                 self.close_connection = True
                 raise HTTPProblem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestTooLargeException",
                                   f"Request must be smaller than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def read_chunks(self) -> Iterator[bytes]:
-        """The chunks of a chunked body as they arrive; the trailers land in ``self.trailers``."""
-        self.trailers: dict[str, str] = {}
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                self.close_connection = True
-                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
-                                  f"bad chunk header {line[:40]!r}") from None
-            if size == 0:
-                break
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                self.close_connection = True
-                raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException", "a chunk was cut short")
-            yield chunk
+            while size:
+                piece = self.rfile.read(min(size, CHUNK_PIECE_BYTES))
+                if not piece:
+                    self._bad_framing("a chunk was cut short")
+                size -= len(piece)
+                yield piece
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self._bad_framing("a chunk was cut short")
+        lines = total = 0
         while True:  # trailers, then the blank line that ends the body
-            line = self.rfile.readline(65537)
+            line = self.rfile.readline(MAX_TRAILER_BYTES - total + 1)
             if line in (b"\r\n", b"\n", b""):
                 return
+            lines, total = lines + 1, total + len(line)
+            if lines > MAX_TRAILER_LINES or total > MAX_TRAILER_BYTES:
+                self._bad_framing(f"too many trailers (at most {MAX_TRAILER_LINES} lines, {MAX_TRAILER_BYTES} bytes)")
             name, sep, value = line.decode("latin-1").partition(":")
             if sep:
                 self.trailers[name.strip().lower()] = value.strip()
+
+    def _chunk_size(self, line: bytes) -> int:
+        digits = line.split(b";")[0].strip()
+        if not line.endswith(b"\n") or not 0 < len(digits) <= 16 or digits.strip(b"0123456789abcdefABCDEF"):
+            self._bad_framing(f"bad chunk header {line[:40]!r}")
+        return int(digits, 16)
+
+    def _bad_framing(self, message: str) -> NoReturn:
+        self.close_connection = True
+        raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException", message)
 
 
 def send_json(

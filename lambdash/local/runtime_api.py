@@ -74,6 +74,10 @@ class RuntimeCallbacks(Protocol):
 class RuntimeAPIServer(GuardedServer):
     """One sandbox's Runtime API, on an ephemeral loopback port."""
 
+    # The runtime's connections wait, without a deadline, as long as its sandbox is frozen between invocations.
+    head_seconds = None
+    keepalive_seconds = None
+
     def __init__(self, callbacks: RuntimeCallbacks, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), _RuntimeAPIHandler)
         self.callbacks = callbacks

@@ -36,6 +36,8 @@ _FUNCTION_PATH = re.compile(
     r"^/(?P<api>2015-03-31|2021-11-15)/functions/(?P<name>[^/]+)/"
     r"(?P<what>invocations|configuration/?|response-streaming-invocations)$"
 )
+# A request's body (at most 6 MB) must have come within this long of its head.
+BODY_SECONDS = 30.0
 # AWS streams the first 6 MB of a response at full speed, then about 2 MB/s.
 STREAM_FULL_SPEED_BYTES = 6 * 1024 * 1024
 STREAM_CAPPED_BYTES_PER_SECOND = 2 * 1024 * 1024
@@ -49,7 +51,8 @@ class LocalLambda:
     the check costs; nothing a user runs turns it off. ``cap_stream_rate`` slows
     streamed responses past 6 MB to AWS's 2 MB/s. ``embedded_s3`` gives the
     sandboxes an S3 on loopback with a spill bucket, unless the function has a
-    bucket of its own or the environment names an S3 endpoint (they win).
+    bucket of its own or the environment names an S3 endpoint (they win). ``on_notice``
+    takes the one-line warnings of the local Lambda itself (the embedded S3 restarted).
     """
 
     def __init__(
@@ -63,13 +66,14 @@ class LocalLambda:
         cap_stream_rate: bool = False,
         embedded_s3: bool = True,
         on_invoke: Callable[[InvokeOutcome], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config or FunctionConfig()
         self.credentials = credentials or CredentialPair.random()
         self.check_signatures = check_signatures
         self.cap_stream_rate = cap_stream_rate
         wanted = embedded_s3 and ENV_BUCKET not in self.config.environment and "AWS_ENDPOINT_URL_S3" not in os.environ
-        self.s3 = EmbeddedS3(self.config.region) if wanted else None
+        self.s3 = EmbeddedS3(self.config.region, notice=on_notice) if wanted else None
         self.pool = SandboxPool(self.config, self.s3.sandbox_environment() if self.s3 else None)
         if self.s3 is not None:
             self.s3.start_on_first_use(self.pool.spawner.run)
@@ -176,19 +180,34 @@ class _InvokeAPIHandler(GuardedRequestHandler):
         self._serve(self._unknown)
 
     def _serve(self, route: Callable[[bytes], None]) -> None:
-        """Guards, body and signature first, for every method and path; then the route."""
+        """Guards and the signature first, for every method and path, before any byte of the body; then the route.
+
+        What the head alone can tell is checked before the body is read: everything, when
+        the head declares the body's SHA-256; else all but the signature, which covers the
+        body's hash and is checked once the (bounded) body has come.
+        """
+        body: bytes | None = None
         try:
             self.refuse_browsers_and_strangers()
+            self._check_signature(None)
+            self.server.connections.expect(self.connection, BODY_SECONDS)
             body = self.read_body(LAMBDA_REQUEST_LIMIT_BYTES)
-            local = self.server.local
-            if local.check_signatures:
-                refusal = check_signature(local.credentials, method=self.command, target=self.path,
-                                          headers=self.headers.items(), body=body)
-                if refusal is not None:
-                    raise HTTPProblem(HTTPStatus.FORBIDDEN, refusal.code, refusal.message)
+            self.server.connections.busy(self.connection)
+            self._check_signature(body)
             route(body)
         except HTTPProblem as problem:
+            if body is None:
+                self.close_connection = True  # its body is not read
             self.send_problem(problem)
+
+    def _check_signature(self, body: bytes | None) -> None:
+        local = self.server.local
+        if not local.check_signatures:
+            return
+        refusal = check_signature(local.credentials, method=self.command, target=self.path,
+                                  headers=self.headers.items(), body=body)
+        if refusal is not None:
+            raise HTTPProblem(HTTPStatus.FORBIDDEN, refusal.code, refusal.message)
 
     def _function_route(self) -> tuple[str, str]:
         """(what, api) for a path naming the hosted function; HTTPProblem otherwise."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import collections
+import hashlib
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from botocore.credentials import Credentials
 
 from lambdash.local.credentials import CredentialPair
 from lambdash.local.function import FunctionConfig
+from lambdash.local.http import MAX_CONNECTIONS, MAX_TRAILER_LINES
 from lambdash.local.server import LocalLambda
 
 INVOKE_PATH = "/2015-03-31/functions/lambdash/invocations"
@@ -72,6 +75,27 @@ def raw(local: LocalLambda, method: str, path: str, body: bytes = b"", headers: 
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def signed_head(local: LocalLambda, payload: bytes, headers: dict[str, str], *, pair: CredentialPair | None = None,
+                sign_as: bytes | None = None) -> bytes:
+    """The head of a POST to the invoke path, signed (over ``sign_as``, else ``payload``) as botocore signs it."""
+    request = AWSRequest(method="POST", url=f"{local.endpoint_url}{INVOKE_PATH}",
+                         data=payload if sign_as is None else sign_as,
+                         headers={"Host": f"127.0.0.1:{local.port}", **headers})
+    pair = pair or local.credentials
+    SigV4Auth(Credentials(pair.access_key_id, pair.secret_access_key), "lambda", "us-east-1").add_auth(request)
+    lines = [f"POST {INVOKE_PATH} HTTP/1.1", *(f"{name}: {value}" for name, value in request.headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def answer_to(local: LocalLambda, sent: bytes) -> tuple[int, bytes]:
+    """Send ``sent`` on a new connection (and nothing more); the status and body of the answer."""
+    with socket.create_connection(("127.0.0.1", local.port), timeout=30) as connection:
+        connection.sendall(sent)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return response.status, response.read()
 
 
 # --- signed requests only --------------------------------------------------------------------------------------
@@ -129,6 +153,97 @@ def test_the_streaming_api_checks_the_signature_too(local: LocalLambda) -> None:
     assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"
 
 
+def test_an_unsigned_request_is_refused_before_its_body_is_sent(local: LocalLambda) -> None:
+    """The answer comes while the body (300 MB by its header) is still unsent: nothing of it is read or kept."""
+    head = (f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{local.port}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\n{}\r\n0\r\n").encode()  # ... and then the trailers that never end
+    status, body = answer_to(local, head)
+    assert status == 403
+    assert json.loads(body)["message"] == "Missing Authentication Token"
+
+
+def test_a_wrong_secret_is_refused_before_the_body_when_the_head_declares_its_hash(local: LocalLambda,
+                                                                                   tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    payload = command(f"touch {marker}")
+    forged = CredentialPair(local.credentials.access_key_id, "not-the-secret")
+    head = signed_head(local, payload, {"x-amz-content-sha256": hashlib.sha256(payload).hexdigest(),
+                                        "Content-Length": str(len(payload))}, pair=forged)
+    status, body = answer_to(local, head)
+    assert status == 403
+    assert json.loads(body)["message"].startswith("The request signature we calculated does not match")
+    assert not marker.exists()
+
+
+def test_unsigned_payload_cannot_carry_a_swapped_body(local: LocalLambda, tmp_path: Path) -> None:
+    """A signature over UNSIGNED-PAYLOAD covers no body: the one that comes could be anything."""
+    marker = tmp_path / "ran"
+    swapped = command(f"touch {marker}")
+    head = signed_head(local, swapped, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+                                        "Content-Length": str(len(swapped))}, sign_as=command("echo harmless"))
+    status, body = answer_to(local, head + swapped)
+    assert status == 403
+    assert "x-amz-content-sha256 must be the SHA-256 of the body" in json.loads(body)["message"]
+    assert not marker.exists()
+
+
+def test_a_declared_body_hash_must_match_the_body(local: LocalLambda, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    swapped = command(f"touch {marker}")
+    signed_for = command("echo harmless")
+    head = signed_head(local, swapped, {"x-amz-content-sha256": hashlib.sha256(signed_for).hexdigest(),
+                                        "Content-Length": str(len(swapped))}, sign_as=signed_for)
+    status, _ = answer_to(local, head + swapped)
+    assert status == 403
+    assert not marker.exists()
+    fair = signed_head(local, signed_for, {"x-amz-content-sha256": hashlib.sha256(signed_for).hexdigest(),
+                                           "Content-Length": str(len(signed_for))})
+    assert answer_to(local, fair + signed_for)[0] == 200
+
+
+def test_endless_trailers_are_cut_off_even_when_signed(local: LocalLambda, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    payload = command(f"touch {marker}")
+    head = signed_head(local, payload, {"Transfer-Encoding": "chunked"})
+    trailers = b"".join(b"X-Trailer-%d: %s\r\n" % (n, b"v" * 60) for n in range(MAX_TRAILER_LINES + 1))
+    status, body = answer_to(local, head + b"%x\r\n%s\r\n0\r\n" % (len(payload), payload) + trailers + b"\r\n")
+    assert status == 400
+    assert "too many trailers" in json.loads(body)["message"]
+    assert not marker.exists()
+
+
+def test_a_chunk_bigger_than_a_request_may_be_is_refused_before_it_is_read(local: LocalLambda) -> None:
+    head = signed_head(local, b"{}", {"Transfer-Encoding": "chunked"})
+    status, body = answer_to(local, head + b"ffffffff\r\n{}")  # 4 GB declared; 2 bytes come
+    assert status == 413
+    assert "Request must be smaller than" in json.loads(body)["message"]
+
+
+def test_half_sent_connections_are_closed_and_hold_no_thread_each_while_signed_clients_are_served(
+    local: LocalLambda,
+) -> None:
+    threads_before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 44):
+            connection = socket.create_connection(("127.0.0.1", local.port), timeout=30)
+            connection.sendall(f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{local.port}\r\n".encode())
+            idle.append(connection)
+        # Each admitted connection has a thread; past the cap the longest-waiting one makes room.
+        assert threading.active_count() - threads_before <= MAX_CONNECTIONS + 4
+        answer = client(local).invoke(FunctionName="lambdash", Payload=command("echo served"))
+        assert base64.b64decode(json.loads(answer["Payload"].read())["stdout"]["data"]) == b"served\n"
+
+        for connection in idle:  # each read waits (30 s at most) for the server to close it
+            try:
+                assert connection.recv(1) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        for connection in idle:
+            connection.close()
+
+
 # --- never a browser -------------------------------------------------------------------------------------------
 
 
@@ -171,20 +286,21 @@ def test_the_runtime_api_has_the_same_guard(local: LocalLambda) -> None:
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(local: LocalLambda) -> None:
-    status, headers, _ = raw(local, "POST", INVOKE_PATH, b"", {"Content-Length": str(300 * 1024 * 1024)})
+    status, headers, _ = raw(local, "POST", INVOKE_PATH, b"", {"Content-Length": str(300 * 1024 * 1024)}, sign=True)
     assert status == 413
     assert headers["x-amzn-errortype"] == "RequestTooLargeException"
 
 
 @pytest.mark.parametrize("headers", [{"Content-Length": "12x"}, {"Content-Length": "-1"}])
 def test_a_bad_content_length_gets_a_400(local: LocalLambda, headers: dict[str, str]) -> None:
-    status, answer_headers, _ = raw(local, "POST", INVOKE_PATH, b"", headers)
+    status, answer_headers, _ = raw(local, "POST", INVOKE_PATH, b"", headers, sign=True)
     assert status == 400
     assert answer_headers["x-amzn-errortype"] == "InvalidRequestContentException"
 
 
 def test_a_bad_chunk_header_gets_a_400(local: LocalLambda) -> None:
-    status, _, body = raw(local, "POST", INVOKE_PATH, b"zz\r\n{}\r\n0\r\n\r\n", {"Transfer-Encoding": "chunked"})
+    status, _, body = raw(local, "POST", INVOKE_PATH, b"zz\r\n{}\r\n0\r\n\r\n", {"Transfer-Encoding": "chunked"},
+                          sign=True)
     assert status == 400
     assert b"bad chunk header" in body
 

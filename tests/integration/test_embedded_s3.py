@@ -2,7 +2,7 @@
 
 Through the installed command, on ``--local`` and on ``lambdash serve``, whose
 sandboxes get a moto server on loopback (started on first use, never outliving
-serve) with a spill bucket in it and a dummy key pair.
+serve) with a spill bucket in it and a key pair of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import LAMBDASH, free_port, run_lambdash, serving, still_running, wait_for_port
+from tests.helpers import (
+    LAMBDASH,
+    embedded_s3_children,
+    free_port,
+    run_lambdash,
+    serving,
+    still_running,
+    wait_for_port,
+)
 
 lambdash = run_lambdash
 TWENTY_MB = 20_000_000
@@ -125,21 +133,6 @@ def test_serve_no_s3_cuts_big_output_and_refuses_what_needs_a_bucket(home: Path,
     assert (f"lambdash: warning: stdout was truncated: {lost} of 6000000 bytes lost").encode() in done.stderr
     assert b"--bucket NAME" in done.stderr
     assert b"LAMBDASH_BUCKET" in done.stderr
-
-
-def embedded_s3_children(parent: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if b"lambdash.local.s3" in cmdline and stat[0] != "Z" and (parent == 0 or int(stat[1]) == parent):
-            found.add(int(entry))
-    return found
 
 
 @pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

@@ -28,12 +28,14 @@ from prompt_toolkit.output import DummyOutput
 
 from lambdash.config import Target
 from lambdash.local.credentials import pair_for_endpoint
+from lambdash.local.s3 import MAX_RESTARTS
 from lambdash.repl import ReplSession
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import Terminal
 from tests.helpers import (
     LAMBDASH,
     closed_loopback_url,
+    embedded_s3_children,
     free_port,
     run_lambdash,
     serving,
@@ -49,20 +51,28 @@ def lambdash(*args: str, timeout: float = 120, env: dict[str, str] | None = None
 
 
 def served_processes(workdir_hint: str | None = None) -> set[int]:
-    """Every process a local Lambda started: sandbox processes carry the marker, supervisors run supervisor.py."""
-    found = set()
+    """Every process a local Lambda started: sandbox processes carry the marker, supervisors run supervisor.py.
+
+    With ``workdir_hint``, those of one sandbox: its processes carry the hint in their environment, and its
+    supervisor is their parent.
+    """
+    found, supervisors, parents = set(), set(), {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
+            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        ours = b"LAMBDASH_LOCAL_SANDBOX=" in environ or b"lambdash/local/supervisor.py" in cmdline
-        if ours and (workdir_hint is None or workdir_hint.encode() in environ + cmdline):
+        if b"lambdash/local/supervisor.py" in cmdline:
+            supervisors.add(int(entry))
+        elif b"LAMBDASH_LOCAL_SANDBOX=" in environ and (workdir_hint is None or workdir_hint.encode() in environ):
             found.add(int(entry))
-    return found
+    if workdir_hint is None:
+        return found | supervisors
+    return found | {parents[pid] for pid in found if parents[pid] in supervisors}
 
 
 @pytest.fixture(scope="module")
@@ -354,3 +364,76 @@ def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(serv
     _, err = running.communicate(timeout=10)  # the command would run 30 s more: lambdash did not wait for it
     assert running.returncode == 130
     assert err.decode().strip().splitlines()[-1] == "lambdash: interrupted; the remote command may still be running"
+
+
+# --- serve's own failures and bad options: one line, exit 255, never a hang -------------------------------------
+
+def test_serve_that_cannot_keep_its_credential_pair_exits_255_naming_the_file(home: Path) -> None:
+    kept = home / ".local" / "state" / "lambdash" / "local-credentials"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.unlink(missing_ok=True)  # the shared serves' pairs, copied in for every test
+    kept.mkdir()  # a directory where the file should be
+    done = lambdash("serve", "--port", str(free_port()), timeout=60)
+    assert done.returncode == 255
+    assert done.stderr.decode() == f"lambdash: error: cannot keep the credential pair in {kept}: Is a directory\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "--port", "99999"], "argument --port: port must be from 0 to 65535: 99999"),
+    (["serve", "--idle-timeout", "0"], "argument --idle-timeout: the idle timeout must be more than 0 and at most "
+                                       "86400 seconds: 0"),
+    (["serve", "--idle-timeout", "-1"], "argument --idle-timeout: the idle timeout must be more than 0"),
+    (["serve", "--idle-timeout", "nan"], "argument --idle-timeout: the idle timeout must be more than 0"),
+    (["serve", "--memory", "64"], "argument --memory: memory must be from 128 to 10240 MB: 64"),
+    (["serve", "--concurrency", "0"], "argument --concurrency: concurrency must be from 1 to 1000: 0"),
+    (["serve", "--ephemeral-storage", "20000"], "argument --ephemeral-storage: ephemeral storage must be from 1 to "
+                                                "10240 MB: 20000"),
+    (["serve", "--timeout", "0"], "argument --timeout: must be more than 0 and at most 900 seconds: 0"),
+    (["deploy", "--ephemeral-storage", "100"], "argument --ephemeral-storage: ephemeral storage must be from 512 to "
+                                               "10240 MB: 100"),
+    (["deploy", "--timeout", "901"], "argument --timeout: the function's timeout must be from 1 to 900 seconds: 901"),
+    (["census", "-c", "0", "true"], "argument -c/--concurrency: concurrency must be from 1 to 1000: 0"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_a_numeric_option_out_of_its_range_is_one_line_naming_the_option(args: list[str], message: str) -> None:
+    done = lambdash(*args, timeout=60)
+    assert done.returncode == 255
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"lambdash: error: {message}")
+    assert lines[0].endswith(f"(see `lambdash {args[0]} --help`)")
+
+
+# --- the embedded S3 dies -----------------------------------------------------------------------------------------
+
+def test_a_killed_embedded_s3_is_started_again_on_next_use_a_few_times_and_serve_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.err"
+    with open(log, "wb") as err:
+        server = subprocess.Popen([LAMBDASH, "serve", "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL,
+                                  stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    spill = ["--endpoint-url", url, "--no-stream", "head -c 7000000 /dev/urandom"]
+    try:
+        wait_for_port(port)
+        for restart in range(1, MAX_RESTARTS + 2):
+            first = lambdash(*spill)
+            assert (first.returncode, len(first.stdout), first.stderr) == (0, 7_000_000, b""), restart
+            children = embedded_s3_children(server.pid)
+            assert len(children) == 1
+            os.kill(children.pop(), signal.SIGKILL)
+            wait_until(lambda: not embedded_s3_children(server.pid), 30, message="the killed S3 was never reaped")
+        # Every restart used: the next spill is cut, and says so, and serve says why.
+        cut = lambdash(*spill)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert cut.returncode == 0
+    assert 0 < len(cut.stdout) < 7_000_000
+    assert b"lambdash: warning: stdout was truncated" in cut.stderr
+    lines = log.read_text().splitlines()
+    restarted = [line for line in lines if "the embedded S3 had stopped (killed by SIGKILL); started it again" in line]
+    assert [line.split("(restart ")[1] for line in restarted] == [f"{n} of at most {MAX_RESTARTS})"
+                                                                 for n in range(1, MAX_RESTARTS + 1)]
+    assert all(line.startswith("lambdash: warning: local Lambda: ") for line in restarted)
+    assert any(f"stopped (killed by SIGKILL) after {MAX_RESTARTS} restarts and is not started again" in line
+               for line in lines)
