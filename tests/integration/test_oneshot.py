@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
+from tests.helpers import LAMBDASH, bucket_keys, config_file, free_port, run_lambdash, serving, state_dir
 
 lambdash = run_lambdash
 
@@ -127,11 +127,25 @@ def test_with_no_function_it_runs_locally_and_says_so(home: Path, monkeypatch: p
     assert done.stdout == b"local\n"
     assert done.stderr.decode().splitlines() == [
         "lambdash: no function configured; running on the local sandbox "
-        "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
+        "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local, or `local_notice = false` in "
+        "~/.config/lambdash/config.toml, hides this notice)"
     ]
     quiet = lambdash("--local", "echo", "local")
     assert quiet.stdout == b"local\n"
     assert quiet.stderr == b""
+
+
+def test_the_config_file_silences_the_local_notice_for_good(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    config = config_file(home)
+    config.parent.mkdir(parents=True)
+    config.write_text("local_notice = false\n")
+    done = lambdash("echo", "local")
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"local\n", b"")
+    config.write_text('local_notice = "no"\n')
+    refused = lambdash("echo", "local")
+    assert (refused.returncode, refused.stderr) == (
+        255, f"lambdash: error: {config}: local_notice must be true or false\n".encode())
 
 
 def test_the_local_sandbox_needs_none_of_the_users_aws_configuration(
