@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
 
             traceback.print_exc()
         terminal.error(problem.message)
-        for line in problem.details:
+        for line in problem.details + (problem.debug_details if debug else []):
             terminal.message(f"  | {line}")
         return ExitStatus.ERROR
     except BrokenPipeError:

@@ -8,8 +8,10 @@ import os
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +75,74 @@ def test_lambdash_failures_exit_255_with_one_line(home: Path) -> None:
     assert "is `lambdash serve` running there?" in lines[0]
 
 
-def test_a_missing_function_names_deploy(home: Path, served: str) -> None:
+def test_another_function_than_serve_hosts_names_the_one_it_hosts(home: Path, served: str) -> None:
     done = lambdash("-f", "other", "--endpoint-url", served, "true")
     assert done.returncode == 255
     assert done.stderr.decode().splitlines() == [
-        "lambdash: error: function 'other' not found: Function not found: "
-        "arn:aws:lambda:us-east-1:000000000000:function:other; create it with `lambdash deploy`"
+        "lambdash: error: function 'other' not found: this local Lambda serves only lambdash: pass -f lambdash"
     ]
+
+
+def test_a_serve_whose_pair_is_not_kept_names_the_pair_and_where_it_is_kept(home: Path, served: str) -> None:
+    (state_dir(home) / "local-credentials").unlink()
+    done = lambdash("--endpoint-url", served, "true")
+    port = served.rsplit(":", 1)[1]
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert done.stderr.decode().splitlines() == [
+        f"lambdash: error: {served} rejected the credentials (UnrecognizedClientException): a `lambdash serve` "
+        f"there accepts only its own pair, which lambdash reads from profile lambdash-local-127.0.0.1-{port} in "
+        "~/.local/state/lambdash/local-credentials, and no pair is kept there for it; run lambdash as the user who "
+        "started serve (with the same XDG_STATE_HOME), or pass --profile NAME with its pair"
+    ]
+
+
+class _NotLambdash(ThreadingHTTPServer):
+    """A function that is not lambdash's: it answers every invoke with a page, and has no streaming API."""
+
+    daemon_threads = True
+    PAGE = b"<html><head><title>500 Internal Server Error</title></head><body>nginx</body></html>\n"
+
+
+class _NotLambdashHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        streaming = "response-streaming-invocations" in self.path
+        body = b'{"message": "Unknown operation"}' if streaming else _NotLambdash.PAGE
+        self.send_response(404 if streaming else 200)
+        if streaming:
+            self.send_header("x-amzn-ErrorType", "UnknownOperationException")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def not_lambdash() -> Iterator[str]:
+    server = _NotLambdash(("127.0.0.1", 0), _NotLambdashHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_function_that_is_not_lambdash_is_named_and_debug_shows_its_answer(home: Path, not_lambdash: str) -> None:
+    done = lambdash("-f", "orders", "--endpoint-url", not_lambdash, "true")
+    size = len(_NotLambdash.PAGE)
+    message = (f"lambdash: error: orders answered something that is not JSON ({size} bytes): it is probably not a "
+               "lambdash function; name one with -f, or make one with `lambdash deploy`")
+    assert (done.returncode, done.stderr.decode().splitlines()) == (255, [message])
+    debugged = lambdash("--debug", "-f", "orders", "--endpoint-url", not_lambdash, "true")
+    assert debugged.returncode == 255
+    assert debugged.stderr.decode().splitlines()[-2:] == [
+        message, f"  | the first bytes of its answer: {_NotLambdash.PAGE!r}"]
 
 
 def test_stdin_goes_to_the_command(home: Path, served: str) -> None:
