@@ -14,7 +14,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import NoReturn
 
@@ -27,12 +27,14 @@ DESCRIPTION = "A shell inside AWS Lambda: run commands in the Lambda sandbox and
 # Subcommand name -> one-line help. Kept here (not read from the modules) so --help imports nothing.
 SUBCOMMANDS: dict[str, str] = {
     "run": "run one command (the default when the first word is not a subcommand)",
+    "help": "show the help of lambdash, or of one subcommand (`lambdash -- help` runs a remote help)",
     "repl": "open an interactive shell on the target",
     "serve": "run the local Lambda on loopback, for any Lambda client",
     "deploy": "create or update the lambdash function, its role and its bucket",
     "destroy": "remove what deploy created",
     "status": "show the deployed function and any drift",
     "template": "print a CloudFormation template for the function",
+    "completion": "print a shell completion script for lambdash: bash, zsh or fish",
     "inventory": "take, render or diff an inventory of the sandbox",
     "census": "run one command many times and survey the sandboxes that answer",
     "probe": "check the network from inside the sandbox: TCP, DNS, HTTP(S), AWS endpoints",
@@ -52,6 +54,7 @@ examples:
   echo hi | lambdash 'tr a-z A-Z'    stdin goes to the command
   lambdash < probe.sh                run a script
   lambdash -- status                 run a remote command named like a subcommand
+  lambdash help deploy               the help of one subcommand
   lambdash -f my-shell --region eu-west-1 id
 """
 
@@ -97,6 +100,47 @@ def build_subparser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     return parser
 
 
+def build_full_parser() -> argparse.ArgumentParser:
+    """The whole grammar at once: the main options and every subcommand's parser, for shell completion.
+
+    ``parse_arguments`` builds only the parser of the subcommand it runs, so that
+    --help stays fast; completion needs them all, built from the same code.
+    """
+    parser = build_main_parser()
+    # A one-shot's words are the remote shell's, not lambdash's: without them the first word is a subcommand's.
+    words = next(action for action in parser._actions if action.dest == "words")
+    parser._remove_action(words)
+    for group in parser._action_groups:
+        if words in group._group_actions:
+            group._group_actions.remove(words)
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", parser_class=ArgumentParser)
+    for name, text in SUBCOMMANDS.items():
+        try:
+            module = command_module(name)
+        except UsageError:
+            continue  # not in this version
+        module.configure(subparsers.add_parser(name, help=text, description=text,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter))
+    return parser
+
+
+class Grammar:
+    """The parsers, for the subcommands that show the grammar itself (help and completion)."""
+
+    @property
+    def subcommands(self) -> Mapping[str, str]:
+        return SUBCOMMANDS
+
+    def main_parser(self) -> argparse.ArgumentParser:
+        return build_main_parser()
+
+    def subcommand_parser(self, name: str) -> argparse.ArgumentParser:
+        return build_subparser(name, command_module(name))
+
+    def full_parser(self) -> argparse.ArgumentParser:
+        return build_full_parser()
+
+
 def parse_arguments(argv: Sequence[str], terminal: Terminal) -> tuple[argparse.Namespace, ModuleType]:
     """Parse the command line; options given before a subcommand's name apply to it too."""
     args = build_main_parser().parse_args(argv)
@@ -110,7 +154,7 @@ def parse_arguments(argv: Sequence[str], terminal: Terminal) -> tuple[argparse.N
         # No command on a terminal opens the REPL; otherwise stdin is a script.
         name = "run" if words or not terminal.stdin_isatty else "repl"
     module = command_module(name)
-    args.subcommand, args.words = name, words
+    args.subcommand, args.words, args.grammar = name, words, Grammar()
     if explicit or name != "run":
         build_subparser(name, module).parse_args(words, namespace=args)
     return args, module
@@ -159,7 +203,7 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
 
             traceback.print_exc()
         terminal.error(problem.message)
-        for line in problem.details:
+        for line in problem.details + (problem.debug_details if debug else []):
             terminal.message(f"  | {line}")
         return ExitStatus.ERROR
     except BrokenPipeError:

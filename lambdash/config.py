@@ -2,8 +2,8 @@
 
 The config file is ``$XDG_CONFIG_HOME/lambdash/config.toml`` (normally
 ``~/.config/lambdash/config.toml``) and may hold ``function``, ``region``,
-``profile`` and ``bucket``. With no function anywhere, lambdash runs on the local
-sandbox and says so.
+``profile`` and ``bucket``, and ``local_notice = false``. With no function anywhere,
+lambdash runs on the local sandbox and says so, unless ``local_notice`` is false.
 """
 
 from __future__ import annotations
@@ -23,13 +23,27 @@ from lambdash_handler.contract import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 if TYPE_CHECKING:
     from lambdash.local.credentials import CredentialPair
 
-CONFIG_KEYS = ("function", "region", "profile", "bucket")
-# Printed (on stderr) whenever the local sandbox is the target only because nothing else was configured.
-LOCAL_DEFAULT_NOTICE = (
-    "no function configured; running on the local sandbox "
-    "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
-)
+# The config file's key that silences the local-default notice for good.
+LOCAL_NOTICE_KEY = "local_notice"
+CONFIG_KEYS = ("function", "region", "profile", "bucket", LOCAL_NOTICE_KEY)
+# The keys whose value is true or false; the others are non-empty strings.
+BOOLEAN_CONFIG_KEYS = (LOCAL_NOTICE_KEY,)
 DEFAULT_FUNCTION = "lambdash"
+
+
+def local_default_notice(environ: Mapping[str, str] = os.environ) -> str:
+    """Printed (on stderr) whenever the local sandbox is the target only because nothing else was configured."""
+    return ("no function configured; running on the local sandbox (target AWS with -f NAME or LAMBDASH_FUNCTION; "
+            f"--local, or `{LOCAL_NOTICE_KEY} = false` in {home_relative(config_path(environ), environ)}, "
+            "hides this notice)")
+
+
+def home_relative(path: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """``path`` with the home directory written ``~``, as people write it."""
+    home = environ.get("HOME")
+    if home and path.is_relative_to(home):
+        return "~/" + str(path.relative_to(home))
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,7 @@ def config_file_warning(environ: Mapping[str, str] = os.environ) -> str | None:
     return None
 
 
-def load_config_file(path: Path) -> dict[str, str]:
+def load_config_file(path: Path) -> dict[str, str | bool]:
     """The config file's settings; an absent file is an empty config."""
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text())
@@ -81,7 +95,10 @@ def load_config_file(path: Path) -> dict[str, str]:
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
     for key, value in raw.items():
-        if not isinstance(value, str) or not value:
+        if key in BOOLEAN_CONFIG_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: {key} must be true or false")
+        elif not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: {key} must be a non-empty string")
     return dict(raw)
 
@@ -101,7 +118,9 @@ class TargetOptions:
 def resolve_target(
     options: TargetOptions, environ: Mapping[str, str] = os.environ, *, deployment: bool = False
 ) -> tuple[Target, bool]:
-    """The target, and whether it is the local sandbox only because nothing else was configured.
+    """The target, and whether to say it is the local sandbox only because nothing else was configured.
+
+    The config file's ``local_notice = false`` keeps that quiet for good.
 
     Every subcommand resolves its target here: each setting from its flag, then its
     environment variable, then the config file. A ``deployment`` (deploy, status,
@@ -117,7 +136,8 @@ def resolve_target(
         for name in names:
             if environ.get(name):
                 return environ[name]
-        return file.get(key)
+        value = file.get(key)
+        return value if isinstance(value, str) else None
 
     region = pick(options.region, "AWS_REGION", "AWS_DEFAULT_REGION", key="region")
     profile = pick(options.profile, "AWS_PROFILE", key="profile")
@@ -132,7 +152,7 @@ def resolve_target(
             raise ConfigError("--local runs on the local sandbox; it cannot be combined with -f or --endpoint-url")
         return Target(local=True, bucket=bucket, region=region), False
     if function is None and endpoint_url is None:
-        return Target(local=True, bucket=bucket, region=region), True
+        return Target(local=True, bucket=bucket, region=region), file.get(LOCAL_NOTICE_KEY, True) is not False
     credentials = None
     if endpoint_url is not None and options.profile is None:
         from lambdash.local.credentials import pair_for_endpoint

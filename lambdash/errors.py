@@ -24,11 +24,14 @@ class ExitStatus(IntEnum):
 class LambdashError(Exception):
     """A failure lambdash reports as ``lambdash: error: <message>`` and exit 255."""
 
-    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, details: list[str] | None = None,
+                 debug_details: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         # Extra lines shown under the message, such as the function's last log lines.
         self.details = details or []
+        # Lines shown under those only with --debug, such as the first bytes of an answer nobody can read.
+        self.debug_details = debug_details or []
 
 
 class ConfigError(LambdashError):

@@ -50,11 +50,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """A moto server on a free loopback port, for the whole session."""
+def moto_server(**settings: str) -> Iterator[str]:
+    """A moto server on a free loopback port, with these MOTO_* settings; its URL while it runs."""
     port = free_port()
-    env = {**os.environ, **TEST_CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = {**os.environ, **TEST_CREDENTIALS, **settings}
     env.pop("AWS_ENDPOINT_URL", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -66,6 +65,18 @@ def moto_url() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server on a free loopback port, for the whole session, with AWS's managed IAM policies loaded."""
+    yield from moto_server(MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+
+
+@pytest.fixture(scope="session")
+def stock_moto_url() -> Iterator[str]:
+    """A moto server as `moto_server` starts by default: no AWS managed IAM policies, as a newcomer meets it."""
+    yield from moto_server()
 
 
 @pytest.fixture

@@ -150,6 +150,13 @@ class DeployClient:
             )
         if code in BAD_CREDENTIALS_CODES:
             return ConfigError(f"AWS rejected the credentials ({code}): {message}")
+        if code == "NoSuchEntity" and method == "attach_role_policy" and self.target.endpoint_url:
+            # AWS always has its managed policies; an emulator may not: moto loads them only when asked.
+            reason = (message or code).rstrip(".")
+            return ConfigError(
+                f"{permission} on {subject} failed: {reason}; {self.target.endpoint_url} has no AWS "
+                "managed policies: for moto, start it with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
+            )
         return TransportError(f"{permission} on {subject} failed: {code or 'error'}: {message or first_line(problem)}")
 
     def _wait(self, waiter_name: str, function: str) -> None:

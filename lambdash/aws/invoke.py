@@ -17,11 +17,13 @@ import botocore.exceptions
 from botocore.config import Config
 
 from lambdash.aws.session import (
+    BAD_CREDENTIALS_CODES,
     CONNECT_TIMEOUT_SECONDS,
     READ_TIMEOUT_SECONDS,
     THROTTLING_CODES,
     backoff,
     first_line,
+    local_pair_rejected,
     make_session,
     translate,
 )
@@ -197,4 +199,8 @@ class LambdaClient:
                 f"Lambda throttled {self.function} on all {attempts} attempts; "
                 "try again later or raise its concurrency limit"
             )
+        if code in BAD_CREDENTIALS_CODES:
+            rejected = local_pair_rejected(code, self.target)
+            if rejected is not None:
+                return rejected
         return translate(problem, self.function)

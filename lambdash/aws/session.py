@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import urllib.parse
 from typing import Any
 
@@ -17,7 +18,7 @@ import boto3
 import botocore.exceptions
 import botocore.session
 
-from lambdash.config import Target
+from lambdash.config import Target, home_relative
 from lambdash.errors import ConfigError, TransportError
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -33,6 +34,8 @@ BAD_CREDENTIALS_CODES = frozenset({
     "InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch",
 })
 THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException"})
+# How a local Lambda (lambdash serve) says which one function it hosts, when asked for another.
+_SERVES_ONLY = re.compile(r"this local Lambda serves only (\S+)")
 
 
 def make_session(target: Target) -> Any:
@@ -109,6 +112,10 @@ def translate(problem: Exception, function: str) -> Exception:
         error = problem.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
         if code == "ResourceNotFoundException":
+            hosted = _SERVES_ONLY.search(message)
+            if hosted:  # deploy cannot help: a local Lambda hosts one function, by its own name
+                return TransportError(f"function {function!r} not found: this local Lambda serves only "
+                                      f"{hosted.group(1)}: pass -f {hosted.group(1)}")
             return TransportError(f"function {function!r} not found: {message}; create it with `lambdash deploy`")
         if code in ACCESS_DENIED_CODES:
             return TransportError(f"access denied: {message}")
@@ -120,6 +127,26 @@ def translate(problem: Exception, function: str) -> Exception:
     if isinstance(problem, botocore.exceptions.BotoCoreError):
         return TransportError(f"{type(problem).__name__}: {first_line(problem)}")
     return problem
+
+
+def local_pair_rejected(code: str, target: Target) -> ConfigError | None:
+    """When an endpoint on loopback (a ``lambdash serve``) refuses the pair: which pair was expected, and where.
+
+    None for an endpoint elsewhere, or when --profile chose the credentials.
+    """
+    parts = urllib.parse.urlsplit(target.endpoint_url or "")
+    if not is_loopback(target.endpoint_url) or target.profile is not None or parts.port is None:
+        return None
+    from lambdash.local.credentials import credentials_path, profile_name
+
+    profile, kept = profile_name(parts.hostname or "", parts.port), home_relative(credentials_path())
+    found = ("no pair is kept there for it" if target.credentials is None
+             else "the pair kept there is not the one it checks (was it started with --access-key-id?)")
+    return ConfigError(
+        f"{target.endpoint_url} rejected the credentials ({code}): a `lambdash serve` there accepts only its own "
+        f"pair, which lambdash reads from profile {profile} in {kept}, and {found}; run lambdash as the user who "
+        "started serve (with the same XDG_STATE_HOME), or pass --profile NAME with its pair"
+    )
 
 
 def backoff(attempt: int) -> float:

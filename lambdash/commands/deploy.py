@@ -82,7 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Plan, print the plan, and apply it unless --dry-run or nothing changes."""
-    from lambdash.deploy.deployer import DeployRequest, deploy
+    from lambdash.deploy.deployer import DeployRequest, deploy, target_arguments
 
     twin = twin_options(args)
     request = DeployRequest(options=deploy_options(args), twin=twin, handler_dir=handler_directory(args),
@@ -96,8 +96,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         terminal.write_lines(["dry run: nothing was changed"])
     elif result.changed:
         settings = result.deployment.plan.settings
-        terminal.write_lines([f"deployed: run commands with `lambdash -f {settings.name} --region {settings.region} "
-                              "COMMAND`"])
+        options = target_arguments(settings.name, settings.region, client.target)
+        terminal.write_lines([f"deployed: run commands with `lambdash {options} COMMAND`"])
     else:
         terminal.write_lines(["no change: everything is up to date"])
     return 0

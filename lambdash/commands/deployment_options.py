@@ -1,10 +1,10 @@
 """The options of deploy, status, destroy and template, and the deployment they pick.
 
-``--name``, ``--region``, ``--profile`` and ``--endpoint-url`` pick the deployment,
-resolved by ``lambdash.config.resolve_target`` like every other target; the function
-options say what to deploy. ``--like FUNCTION`` makes (or, for status and destroy,
-picks) a twin of FUNCTION, named ``lambdash-like-FUNCTION`` unless ``--name`` says
-otherwise. Not a subcommand: ``lambdash.cli`` never runs it.
+``-f/--function`` (``--name`` is the same option), ``--region``, ``--profile`` and
+``--endpoint-url`` pick the deployment, resolved by ``lambdash.config.resolve_target``
+like every other target; the function options say what to deploy. ``--like FUNCTION``
+makes (or, for status and destroy, picks) a twin of FUNCTION, named
+``lambdash-like-FUNCTION`` unless ``-f`` says otherwise. Not a subcommand: ``lambdash.cli`` never runs it.
 """
 
 from __future__ import annotations
@@ -42,11 +42,16 @@ if TYPE_CHECKING:
 
 
 def add_deployment_options(parser: argparse.ArgumentParser, *, endpoint: bool = True) -> None:
-    """--name, --region, --profile, --endpoint-url; absent ones leave values given before the subcommand alone."""
+    """-f/--function (alias --name), --region, --profile, --endpoint-url.
+
+    Absent ones leave values given before the subcommand alone. ``-f`` is spelled as
+    everywhere else; ``--name`` stays as its alias.
+    """
     group = parser.add_argument_group("deployment")
-    group.add_argument("--name", default=argparse.SUPPRESS, metavar="NAME",
-                       help=f"the function's name (default: -f, LAMBDASH_FUNCTION, the config file, "
-                            f"else {DEFAULT_FUNCTION_NAME})")
+    group.add_argument("-f", "--function", "--name", dest="function", action="append", default=argparse.SUPPRESS,
+                       metavar="NAME",
+                       help=f"the function's name; --name is the same option (default: LAMBDASH_FUNCTION, the config "
+                            f"file, else {DEFAULT_FUNCTION_NAME})")
     if not endpoint:
         return
     group.add_argument("--region", action="append", default=argparse.SUPPRESS, metavar="REGION",
@@ -96,8 +101,8 @@ def add_twin_options(parser: argparse.ArgumentParser) -> None:
                 "/tmp, layers, VPC and file systems, and a Python runtime on its operating system")
     group.add_argument("--like", metavar="FUNCTION", default=None,
                        help="deploy a twin of FUNCTION (a name, NAME:ALIAS or an ARN), named "
-                            "lambdash-like-FUNCTION unless --name; it refuses --runtime, --arch, --memory, --timeout, "
-                            "--ephemeral-storage, --subnet and --security-group, which come from FUNCTION")
+                            "lambdash-like-FUNCTION unless -f/--name; it refuses --runtime, --arch, --memory, "
+                            "--timeout, --ephemeral-storage, --subnet and --security-group, which come from FUNCTION")
     group.add_argument("--with-env", action="store_true",
                        help="with --like: copy FUNCTION's environment variables (values are never printed) and "
                             "keep its KMS key; lambdash's own variables win")
@@ -113,7 +118,7 @@ def add_twin_of_option(parser: argparse.ArgumentParser, verb: str) -> None:
     """``--like FUNCTION`` for status and destroy: the twin of FUNCTION, by its default name."""
     parser.add_argument("--like", metavar="FUNCTION", default=None,
                         help=f"{verb} the twin of FUNCTION that `lambdash deploy --like FUNCTION` made "
-                             "(named lambdash-like-FUNCTION unless --name)")
+                             "(named lambdash-like-FUNCTION unless -f/--name)")
 
 
 def original_reference(args: argparse.Namespace) -> FunctionReference | None:
@@ -135,10 +140,10 @@ def deployment_target(args: argparse.Namespace) -> Target:
     """
     if getattr(args, "local", False):
         raise UsageError(f"`lambdash {args.subcommand}` works on AWS; --local does not apply")
-    named = getattr(args, "name", None)
-    functions = getattr(args, "function", None) or []
-    if named and functions and functions[-1] != named:
-        raise UsageError(f"--name {named} and -f {functions[-1]} disagree; give one of them")
+    functions = list(dict.fromkeys(getattr(args, "function", None) or []))
+    if len(functions) > 1:
+        raise UsageError(f"`lambdash {args.subcommand}` works on one function, not {', '.join(functions)}: "
+                         "give one -f/--function (or --name)")
     regions = list(dict.fromkeys(getattr(args, "region", None) or []))
     if len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one --region, not {', '.join(regions)}")
@@ -150,7 +155,7 @@ def deployment_target(args: argparse.Namespace) -> Target:
         regions = [original.region]
     twin_name = default_twin_name(original) if original is not None else None
     target, _ = resolve_target(TargetOptions(
-        function=named or (functions[-1] if functions else None) or twin_name,
+        function=(functions[0] if functions else None) or twin_name,
         region=regions[0] if regions else None,
         profile=getattr(args, "profile", None),
         endpoint_url=getattr(args, "endpoint_url", None),

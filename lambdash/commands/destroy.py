@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_twin_of_option(parser, "remove")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask for confirmation (needed without a terminal)")
+    parser.add_argument("--bucket", default=argparse.SUPPRESS, metavar="NAME",
+                        help="the spill bucket to remove when the role does not name it (a deploy that stopped "
+                             "midway; default: the one the role names, else lambdash-ACCOUNT-REGION)")
     add_common_options(parser, suppress=True)
 
 
@@ -43,7 +46,7 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     from lambdash.deploy.deployer import destroy
 
     client = deployment_client(args, terminal)
-    result = destroy(client, client.target.function, original_reference(args),
+    result = destroy(client, client.target.function, original_reference(args), bucket=getattr(args, "bucket", None),
                      approve=lambda plan: approve(plan, args, terminal), progress=terminal)
     if result.declined:
         terminal.message("nothing removed")

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdash.config import (
-    LOCAL_DEFAULT_NOTICE,
     Target,
     TargetOptions,
     config_file_warning,
+    local_default_notice,
     parse_seconds,
     resolve_target,
 )
@@ -129,7 +129,7 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
         profile=args.profile, endpoint_url=args.endpoint_url, bucket=args.bucket, local=args.local,
     ))
     if defaulted:
-        terminal.notice(LOCAL_DEFAULT_NOTICE)
+        terminal.notice(local_default_notice())
     warning = config_file_warning()
     if warning:
         terminal.warning(warning)
@@ -145,7 +145,7 @@ def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ..
         bucket=args.bucket, local=args.local,
     )
     if target_set.defaulted:
-        terminal.notice(LOCAL_DEFAULT_NOTICE)
+        terminal.notice(local_default_notice())
     warning = config_file_warning()
     if warning:
         terminal.warning(warning)

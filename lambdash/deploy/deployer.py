@@ -11,12 +11,13 @@ reaches it through the callables it passes.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdash.deploy.executor import apply_plan
+from lambdash.deploy.executor import CompletedSteps, apply_plan
 from lambdash.deploy.layers import zip_listing
 from lambdash.deploy.observed import (
     FunctionState,
@@ -33,7 +34,7 @@ from lambdash.deploy.observed import (
     observe_vpcs,
 )
 from lambdash.deploy.package import CodeArtifact, build_zip
-from lambdash.deploy.plan import Plan, StatusReport
+from lambdash.deploy.plan import Action, Plan, StatusReport
 from lambdash.deploy.planner import bucket_of, plan_deploy, plan_destroy, plan_status, recorded_settings
 from lambdash.deploy.reachability import ProbeRunner, RouteCheck, check_route_to_s3, needs_route_check, twin_target
 from lambdash.deploy.settings import DeployOptions, DeploySettings, FunctionReference, resolve_settings
@@ -54,6 +55,7 @@ from lambdash.errors import ConfigError, LambdashError
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient
+    from lambdash.config import Target
 
 
 class Progress(Protocol):
@@ -140,11 +142,47 @@ def deploy(
     if request.dry_run:
         return DeployResult(deployment, code, dry_run=True)
     if deployment.plan.changed:
-        apply_plan(deployment.plan, client, code, progress.notice)
+        completed: CompletedSteps = []
+        try:
+            apply_plan(deployment.plan, client, code, progress.notice, completed)
+        except LambdashError as problem:
+            problem.details = [*problem.details, *left_behind(completed, deployment.plan.settings, client.target)]
+            raise
     route = None
     if deployment.twin is not None:
         route = check_twin_route(client, deployment.plan.settings, progress, run_probe)
     return DeployResult(deployment, code, dry_run=False, route=route)
+
+
+def target_arguments(name: str, region: str, target: Target) -> str:
+    """The options that pick this deployed function again: ``-f NAME --region R``, and the profile and endpoint."""
+    words = ["-f", name, "--region", region]
+    if target.profile:
+        words += ["--profile", target.profile]
+    if target.endpoint_url:
+        words += ["--endpoint-url", target.endpoint_url]
+    return shlex.join(words)
+
+
+def left_behind(completed: CompletedSteps, settings: DeploySettings, target: Target) -> list[str]:
+    """What a deploy that stopped midway made before it stopped, and how to remove it or finish."""
+    created = [f"{change.resource.kind} {change.resource.name}" for change, _ in completed
+               if change.action is Action.CREATE]
+    changed = [f"{change.resource.kind} {change.resource.name}" for change, _ in completed
+               if change.action is not Action.CREATE]
+    options = target_arguments(settings.name, settings.region, target)
+    if not created and not changed:
+        return ["deploy stopped before it changed anything"]
+    lines = []
+    if created:
+        # The role names its bucket only once its spill policy is in, which may not have happened.
+        bucket = f" --bucket {shlex.quote(settings.bucket)}" if settings.bucket else ""
+        lines.append(f"deploy stopped midway and left behind what it created: {', '.join(created)}; "
+                     f"`lambdash destroy {options}{bucket}` removes it")
+    if changed:
+        lines.append(f"deploy stopped midway after changing {', '.join(changed)} in part")
+    lines.append(f"once the cause is fixed, `lambdash deploy {options}` finishes the job")
+    return lines
 
 
 def prepare_deployment(client: DeployClient, request: DeployRequest, code_sha256: str) -> Deployment:
@@ -241,10 +279,13 @@ def inspect_twin_drift(client: DeployClient, twin: FunctionState) -> tuple[tuple
 
 def destroy(
     client: DeployClient, name: str, original: FunctionReference | None = None, *, approve: Callable[[Plan], bool],
-    progress: Progress,
+    progress: Progress, bucket: str | None = None,
 ) -> DestroyResult:
-    """Read and plan, let ``approve`` see the plan (and decline it), then remove what it marks."""
-    plan = prepare_destroy(client, name, original)
+    """Read and plan, let ``approve`` see the plan (and decline it), then remove what it marks.
+
+    ``bucket`` names the spill bucket when the role cannot (a deploy that stopped before giving it its policy).
+    """
+    plan = prepare_destroy(client, name, original, bucket=bucket)
     if not approve(plan):
         return DestroyResult(plan, removed=False, declined=True)
     if plan.changed:
@@ -252,17 +293,22 @@ def destroy(
     return DestroyResult(plan, removed=plan.changed)
 
 
-def prepare_destroy(client: DeployClient, name: str, original: FunctionReference | None = None) -> Plan:
-    """What destroy would remove: only what carries the lambdash=managed tag, and a bucket no one else uses."""
+def prepare_destroy(
+    client: DeployClient, name: str, original: FunctionReference | None = None, *, bucket: str | None = None
+) -> Plan:
+    """What destroy would remove: only what carries the lambdash=managed tag, and a bucket no one else uses.
+
+    The bucket is ``bucket`` when given, else the one the role's policy names, else deploy's default.
+    """
     settings = base_settings(client, name)
     role = observe_role(client, settings.role_name)
     function = observe_function(client, name)
     if function is not None:
         check_twin_of(function, original)
-    bucket_name = bucket_of(ObservedState(role=role, bucket=None, function=function)) or settings.bucket
-    bucket = observe_bucket(client, bucket_name) if bucket_name else None
+    bucket_name = bucket or bucket_of(ObservedState(role=role, bucket=None, function=function)) or settings.bucket
+    observed_bucket = observe_bucket(client, bucket_name) if bucket_name else None
     users: tuple[str, ...] = ()
-    if bucket is not None and bucket.managed:
-        users = observe_bucket_users(client, bucket.name, besides=name)
+    if observed_bucket is not None and observed_bucket.managed:
+        users = observe_bucket_users(client, observed_bucket.name, besides=name)
     settings = replace(settings, bucket=bucket_name)
-    return plan_destroy(settings, ObservedState(role=role, bucket=bucket, function=function), users)
+    return plan_destroy(settings, ObservedState(role=role, bucket=observed_bucket, function=function), users)

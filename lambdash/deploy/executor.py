@@ -72,13 +72,29 @@ def configuration_spec(settings: DeploySettings) -> dict[str, Any]:
     }
 
 
-def apply_plan(plan: Plan, client: DeployClient, code: CodeArtifact | None, report: StepReporter) -> None:
-    """Make every step of the plan, in order, reporting each one before it is made."""
+# Each change with the steps of it made so far, in order: apply_plan adds to it as it goes.
+CompletedSteps = list[tuple[PlannedChange, tuple[Step, ...]]]
+
+
+def apply_plan(plan: Plan, client: DeployClient, code: CodeArtifact | None, report: StepReporter,
+               completed: CompletedSteps | None = None) -> None:
+    """Make every step of the plan, in order, reporting each one before it is made.
+
+    Each step made is added to ``completed``, so a caller whose plan fails midway
+    knows what was made before the failure (it stays made).
+    """
     executor = PlanExecutor(client, plan.settings, code)
+    completed = [] if completed is None else completed
     for change in plan.changes:
+        made: tuple[Step, ...] = ()
         for step in change.steps:
             report(describe_step(change, step))
             executor.run(change.resource.name, step)
+            made = (*made, step)
+            if len(made) == 1:
+                completed.append((change, made))
+            else:
+                completed[-1] = (change, made)
 
 
 def describe_step(change: PlannedChange, step: Step) -> str:

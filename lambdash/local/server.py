@@ -220,7 +220,8 @@ class _InvokeAPIHandler(GuardedRequestHandler):
         if not local.owns(match["name"]) or qualifier != "$LATEST":
             shown = unquote(match["name"])
             arn = shown if shown.startswith("arn:") else local.config.arn.rsplit(":", 1)[0] + ":" + shown
-            raise HTTPProblem(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", f"Function not found: {arn}")
+            raise HTTPProblem(HTTPStatus.NOT_FOUND, "ResourceNotFoundException",
+                              f"Function not found: {arn}; this local Lambda serves only {local.config.name}")
         return match["what"].rstrip("/"), match["api"]
 
     def _unknown(self, body: bytes) -> None:

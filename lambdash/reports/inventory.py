@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,11 @@ VOLATILE_FIELD_REASONS: dict[tuple[str, str], str] = {
     ("network", "ipv6_addresses"): "each sandbox gets its own addresses",
 }
 VOLATILE_FIELDS: frozenset[tuple[str, str]] = frozenset(VOLATILE_FIELD_REASONS)
+# The local Lambda's embedded S3 (and STS) listens on a random loopback port each time it
+# starts, and hands it to its sandboxes in AWS_ENDPOINT_URL*: two local runs would always
+# differ there. Such a value is compared without its port; any other difference still shows.
+LOOPBACK_ENDPOINT_VARIABLES = "variables.AWS_ENDPOINT_URL"
+_LOOPBACK_ENDPOINT = re.compile(r"^(https?://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])):\d+(/.*)?$", re.DOTALL)
 
 ChangeKind = Literal["added", "removed", "changed"]
 # Within one key, removals come before additions, as in a unified diff.
@@ -359,7 +365,8 @@ def diff_inventories(a: Mapping[str, Any], b: Mapping[str, Any], *, include_vola
         flat_a = _flatten(sections_a.get(section, {}))
         flat_b = _flatten(sections_b.get(section, {}))
         for key in set(flat_a) | set(flat_b):
-            if not include_volatile and is_volatile(section, key):
+            if not include_volatile and (is_volatile(section, key)
+                                         or _same_but_a_loopback_port(section, key, flat_a, flat_b)):
                 continue
             changes.extend(_compare_field(section, key, flat_a, flat_b))
     changes.sort(key=_change_order)
@@ -380,6 +387,17 @@ def _own_tmpdir_named(sections: Mapping[str, Mapping[str, Any]]) -> Mapping[str,
     named = [{**entry, "mountpoint": "$TMPDIR"} if isinstance(entry, Mapping) and entry.get("mountpoint") == tmpdir
              else entry for entry in entries]
     return {**sections, "mounts": {**mounts, "entries": named}}
+
+
+def _same_but_a_loopback_port(section: str, key: str, flat_a: Mapping[str, Any], flat_b: Mapping[str, Any]) -> bool:
+    """Whether an AWS_ENDPOINT_URL* variable differs only in the port of a loopback endpoint."""
+    if section != "environment" or not key.startswith(LOOPBACK_ENDPOINT_VARIABLES):
+        return False
+    old, new = flat_a.get(key), flat_b.get(key)
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return False
+    return bool(_LOOPBACK_ENDPOINT.match(old) and _LOOPBACK_ENDPOINT.match(new)
+                and _LOOPBACK_ENDPOINT.sub(r"\1\2", old) == _LOOPBACK_ENDPOINT.sub(r"\1\2", new))
 
 
 def is_volatile(section: str, key: str) -> bool:

@@ -48,6 +48,8 @@ COMMAND_CHECK_SIZE_CHARACTERS = 4096
 REQUEST_MAX_BYTES = LAMBDA_REQUEST_LIMIT_BYTES - 1024
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 LOG_LINES_SHOWN = 5
+# With --debug, how much of an answer that is not JSON is shown.
+DEBUG_ANSWER_BYTES = 200
 # Output is handled this much at a time: inflated, written, encoded for --json.
 # A multiple of 3, so each piece of base64 but the last has no padding.
 OUTPUT_CHUNK_BYTES = 3 * 256 * 1024
@@ -482,7 +484,11 @@ class RemoteShell:
             response = json.loads(invoked.payload)
         except ValueError:
             size = len(invoked.payload)
-            raise LambdashError(f"the function answered something that is not JSON ({size} bytes)") from None
+            raise LambdashError(
+                f"{self.client.function} answered something that is not JSON ({size} bytes): it is probably not a "
+                "lambdash function; name one with -f, or make one with `lambdash deploy`",
+                debug_details=[f"the first bytes of its answer: {invoked.payload[:DEBUG_ANSWER_BYTES]!r}"],
+            ) from None
         if invoked.function_error:
             raise function_failure(response, invoked)
         return self._verified(response)

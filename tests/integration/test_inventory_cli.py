@@ -211,6 +211,17 @@ def test_diff_of_two_local_sandboxes_shows_no_differences(home: Path) -> None:
     assert done.stdout.decode() == "--- local\n+++ local\nno differences\n"
 
 
+def test_two_saved_local_inventories_differ_only_in_volatile_fields(home: Path, tmp_path: Path) -> None:
+    # Each run starts its own local Lambda, whose embedded S3 listens on a random loopback port.
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    for saved in (first, second):
+        assert lambdash("--local", "inventory", "--json", "-o", str(saved)).returncode == 0
+    done = lambdash("inventory", "--diff", str(first), str(second))
+    assert (done.returncode, done.stdout.decode()) == (0, f"--- {first}\n+++ {second}\nno differences\n")
+    everything = lambdash("inventory", "--diff", str(first), str(second), "--include-volatile")
+    assert "~ variables.AWS_ENDPOINT_URL_S3: http://127.0.0.1:" in everything.stdout.decode()
+
+
 def test_diff_of_a_saved_inventory_against_the_live_function(home: Path, served: str, tmp_path: Path) -> None:
     saved = tmp_path / "before.json"
     assert lambdash("--endpoint-url", served, "inventory", "--json", "-o", str(saved)).returncode == 0

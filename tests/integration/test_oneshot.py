@@ -8,14 +8,16 @@ import os
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
+from tests.helpers import LAMBDASH, bucket_keys, config_file, free_port, run_lambdash, serving, state_dir
 
 lambdash = run_lambdash
 
@@ -73,13 +75,74 @@ def test_lambdash_failures_exit_255_with_one_line(home: Path) -> None:
     assert "is `lambdash serve` running there?" in lines[0]
 
 
-def test_a_missing_function_names_deploy(home: Path, served: str) -> None:
+def test_another_function_than_serve_hosts_names_the_one_it_hosts(home: Path, served: str) -> None:
     done = lambdash("-f", "other", "--endpoint-url", served, "true")
     assert done.returncode == 255
     assert done.stderr.decode().splitlines() == [
-        "lambdash: error: function 'other' not found: Function not found: "
-        "arn:aws:lambda:us-east-1:000000000000:function:other; create it with `lambdash deploy`"
+        "lambdash: error: function 'other' not found: this local Lambda serves only lambdash: pass -f lambdash"
     ]
+
+
+def test_a_serve_whose_pair_is_not_kept_names_the_pair_and_where_it_is_kept(home: Path, served: str) -> None:
+    (state_dir(home) / "local-credentials").unlink()
+    done = lambdash("--endpoint-url", served, "true")
+    port = served.rsplit(":", 1)[1]
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert done.stderr.decode().splitlines() == [
+        f"lambdash: error: {served} rejected the credentials (UnrecognizedClientException): a `lambdash serve` "
+        f"there accepts only its own pair, which lambdash reads from profile lambdash-local-127.0.0.1-{port} in "
+        "~/.local/state/lambdash/local-credentials, and no pair is kept there for it; run lambdash as the user who "
+        "started serve (with the same XDG_STATE_HOME), or pass --profile NAME with its pair"
+    ]
+
+
+class _NotLambdash(ThreadingHTTPServer):
+    """A function that is not lambdash's: it answers every invoke with a page, and has no streaming API."""
+
+    daemon_threads = True
+    PAGE = b"<html><head><title>500 Internal Server Error</title></head><body>nginx</body></html>\n"
+
+
+class _NotLambdashHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        streaming = "response-streaming-invocations" in self.path
+        body = b'{"message": "Unknown operation"}' if streaming else _NotLambdash.PAGE
+        self.send_response(404 if streaming else 200)
+        if streaming:
+            self.send_header("x-amzn-ErrorType", "UnknownOperationException")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def not_lambdash() -> Iterator[str]:
+    server = _NotLambdash(("127.0.0.1", 0), _NotLambdashHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_function_that_is_not_lambdash_is_named_and_debug_shows_its_answer(home: Path, not_lambdash: str) -> None:
+    done = lambdash("-f", "orders", "--endpoint-url", not_lambdash, "true")
+    size = len(_NotLambdash.PAGE)
+    message = (f"lambdash: error: orders answered something that is not JSON ({size} bytes): it is probably not a "
+               "lambdash function; name one with -f, or make one with `lambdash deploy`")
+    assert (done.returncode, done.stderr.decode().splitlines()) == (255, [message])
+    debugged = lambdash("--debug", "-f", "orders", "--endpoint-url", not_lambdash, "true")
+    assert debugged.returncode == 255
+    assert debugged.stderr.decode().splitlines()[-2:] == [
+        message, f"  | the first bytes of its answer: {_NotLambdash.PAGE!r}"]
 
 
 def test_stdin_goes_to_the_command(home: Path, served: str) -> None:
@@ -127,11 +190,25 @@ def test_with_no_function_it_runs_locally_and_says_so(home: Path, monkeypatch: p
     assert done.stdout == b"local\n"
     assert done.stderr.decode().splitlines() == [
         "lambdash: no function configured; running on the local sandbox "
-        "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local hides this notice)"
+        "(target AWS with -f NAME or LAMBDASH_FUNCTION; --local, or `local_notice = false` in "
+        "~/.config/lambdash/config.toml, hides this notice)"
     ]
     quiet = lambdash("--local", "echo", "local")
     assert quiet.stdout == b"local\n"
     assert quiet.stderr == b""
+
+
+def test_the_config_file_silences_the_local_notice_for_good(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    config = config_file(home)
+    config.parent.mkdir(parents=True)
+    config.write_text("local_notice = false\n")
+    done = lambdash("echo", "local")
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"local\n", b"")
+    config.write_text('local_notice = "no"\n')
+    refused = lambdash("echo", "local")
+    assert (refused.returncode, refused.stderr) == (
+        255, f"lambdash: error: {config}: local_notice must be true or false\n".encode())
 
 
 def test_the_local_sandbox_needs_none_of_the_users_aws_configuration(

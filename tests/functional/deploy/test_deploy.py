@@ -85,7 +85,8 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     assert status == 0, err
     assert action_lines(out) == [["bucket", bucket, "create"], ["role", f"lambdash-{name}-role", "create"],
                                  ["function", name, "create"]]
-    assert f"deployed: run commands with `lambdash -f {name} --region us-east-1 COMMAND`" in out
+    run_line = f"deployed: run commands with `lambdash -f {name} --region us-east-1 --endpoint-url {moto_url} COMMAND`"
+    assert run_line in out
 
     iam, s3, lam = client("iam", moto_url), client("s3", moto_url), client("lambda", moto_url)
     role = iam.get_role(RoleName=f"lambdash-{name}-role")["Role"]

@@ -207,7 +207,8 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
         f"  permission   lambda:GetFunctionConfiguration on {original.arn}",
         "  permission   lambda:GetLayerVersion on its layers",
     ]
-    assert out.splitlines()[-1] == f"deployed: run commands with `lambdash -f {twin} --region us-east-1 COMMAND`"
+    assert out.splitlines()[-1] == (f"deployed: run commands with `lambdash -f {twin} --region us-east-1 "
+                                    f"--endpoint-url {moto_like_aws} COMMAND`")
     # moto cannot run the twin (no Docker): the check of its route to S3 is a warning, and the deploy succeeds.
     warnings = [line for line in err.splitlines() if line.startswith("lambdash: warning: ")]
     assert len(warnings) == 1

@@ -47,7 +47,7 @@ def test_deploy_options_from_the_command_line() -> None:
 
 
 def test_contradictory_options_are_usage_errors() -> None:
-    with pytest.raises(UsageError, match="disagree"):
+    with pytest.raises(UsageError, match="works on one function, not one, two"):
         deploy_options(parse("-f", "one", "deploy", "--name", "two"))
     with pytest.raises(UsageError, match="contradict"):
         deploy_options(parse("--bucket", "b-1", "deploy", "--no-bucket"))

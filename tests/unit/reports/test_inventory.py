@@ -140,6 +140,25 @@ def test_an_inventory_has_no_differences_with_itself(inventory_a: dict[str, Any]
     assert diff_inventories(inventory_a, inventory_a, include_volatile=True) == []
 
 
+@pytest.mark.parametrize(("old", "new", "volatile"), [
+    ("http://127.0.0.1:40709", "http://127.0.0.1:60529", True),
+    ("http://localhost:4566/s3", "http://localhost:4567/s3", True),
+    ("http://127.0.0.1:40709", "https://s3.eu-west-1.amazonaws.com", False),
+    ("http://127.0.0.1:40709/a", "http://127.0.0.1:60529/b", False),
+    ("http://10.0.0.5:40709", "http://10.0.0.5:60529", False),
+])
+def test_only_the_port_of_a_loopback_endpoint_is_volatile(
+    inventory_a: dict[str, Any], old: str, new: str, volatile: bool
+) -> None:
+    inventory_b = json.loads(json.dumps(inventory_a))
+    inventory_a = json.loads(json.dumps(inventory_a))
+    inventory_a["sections"]["environment"]["variables"]["AWS_ENDPOINT_URL_S3"] = old
+    inventory_b["sections"]["environment"]["variables"]["AWS_ENDPOINT_URL_S3"] = new
+    change = Change("environment", "variables.AWS_ENDPOINT_URL_S3", "changed", old, new)
+    assert diff_inventories(inventory_a, inventory_b) == ([] if volatile else [change])
+    assert diff_inventories(inventory_a, inventory_b, include_volatile=True) == [change]
+
+
 def test_list_items_are_compared_as_sets_including_objects(inventory_a: dict[str, Any]) -> None:
     inventory_b = json.loads(json.dumps(inventory_a))
     mounts = inventory_b["sections"]["mounts"]["entries"]
