@@ -16,12 +16,20 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 from lambdash import __version__
-from lambdash.commands.options import add_command_options, add_common_options, add_run_options, add_target_options
+from lambdash.commands.options import (
+    add_command_options,
+    add_common_options,
+    add_run_options,
+    add_target_options,
+)
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 DESCRIPTION = "A shell inside AWS Lambda: run commands in the Lambda sandbox and get back exact bytes."
 # Subcommand name -> one-line help. Kept here (not read from the modules) so --help imports nothing.

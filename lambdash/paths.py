@@ -3,17 +3,23 @@
 The config file is ``$LAMBDASH_CONFIG``, else ``$XDG_CONFIG_HOME/lambdash/config.toml``.
 The state directory (history, the audit log, the local Lambda's credential pair,
 the redaction key) is ``$XDG_STATE_HOME/lambdash``, normally ``~/.local/state/lambdash``.
+pathlib is imported only when a Path is asked for, not to build the parser.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
     """The config file lambdash reads its defaults from."""
+    from pathlib import Path
+
     if "LAMBDASH_CONFIG" in environ:
         return Path(environ["LAMBDASH_CONFIG"])
     base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -22,5 +28,10 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """Where history, the audit log and the local Lambda's credentials live: ``$XDG_STATE_HOME/lambdash``."""
-    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "lambdash"
+    from pathlib import Path
+
+    return Path(_state_base(environ)) / "lambdash"
+
+
+def _state_base(environ: Mapping[str, str]) -> str:
+    return environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")

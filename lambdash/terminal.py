@@ -7,13 +7,10 @@ and the progress bar live here too, so every report paints and draws alike.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 RED = "\x1b[31m"
@@ -87,17 +84,20 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}"
 
 
-@dataclass
 class Terminal:
-    """The process's standard streams and what they are connected to."""
+    """The process's standard streams and what they are connected to.
 
-    stdin: BinaryIO
-    stdout: BinaryIO
-    stderr: BinaryIO
-    stdin_isatty: bool = False
-    stdout_isatty: bool = False
-    stderr_isatty: bool = False
-    no_color: bool = False
+    A plain class rather than a dataclass, so that ``--version`` does not pay for
+    importing dataclasses.
+    """
+
+    def __init__(
+        self, stdin: BinaryIO, stdout: BinaryIO, stderr: BinaryIO, stdin_isatty: bool = False,
+        stdout_isatty: bool = False, stderr_isatty: bool = False, no_color: bool = False,
+    ) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.stdin_isatty, self.stdout_isatty, self.stderr_isatty = stdin_isatty, stdout_isatty, stderr_isatty
+        self.no_color = no_color
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -122,6 +122,8 @@ class Terminal:
 
     @property
     def width(self) -> int:
+        import shutil
+
         return shutil.get_terminal_size().columns
 
     def paint(self, text: str, style: str, *, stream: str = "stderr") -> str:
@@ -148,6 +150,8 @@ class Terminal:
 
     def write_json(self, document: Any) -> None:
         """Pretty JSON on stdout, for scripts."""
+        import json
+
         self.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         self.stdout.flush()
 

@@ -6,6 +6,8 @@ Options that pick a target (``-f``, ``--region``, ``--profile``, ``--endpoint-ur
 through ``lambdash.config.resolve_target``: flags, then environment, then the
 config file, whichever subcommand it is (deploy, status and destroy too, through
 ``deployment_options``). Not a subcommand: ``lambdash.cli`` never runs it.
+``lambdash.config`` is imported only when an option is read, not when the parser
+is built, so ``--help`` and ``--version`` stay fast.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from lambdash.config import LOCAL_DEFAULT_NOTICE, Target, TargetOptions, parse_seconds, resolve_target
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
+    from lambdash.config import Target
     from lambdash.shell.audit import AuditLog
 
 
@@ -69,6 +71,8 @@ def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = Fal
 
 def seconds(text: str) -> float:
     """argparse's type for a command's time limit."""
+    from lambdash.config import parse_seconds
+
     try:
         return parse_seconds(text)
     except ValueError as problem:
@@ -77,6 +81,8 @@ def seconds(text: str) -> float:
 
 def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     """The one target this command runs on, with the local-default notice when it applies."""
+    from lambdash.config import LOCAL_DEFAULT_NOTICE, TargetOptions, resolve_target
+
     functions, regions = args.function or [], args.region or []
     if len(functions) > 1 or len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one -f and one --region")
@@ -92,6 +98,7 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
 
 def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ...]:
     """The targets the command line names (-f and --region may repeat), with the local-default notice."""
+    from lambdash.config import LOCAL_DEFAULT_NOTICE
     from lambdash.shell.targets import expand_targets
 
     target_set = expand_targets(

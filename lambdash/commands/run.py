@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lambdash.commands.options import (
     add_command_options,
@@ -14,8 +14,11 @@ from lambdash.commands.options import (
     target_of,
 )
 from lambdash.errors import LambdashError, UsageError
-from lambdash.shell.remote import RemoteResult
 from lambdash.terminal import Terminal
+
+if TYPE_CHECKING:
+    # Only for its type: parsing a one-shot's options does not load the run path.
+    from lambdash.shell.remote import RemoteResult
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
