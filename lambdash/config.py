@@ -2,7 +2,8 @@
 
 The config file is ``$XDG_CONFIG_HOME/lambdash/config.toml`` (normally
 ``~/.config/lambdash/config.toml``) and may hold ``function``, ``region``,
-``profile`` and ``bucket``. With no function anywhere, lambdash runs on the local
+``profile`` and ``bucket``, and ``agent`` (the agent's idle timeout, as
+``LAMBDASH_AGENT``). With no function anywhere, lambdash runs on the local
 sandbox and says so.
 """
 
@@ -22,7 +23,9 @@ from lambdash_handler.contract import ENV_BUCKET, MAX_TIMEOUT_SECONDS
 if TYPE_CHECKING:
     from lambdash.local.credentials import CredentialPair
 
-CONFIG_KEYS = ("function", "region", "profile", "bucket")
+CONFIG_KEYS = ("function", "region", "profile", "bucket", "agent")
+# Settings that are a number of seconds rather than a name.
+NUMBER_KEYS = ("agent",)
 # Printed (on stderr) whenever the local sandbox is the target only because nothing else was configured.
 LOCAL_DEFAULT_NOTICE = (
     "no function configured; running on the local sandbox "
@@ -66,10 +69,38 @@ def load_config_file(path: Path) -> dict[str, str]:
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
+    settings: dict[str, str] = {}
     for key, value in raw.items():
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: {key} must be a non-empty string")
-    return dict(raw)
+        if key in NUMBER_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+            settings[key] = str(value)
+        elif not isinstance(value, str) or not value:
+            kind = "a number of seconds" if key in NUMBER_KEYS else "a non-empty string"
+            raise ConfigError(f"{path}: {key} must be {kind}")
+        else:
+            settings[key] = value
+    return settings
+
+
+def agent_seconds(environ: Mapping[str, str] = os.environ) -> float | None:
+    """How long the agent stays after its last request: ``LAMBDASH_AGENT``, else the config file's ``agent``.
+
+    None when the agent is off (neither is set, or it is 0).
+    """
+    if "LAMBDASH_AGENT" in environ:
+        text, where = environ["LAMBDASH_AGENT"], "LAMBDASH_AGENT"
+    else:
+        path = config_path(environ)
+        found = load_config_file(path).get("agent")
+        if found is None:
+            return None
+        text, where = found, f"{path}: agent"
+    try:
+        value = float(text or "0")
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{where} must be a number of seconds the agent stays idle (0 turns it off): {text!r}")
+    return value or None
 
 
 @dataclass(frozen=True)

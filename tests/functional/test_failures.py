@@ -79,7 +79,8 @@ def test_a_bad_config_file(home: Path) -> None:
     config.write_text('function = "a"\ncolour = "red"\n')
     status, stderr, _ = run_main("true")
     assert status == 255
-    assert stderr == f"lambdash: error: {config}: unknown setting 'colour' (known: function, region, profile, bucket)\n"
+    assert stderr == (f"lambdash: error: {config}: unknown setting 'colour' "
+                      "(known: function, region, profile, bucket, agent)\n")
 
 
 def test_function_not_found() -> None:
