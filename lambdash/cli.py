@@ -5,6 +5,9 @@ A known subcommand name comes first; ``lambdash -- WORD`` runs a remote command
 that has a subcommand's name. Each subcommand lives in ``lambdash.commands`` and
 is imported only when it runs, so ``--help`` and ``--version`` stay fast (boto3
 is never imported for them). Only ``main`` catches broad exceptions.
+
+With the agent on (``LAMBDASH_AGENT``), a one-shot is handed to it once its words
+are parsed (``lambdash.agent.client``), and runs here only when no agent serves it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from lambdash import __version__
 from lambdash.commands.options import (
+    add_agent_option,
     add_command_options,
     add_common_options,
     add_run_options,
@@ -46,6 +50,7 @@ SUBCOMMANDS: dict[str, str] = {
     "probe": "check the network from inside the sandbox: TCP, DNS, HTTP(S), AWS endpoints",
     "get": "copy a file out of the sandbox",
     "put": "copy a file into the sandbox",
+    "agent": "the background agent that makes one-shots fast: status, start, stop",
 }
 EPILOG = "subcommands (lambdash SUBCOMMAND --help for each):\n" + "\n".join(
     f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items()
@@ -83,6 +88,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     add_target_options(parser)
     add_run_options(parser)
     add_command_options(parser)
+    add_agent_option(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")
@@ -132,8 +138,8 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def console_main() -> int:
-    """The ``lambdash`` command: ``main`` with SIGTERM and SIGHUP unwinding like Ctrl-C.
+def install_termination_handlers() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, raising Terminated.
 
     Unwinding runs every ``with`` on the way out, so a local Lambda started for
     this call stops its sandboxes and removes its files.
@@ -144,16 +150,31 @@ def console_main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, terminate)
-    return main()
 
 
-def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) -> int:
-    """Run lambdash; return the exit status."""
+def console_main() -> int:
+    """The ``lambdash`` command: ``main`` with SIGTERM and SIGHUP unwinding like Ctrl-C, and the agent."""
+    install_termination_handlers()
+    return main(through_agent=True)
+
+
+def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None, *, through_agent: bool = False) -> int:
+    """Run lambdash; return the exit status.
+
+    With ``through_agent``, a one-shot goes to the agent when one serves it (the
+    ``lambdash`` command; never the agent's own workers, which run it here).
+    """
     terminal = terminal or Terminal.from_system()
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
         args, module = parse_arguments(argv, terminal)
+        if through_agent and args.subcommand == "run" and not (args.local or args.no_agent):
+            from lambdash.agent.client import run_through_agent
+
+            handed = run_through_agent(argv, terminal)
+            if handed is not None:
+                return handed
         status: int = module.execute(args, terminal)
         return status
     except KeyboardInterrupt:

@@ -87,17 +87,20 @@ def _mb(size: int) -> str:
 class Terminal:
     """The process's standard streams and what they are connected to.
 
-    A plain class rather than a dataclass, so that ``--version`` does not pay for
-    importing dataclasses.
+    A plain class rather than a dataclass, so that ``--version`` and a one-shot
+    handed to the agent do not pay for importing dataclasses.
     """
 
     def __init__(
         self, stdin: BinaryIO, stdout: BinaryIO, stderr: BinaryIO, stdin_isatty: bool = False,
-        stdout_isatty: bool = False, stderr_isatty: bool = False, no_color: bool = False,
+        stdout_isatty: bool = False, stderr_isatty: bool = False, no_color: bool = False, columns: int = 80,
     ) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.stdin_isatty, self.stdout_isatty, self.stderr_isatty = stdin_isatty, stdout_isatty, stderr_isatty
         self.no_color = no_color
+        # The width when none can be read from the environment or the process's own stdout: the
+        # caller's, when the agent relays a caller's terminal.
+        self.columns = columns
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -124,7 +127,7 @@ class Terminal:
     def width(self) -> int:
         import shutil
 
-        return shutil.get_terminal_size().columns
+        return shutil.get_terminal_size((self.columns, 24)).columns
 
     def paint(self, text: str, style: str, *, stream: str = "stderr") -> str:
         return Painter(self.stderr_color if stream == "stderr" else self.color)(text, style)

@@ -29,6 +29,8 @@ from lambdash.config import Target
 from lambdash.errors import TransportError
 
 RETRY_ATTEMPTS = 8
+# How long a connection opened ahead of the next invoke may take (the agent waits meanwhile).
+CONNECT_AHEAD_SECONDS = 2.0
 # What an endpoint without the streaming API answers (LocalStack, RIE, older emulators).
 _NO_SUCH_OPERATION = frozenset({"UnknownOperationException", "UnknownOperation", "NotImplemented",
                                 "InvalidAction", "UnsupportedOperation"})
@@ -125,6 +127,35 @@ class LambdaClient:
     def region(self) -> str:
         region: str = self._client.meta.region_name
         return region
+
+    def forget_connections(self) -> None:
+        """Let go of the pooled connections, as another process forked from this one uses them now.
+
+        Closing our copy of a socket sends nothing while the other process holds it
+        (not even TLS's close_notify), and the client opens new connections as it needs.
+        """
+        self._client.close()
+
+    def connect_ahead(self) -> None:
+        """Open a connection to the endpoint now, so the next invoke skips the TCP and TLS handshakes.
+
+        It reaches into botocore's HTTP session (there is no public way to open a
+        connection without a request); where that fails, or a proxy is in the way,
+        nothing is done and the next invoke connects as usual.
+        """
+        url = self._client.meta.endpoint_url
+        try:
+            http = self._client._endpoint.http_session
+            if http._proxy_config.proxy_url_for(url):
+                return
+            pool = http._get_connection_manager(url).connection_from_url(url)
+            http._setup_ssl_cert(pool, url, http._verify)
+            connection = pool._get_conn()
+            connection.timeout = CONNECT_AHEAD_SECONDS  # the agent waits for it: a dead endpoint must not hold it up
+            connection.connect()
+            pool._put_conn(connection)
+        except Exception:  # a connection made ahead is an optimisation, never a failure
+            return
 
     def invoke(
         self, payload: bytes, *, on_throttle: Callable[[int, float], None] | None = None

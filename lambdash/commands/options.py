@@ -59,6 +59,12 @@ def add_run_options(parser: argparse.ArgumentParser, *, suppress: bool = False) 
                         help="run the command with bash instead of /bin/sh")
 
 
+def add_agent_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--no-agent``: a one-shot runs in this process even when the agent is on."""
+    parser.add_argument("--no-agent", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="run this command here, not through the agent (see `lambdash agent --help`)")
+
+
 def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     """How each command runs, in one-shot runs and the REPL (where :stream and :keep change them)."""
     parser.add_argument("--no-stream", action="store_true", default=argparse.SUPPRESS if suppress else False,
