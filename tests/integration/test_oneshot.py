@@ -1,4 +1,7 @@
-"""The installed ``lambdash`` command in a subprocess, on the local Lambda: bytes and exit statuses."""
+"""The installed ``lambdash`` command in a subprocess, on the local Lambda: bytes and exit statuses.
+
+Every test runs twice: the one-shot in its own process, and handed to the agent (``one_shot_path``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import pytest
 from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
 
 lambdash = run_lambdash
+pytestmark = pytest.mark.usefixtures("one_shot_path")
 
 
 @pytest.fixture(scope="module")
