@@ -6,8 +6,10 @@ that has a subcommand's name. Each subcommand lives in ``lambdash.commands`` and
 is imported only when it runs, so ``--help`` and ``--version`` stay fast (boto3
 is never imported for them). Only ``main`` catches broad exceptions.
 
-With the agent on (``LAMBDASH_AGENT``), a one-shot is handed to it once its words
-are parsed (``lambdash.agent.client``), and runs here only when no agent serves it.
+When an agent is listening, the command line goes to it before anything is parsed
+here (``lambdash.agent.client``): it runs the one-shots it serves and declines the
+rest, which run here. With none listening, a one-shot starts one in the background
+when the agent is on (``LAMBDASH_AGENT``), and runs here.
 """
 
 from __future__ import annotations
@@ -22,13 +24,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from lambdash import __version__
-from lambdash.commands.options import (
-    add_agent_option,
-    add_command_options,
-    add_common_options,
-    add_run_options,
-    add_target_options,
-)
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
@@ -69,6 +64,23 @@ examples:
 """
 
 
+# Words that show, before any parser is built, that a command line is no one-shot for the agent.
+NOT_FOR_THE_AGENT = frozenset({"--version", "-h", "--help", "--no-agent", "--local"})
+
+
+def could_be_for_the_agent(argv: Sequence[str], terminal: Terminal) -> bool:
+    """Whether a running agent might run this command line, from a glance at its words.
+
+    It errs only towards no (the command then runs here, as a remote command holding
+    one of those words does): the agent parses what it is given and declines the rest.
+    It keeps ``--version``, ``--help``, the REPL and the subcommands from paying for
+    asking the agent.
+    """
+    if not argv:
+        return not terminal.stdin_isatty  # a script on stdin; on a terminal, the REPL
+    return (argv[0] == "run" or argv[0] not in SUBCOMMANDS) and not NOT_FOR_THE_AGENT.intersection(argv)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as lambdash errors (one line, exit 255)."""
 
@@ -77,6 +89,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_main_parser() -> argparse.ArgumentParser:
+    # Here, not at the top: a one-shot handed to the agent builds no parser.
+    from lambdash.commands.options import (
+        add_agent_option,
+        add_command_options,
+        add_common_options,
+        add_run_options,
+        add_target_options,
+    )
+
     parser = ArgumentParser(
         prog="lambdash",
         usage="lambdash [options] COMMAND...\n       lambdash [options] SUBCOMMAND [options] ...",
@@ -161,20 +182,25 @@ def console_main() -> int:
 def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None, *, through_agent: bool = False) -> int:
     """Run lambdash; return the exit status.
 
-    With ``through_agent``, a one-shot goes to the agent when one serves it (the
-    ``lambdash`` command; never the agent's own workers, which run it here).
+    With ``through_agent`` (the ``lambdash`` command; never the agent's own workers,
+    which run what they are handed here), a running agent gets the command line
+    first, and a one-shot starts an agent when none runs and the agent is on.
     """
     terminal = terminal or Terminal.from_system()
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        args, module = parse_arguments(argv, terminal)
-        if through_agent and args.subcommand == "run" and not (args.local or args.no_agent):
-            from lambdash.agent.client import run_through_agent
+        no_agent = False
+        if through_agent and could_be_for_the_agent(argv, terminal):
+            from lambdash.agent import client
 
-            handed = run_through_agent(argv, terminal)
-            if handed is not None:
+            handed = client.hand_over(argv, terminal)
+            if not isinstance(handed, str):
                 return handed
+            no_agent = handed == client.NO_AGENT
+        args, module = parse_arguments(argv, terminal)
+        if no_agent and args.subcommand == "run" and not (args.local or args.no_agent):
+            client.start_if_on()
         status: int = module.execute(args, terminal)
         return status
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ own process, which it must not outlive.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import os
@@ -63,11 +64,16 @@ class OneShots:
         quiet = Terminal(stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO(),
                          stdin_isatty=bool(request["tty"][0]))
         try:
-            args, _ = parse_arguments([str(word) for word in request["argv"]], quiet)
-            if args.subcommand != "run" or args.local or args.no_agent:
-                return Declined(f"`{args.subcommand}` is not a one-shot the agent serves")
-            target = target_of(args, quiet)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                args, _ = parse_arguments([str(word) for word in request["argv"]], quiet)
         except (LambdashError, SystemExit):
+            # --help, --version, a usage error: the caller's own process says it, as it would without the agent.
+            return Declined("not a command line the agent runs")
+        if args.subcommand != "run" or args.local or args.no_agent:
+            return Declined(f"`{args.subcommand}` is not a one-shot the agent serves")
+        try:
+            target = target_of(args, quiet)
+        except LambdashError:
             return None  # the worker says what is wrong, exactly as a one-shot without the agent does
         if target.local:
             return Declined("the local sandbox starts in the caller's own process")

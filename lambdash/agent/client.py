@@ -1,17 +1,16 @@
-"""The thin side of the agent, in the one-shot's own process: hand the request over, or start the agent.
+"""The thin side of the agent, in the ``lambdash`` process: hand the command line over, or start the agent.
 
-``run_through_agent`` connects to the agent's socket, sends argv, cwd, umask, the
-environment, whether each standard stream is a terminal and its width, then
-relays: the worker's stdout and stderr bytes are written as they come, stdin is
-read as the worker asks for it (never whole, whatever its size), and SIGINT,
-SIGTERM and SIGHUP are passed on, so the worker stops exactly as this process
-would have. It returns the worker's exit status, or None when this process
-should run the command itself: no agent is running (one is started in the
-background for the next one-shot, when the agent is on), or the agent declined
-(the command is not one it serves).
+``hand_over`` connects to the agent's socket before anything is parsed, and sends
+argv, cwd, umask, the environment, whether each standard stream is a terminal and
+its width. The agent runs the one-shots it serves and declines the rest. For one it
+runs, this process relays: the worker's stdout and stderr bytes are written as
+they come, stdin is read as the worker asks for it (never whole, whatever its
+size), and SIGINT, SIGTERM and SIGHUP are passed on, so the worker stops exactly
+as this process would have, and its exit status is this process's.
+``start_if_on`` starts an agent in the background for the next one-shot.
 
-It imports no AWS SDK and as little else as it can: it is the whole of a one-shot's
-own start-up when an agent is running.
+It imports no AWS SDK, no parser and as little else as it can: with an agent
+running, it is the whole of a one-shot's own start-up.
 """
 
 from __future__ import annotations
@@ -58,36 +57,36 @@ if TYPE_CHECKING:
 
 RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RECEIVE_BYTES = 256 * 1024
+# What hand_over says when it ran nothing: no agent listens, or the one listening declined.
+NO_AGENT = "no agent"
+AGENT_DECLINED = "declined"
 
 
 class AgentError(LambdashError):
     """The agent could not be used, or stopped in the middle of a command."""
 
 
-def run_through_agent(argv: list[str], terminal: Terminal) -> int | None:
-    """Run one one-shot through the agent; its exit status, or None to run it in this process."""
+def hand_over(argv: list[str], terminal: Terminal) -> int | str:
+    """The exit status of the one-shot a running agent ran; else NO_AGENT or AGENT_DECLINED: this process runs it."""
     directory = _open_directory()
     if directory is None:
-        start_if_on()
-        return None
+        return NO_AGENT
     with directory:
         connection = connect(directory)
         if connection is None:
-            start_if_on()  # nobody listens: the agent is gone (a new one replaces its socket)
-            return None
+            return NO_AGENT  # nobody listens: the agent is gone (a new one replaces its socket)
         with connection:
-            return Relay(connection).run(request(argv, terminal))
+            status = Relay(connection).run(request(argv, terminal))
+            return AGENT_DECLINED if status is None else status
 
 
 def _open_directory() -> AgentDirectory | None:
     try:
         return AgentDirectory.open(agent_dir())
     except LambdashError:
-        from lambdash.config import agent_seconds
-
-        if agent_seconds() is None:
-            return None  # not ours to judge: the agent is off, so nothing will be handed over
-        raise
+        # Nothing is handed to a directory that is not private. Whether that is an error is for
+        # start_if_on to say: only a one-shot with the agent on needs the directory.
+        return None
 
 
 def connect(directory: AgentDirectory) -> socket.socket | None:
@@ -121,12 +120,16 @@ def request(argv: list[str], terminal: Terminal) -> dict[str, Any]:
 
 
 def start_if_on() -> None:
-    """Start the agent in the background when the agent is on; this one-shot goes on without it."""
+    """Start an agent in the background when the agent is on (none is listening); this one-shot goes on here."""
     from lambdash.config import agent_seconds
 
     seconds = agent_seconds()
-    if seconds is not None:
-        start(seconds)
+    if seconds is None:
+        return
+    directory = AgentDirectory.open(agent_dir(), create=True)  # one that is not private is refused, naming it
+    if directory is not None:
+        directory.close()
+    start(seconds)
 
 
 def start(seconds: float) -> None:
