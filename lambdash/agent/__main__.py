@@ -78,7 +78,7 @@ class OneShots:
         if target.local:
             return Declined("the local sandbox starts in the caller's own process")
         try:
-            return self.clients.client_for(target, settings_digest(os.environ))
+            return self.clients.client_for(target, settings_digest(os.environ), request)
         except Exception:  # the worker makes its own client and reports the failure
             return None
 

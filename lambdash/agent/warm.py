@@ -21,7 +21,9 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from lambdash.agent.server import caller_context
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.paths import config_path, state_dir
@@ -62,6 +64,9 @@ class WarmClient:
 
     client: LambdaClient
     settings: str
+    # The environment, cwd and umask it was made in: a connection is opened ahead in them too
+    # (whether a proxy is in the way is the caller's environment's to say).
+    caller: dict[str, Any] = field(repr=False, default_factory=dict)
     requests: int = 0
     last_used: float = field(default_factory=time.time)
     needs_connection: bool = True
@@ -74,7 +79,7 @@ class WarmClients:
         self.capacity = capacity
         self._kept: dict[tuple[str, Target], WarmClient] = {}
 
-    def client_for(self, target: Target, settings: str) -> WarmClient:
+    def client_for(self, target: Target, settings: str, caller: dict[str, Any]) -> WarmClient:
         """The kept client for the target under these settings, made now (in the caller's environment) if none is.
 
         Raises what making a client raises (a bad profile, no region): the worker then
@@ -82,8 +87,11 @@ class WarmClients:
         """
         key = (settings, target)
         kept = self._kept.pop(key, None)
-        if kept is None:
-            kept = WarmClient(LambdaClient(target), settings)
+        if kept is not None:
+            kept.client.settle_connections()  # what the server sent on its connection since it opened
+        else:
+            kept = WarmClient(LambdaClient(target), settings,
+                              {name: caller.get(name) for name in ("env", "cwd", "umask")})
             while len(self._kept) >= self.capacity:
                 del self._kept[next(iter(self._kept))]
         self._kept[key] = kept  # now the most recently used
@@ -101,7 +109,8 @@ class WarmClients:
         for kept in reversed(self._kept.values()):
             if kept.needs_connection:
                 kept.needs_connection = False
-                kept.client.connect_ahead()
+                with caller_context(kept.caller):
+                    kept.client.connect_ahead()
                 return True
         return False
 

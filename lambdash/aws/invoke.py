@@ -8,6 +8,7 @@ throttling (429) and a connection that could not be opened.
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -135,6 +136,39 @@ class LambdaClient:
         (not even TLS's close_notify), and the client opens new connections as it needs.
         """
         self._client.close()
+
+    def settle_connections(self) -> None:
+        """Read what the server sent on the idle connections since they were opened, so a live one is used.
+
+        A TLS 1.3 server sends session tickets once the handshake is done; left unread,
+        they make urllib3 take the connection for a dropped one and open another. No
+        application data waits on an idle connection, so reading takes only those; a
+        connection the server has closed meanwhile is closed here, and reopened on use.
+        """
+        url = self._client.meta.endpoint_url
+        try:
+            http = self._client._endpoint.http_session
+            pool = http._get_connection_manager(url).connection_from_url(url)
+            idle = [connection for connection in list(pool.pool.queue) if connection is not None]
+        except Exception:  # as for connect_ahead: an optimisation only
+            return
+        for connection in idle:
+            sock = getattr(connection, "sock", None)
+            if sock is None:
+                continue
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+            try:
+                sock.recv(1)  # the end of the stream (or data nobody asked for): it cannot be used
+                alive = False
+            except (ssl.SSLWantReadError, BlockingIOError):
+                alive = True  # nothing for the application: it is ready
+            except OSError:
+                alive = False
+            finally:
+                sock.settimeout(timeout)
+            if not alive:
+                connection.close()
 
     def connect_ahead(self) -> None:
         """Open a connection to the endpoint now, so the next invoke skips the TCP and TLS handshakes.
