@@ -50,6 +50,21 @@ def test_cat_of_a_binary_file_is_identical(home: Path, served: str, tmp_path: Pa
     assert subprocess.run(["cmp", str(original), str(copy)]).returncode == 0
 
 
+def test_a_reader_that_goes_away_is_no_failure(home: Path, served: str) -> None:
+    """As `lambdash cat big | head`: lambdash stops writing, exits 0 and says nothing."""
+    pipeline = f"{LAMBDASH} --endpoint-url {served} 'seq 1 2000000' | head -n 2; echo \"status ${{PIPESTATUS[0]}}\" >&2"
+    done = subprocess.run(["/bin/bash", "-c", pipeline], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.stdout == b"1\n2\n"
+    assert done.stderr == b"status 0\n"
+
+
+def test_stdin_of_any_size_reaches_the_command_whole(home: Path, served: str) -> None:
+    data = os.urandom(12_000_000)  # beyond what travels in a request: it goes through the bucket
+    done = lambdash("--endpoint-url", served, "sha256sum; echo done >&2", stdin=data)
+    assert (done.returncode, done.stderr) == (0, b"done\n")
+    assert done.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
 def test_stderr_stays_separate(home: Path, served: str) -> None:
     done = lambdash("--endpoint-url", served, "echo out; echo err >&2")
     assert done.stdout == b"out\n"
