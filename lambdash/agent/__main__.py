@@ -21,7 +21,7 @@ from typing import Any
 
 from lambdash.agent.directory import AgentDirectory
 from lambdash.agent.server import Agent, Declined
-from lambdash.agent.warm import WarmClient, WarmClients, settings_digest
+from lambdash.agent.warm import Lent, WarmClients, settings_digest
 from lambdash.aws.warm import hand_over
 from lambdash.cli import install_termination_handlers, main, parse_arguments
 from lambdash.commands.options import target_of
@@ -83,11 +83,11 @@ class OneShots:
             return None
 
     def handed(self, prepared: Any) -> None:
-        if isinstance(prepared, WarmClient):
+        if isinstance(prepared, Lent):
             self.clients.handed(prepared)
 
     def run(self, request: dict[str, Any], prepared: Any) -> int:
-        if isinstance(prepared, WarmClient):
+        if isinstance(prepared, Lent):
             hand_over(prepared.client)
         install_termination_handlers()
         terminal = Terminal.from_system()

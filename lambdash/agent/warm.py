@@ -1,4 +1,4 @@
-"""The Lambda clients the agent keeps warm: one per target and per caller's AWS settings.
+"""The Lambda clients the agent keeps warm: one per way of reaching Lambda and per caller's AWS settings.
 
 A client is made in the agent with the caller's environment applied, and kept
 under its target and a digest of everything of the caller's that could change
@@ -20,7 +20,7 @@ import hashlib
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lambdash.agent.server import caller_context
@@ -60,32 +60,51 @@ def settings_digest(environ: Mapping[str, str]) -> str:
 
 @dataclass
 class WarmClient:
-    """One kept client, and how it has been used."""
+    """One kept client, and how it has been used.
+
+    It serves every function reached the same way: the same settings, region,
+    profile, endpoint and credentials (a loop over functions uses one connection).
+    """
 
     client: LambdaClient
     settings: str
     # The environment, cwd and umask it was made in: a connection is opened ahead in them too
     # (whether a proxy is in the way is the caller's environment's to say).
     caller: dict[str, Any] = field(repr=False, default_factory=dict)
+    functions: set[str] = field(default_factory=set)
     requests: int = 0
     last_used: float = field(default_factory=time.time)
     needs_connection: bool = True
 
+    @property
+    def label(self) -> str:
+        """Where it reaches, and the functions it has served there."""
+        return replace(self.client.target, function=", ".join(sorted(self.functions))).label
+
+
+@dataclass(frozen=True)
+class Lent:
+    """A kept client, and the client for one request's target made on it (what the worker is handed)."""
+
+    kept: WarmClient
+    client: LambdaClient
+
 
 class WarmClients:
-    """The kept clients, by target and settings digest."""
+    """The kept clients, by how they reach Lambda and the caller's settings digest."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
-        self._kept: dict[tuple[str, Target], WarmClient] = {}
+        self._kept: dict[tuple[object, ...], WarmClient] = {}
 
-    def client_for(self, target: Target, settings: str, caller: dict[str, Any]) -> WarmClient:
-        """The kept client for the target under these settings, made now (in the caller's environment) if none is.
+    def client_for(self, target: Target, settings: str, caller: dict[str, Any]) -> Lent:
+        """A client for the target, on the one kept for these settings; that one made now (in the caller's
+        environment) if none is.
 
         Raises what making a client raises (a bad profile, no region): the worker then
         makes its own and says so exactly as a one-shot without the agent does.
         """
-        key = (settings, target)
+        key = (settings, target.region, target.profile, target.endpoint_url, target.local, target.credentials)
         kept = self._kept.pop(key, None)
         if kept is not None:
             kept.client.settle_connections()  # what the server sent on its connection since it opened
@@ -95,10 +114,12 @@ class WarmClients:
             while len(self._kept) >= self.capacity:
                 del self._kept[next(iter(self._kept))]
         self._kept[key] = kept  # now the most recently used
-        return kept
+        kept.functions.add(target.function)
+        return Lent(kept, kept.client.sharing(target))
 
-    def handed(self, kept: WarmClient) -> None:
+    def handed(self, lent: Lent) -> None:
         """A worker uses the client's connections now: let them go here, and open another in idle time."""
+        kept = lent.kept
         kept.requests += 1
         kept.last_used = time.time()
         kept.client.forget_connections()
@@ -115,6 +136,6 @@ class WarmClients:
         return False
 
     def describe(self) -> list[dict[str, object]]:
-        return [{"target": target.label, "settings": settings[:12], "requests": kept.requests,
+        return [{"target": kept.label, "settings": kept.settings[:12], "requests": kept.requests,
                  "last_used": round(kept.last_used, 1)}
-                for (settings, target), kept in reversed(self._kept.items())]
+                for kept in reversed(self._kept.values())]

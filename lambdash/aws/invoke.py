@@ -129,6 +129,10 @@ class LambdaClient:
         region: str = self._client.meta.region_name
         return region
 
+    def sharing(self, target: Target) -> LambdaClient:
+        """A client for ``target`` (reached as this one is: region, profile, endpoint), on this one's connections."""
+        return LambdaClient(target, client=self._client, sleep=self._sleep)
+
     def forget_connections(self) -> None:
         """Let go of the pooled connections, as another process forked from this one uses them now.
 

@@ -100,6 +100,17 @@ def test_the_first_one_shot_starts_the_agent_and_later_ones_go_through_it(runtim
     assert status["warm"][0]["requests"] == 2
 
 
+def test_functions_reached_the_same_way_share_one_warm_client(runtime_dir: Path, served: str) -> None:
+    start_agent()
+    assert lambdash("-f", "lambdash", "--endpoint-url", served, "true").returncode == 0
+    missing = lambdash("-f", "other", "--endpoint-url", served, "true")
+    assert missing.returncode == 255
+    assert missing.stderr.startswith(b"lambdash: error: function 'other' not found")
+    assert lambdash("-f", "lambdash", "--endpoint-url", served, "true").returncode == 0
+    warm = wait_for_agent("the agent went away")["warm"]
+    assert [(entry["target"], entry["requests"]) for entry in warm] == [(f"lambdash, other ({served})", 3)]
+
+
 def test_status_for_people_names_the_pid_socket_timeout_targets_and_requests(runtime_dir: Path, served: str) -> None:
     pid = start_agent()["pid"]
     lambdash("--endpoint-url", served, "true")
