@@ -273,7 +273,7 @@ class Relay:
         reader = FrameReader()
         wanted = 0
         stdin_ended = False
-        stdin = sys.stdin.fileno()
+        stdin = 0
         while True:
             watched: list[Any] = [self.connection, wake]
             if wanted:
@@ -285,14 +285,17 @@ class Relay:
                 data = os.read(stdin, wanted)
                 stdin_ended = not data
                 wanted = 0
-                self.connection.sendall(frame(STDIN, data))
+                self._send(frame(STDIN, data))
             if self.connection not in readable:
                 continue
             data = self._receive()
             if not data:
-                raise AgentError("the agent stopped before the command ended; the remote command may still be "
-                                 "running (`lambdash --no-agent ...` runs without it)")
-            for kind, payload in reader.feed(data):
+                raise self._gone()
+            try:
+                received = reader.feed(data)
+            except ProtocolError:
+                raise self._gone() from None
+            for kind, payload in received:
                 if kind == STDOUT:
                     self._write(1, payload)
                 elif kind == STDERR:
@@ -301,7 +304,7 @@ class Relay:
                     wanted = number(payload)
                     if stdin_ended:
                         wanted = 0
-                        self.connection.sendall(frame(STDIN))
+                        self._send(frame(STDIN))
                 elif kind == EXIT:
                     self.pending.clear()  # passed on already; the worker has finished with them
                     return number(payload)
@@ -310,8 +313,19 @@ class Relay:
     def _receive(self) -> bytes:
         try:
             return self.connection.recv(RECEIVE_BYTES)
-        except ConnectionResetError:
+        except OSError:
             return b""
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.connection.sendall(data)
+        except OSError:
+            raise self._gone() from None
+
+    @staticmethod
+    def _gone() -> AgentError:
+        return AgentError("the agent stopped before the command ended; the remote command may still be running "
+                          "(`lambdash --no-agent ...` runs without it)")
 
     def _pass_signals(self, wake: socket.socket) -> None:
         try:
@@ -320,7 +334,7 @@ class Relay:
         except BlockingIOError:
             pass
         while self.pending:
-            self.connection.sendall(number_frame(SIGNAL, self.pending.pop(0)))
+            self._send(number_frame(SIGNAL, self.pending.pop(0)))
 
     def _write(self, descriptor: int, data: bytes) -> None:
         """Write the worker's bytes to our own stream; a reader that went away is told to the worker."""
@@ -339,7 +353,7 @@ class Relay:
             elif problem.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
                 self.stdout_open = False
                 # As `lambdash cat big | head` does without the agent: the worker sees a broken pipe.
-                self.connection.sendall(frame(STDOUT_CLOSED))
+                self._send(frame(STDOUT_CLOSED))
             else:
                 raise
         finally:

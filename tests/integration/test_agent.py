@@ -27,7 +27,7 @@ import pytest
 
 from lambdash.agent.directory import SOCKET_NAME
 from lambdash.agent.protocol import REFUSED, REQUEST, frame, read_frame
-from tests.helpers import config_file, run_lambdash, serving, still_running, wait_until
+from tests.helpers import LAMBDASH, config_file, run_lambdash, serving, still_running, wait_until
 
 lambdash = run_lambdash
 
@@ -176,6 +176,26 @@ def test_an_agent_killed_with_sigkill_is_replaced_and_its_socket_cleaned_up(runt
     assert new["pid"] != old
     assert lambdash("--endpoint-url", served, "echo through the new one").stdout == b"through the new one\n"
     assert served_count() == 1
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid``."""
+    return {int(line) for line in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_a_worker_killed_mid_command_is_one_line_and_exit_255(runtime_dir: Path, served: str) -> None:
+    agent = start_agent()["pid"]
+    running = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo started; sleep 30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert running.stdout is not None
+    assert running.stdout.readline() == b"started\n"
+    (worker,) = children_of(agent)
+    os.kill(worker, signal.SIGKILL)
+    _, err = running.communicate(timeout=30)
+    assert running.returncode == 255
+    assert err == (b"lambdash: error: the agent stopped before the command ended; the remote command may still be "
+                   b"running (`lambdash --no-agent ...` runs without it)\n")
+    assert lambdash("--endpoint-url", served, "echo next").stdout == b"next\n"  # the agent itself goes on
 
 
 def test_status_removes_the_socket_of_an_agent_that_is_gone(runtime_dir: Path) -> None:
