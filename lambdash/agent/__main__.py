@@ -17,6 +17,7 @@ import importlib
 import io
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from lambdash.agent.directory import AgentDirectory
@@ -86,10 +87,11 @@ class OneShots:
         if isinstance(prepared, Lent):
             self.clients.handed(prepared)
 
-    def run(self, request: dict[str, Any], prepared: Any) -> int:
+    def run(self, request: dict[str, Any], prepared: Any, accept: Callable[[], None]) -> int:
         if isinstance(prepared, Lent):
             hand_over(prepared.client)
-        install_termination_handlers()
+        install_termination_handlers()  # as the lambdash command has them, before any signal is passed on
+        accept()
         terminal = Terminal.from_system()
         terminal.columns = int(request.get("columns") or 80)
         return main([str(word) for word in request["argv"]], terminal)

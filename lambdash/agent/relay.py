@@ -50,6 +50,7 @@ class Connection:
         self.stdin: queue.Queue[bytes] = queue.Queue()
         self.stdout_closed = False
         self.caller_gone = False
+        self.started = False
         self.finished = False
         self._main = threading.main_thread().ident or 0
 
@@ -64,6 +65,7 @@ class Connection:
     def start(self) -> None:
         """Say the request is taken, and start reading what the caller sends."""
         self.send(ACCEPTED)
+        self.started = True
         threading.Thread(target=self._read, name="lambdash-agent-caller", daemon=True).start()
 
     def finish(self, status: int) -> None:

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
@@ -79,8 +79,12 @@ class Service(Protocol):
     def handed(self, prepared: Any) -> None:
         """The worker now owns what it was given (its connections): the agent's copies are let go."""
 
-    def run(self, request: dict[str, Any], prepared: Any) -> int:
-        """In the worker: the exit status of the request."""
+    def run(self, request: dict[str, Any], prepared: Any, accept: Callable[[], None]) -> int:
+        """In the worker: the exit status of the request.
+
+        ``accept`` tells the caller the request is taken and starts passing on its
+        signals: it is called once the worker's own signal handlers are in place.
+        """
 
     def tidy(self) -> bool:
         """Work to do while nothing else is waiting (warm connections); whether there was any."""
@@ -323,19 +327,19 @@ class Agent:
             apply_caller(request)
             relayed = Connection(connection)
             relay_standard_streams(relayed, list(request.get("tty") or [False, False, False]))
-            relayed.start()
-            status = self.service.run(request, prepared)
+            status = self.service.run(request, prepared, relayed.start)
         except SystemExit as leaving:
             status = leaving.code if isinstance(leaving.code, int) else 1
         except BaseException:  # as Python itself would: the traceback on stderr, status 1
-            traceback.print_exc()
+            # Before the request was taken, the caller runs it itself: the traceback is the agent's, for its log.
+            traceback.print_exc(file=sys.stderr if relayed is not None and relayed.started else sys.__stderr__)
             status = 1
         finally:
             try:
                 for stream in (sys.stdout, sys.stderr):
                     with contextlib.suppress(BaseException):
                         stream.flush()
-                if relayed is not None:
+                if relayed is not None and relayed.started:
                     relayed.finish(status)
             finally:
                 os._exit(0)
