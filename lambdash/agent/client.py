@@ -32,6 +32,7 @@ from lambdash.agent.protocol import (
     EXIT,
     PROTOCOL_VERSION,
     REFUSED,
+    RELAYED_SIGNALS,
     REPLY,
     REQUEST,
     SIGNAL,
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
     from lambdash.terminal import Terminal
 
-RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RECEIVE_BYTES = 256 * 1024
 # What hand_over says when it ran nothing: no agent listens, or the one listening declined.
 NO_AGENT = "no agent"
@@ -217,6 +217,8 @@ class Relay:
         self.connection = connection
         self.pending: list[int] = []
         self.writing = False
+        # A signal was passed on: the worker is stopping, and so is this process.
+        self.signalled = False
         self.stdout_open = True
         self.stderr_open = True
 
@@ -225,7 +227,7 @@ class Relay:
         wake_reader, wake_writer = socket.socketpair()
         wake_reader.setblocking(False)
         wake_writer.setblocking(False)
-        previous = {signum: signal.signal(signum, self._on_signal) for signum in RELAYED_SIGNALS}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in sorted(RELAYED_SIGNALS)}
         previous_wakeup = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
         try:
             try:
@@ -333,20 +335,36 @@ class Relay:
                 pass
         except BlockingIOError:
             pass
+        self._send_pending()
+
+    def _send_pending(self) -> None:
         while self.pending:
             self._send(number_frame(SIGNAL, self.pending.pop(0)))
+            self.signalled = True
 
     def _write(self, descriptor: int, data: bytes) -> None:
-        """Write the worker's bytes to our own stream; a reader that went away is told to the worker."""
+        """Write the worker's bytes to our own stream; a reader that went away is told to the worker.
+
+        Once a signal has been passed on, this process is stopping, as it would stop
+        at once without the agent: what its stream cannot take without waiting is dropped.
+        """
         if not (self.stdout_open if descriptor == 1 else self.stderr_open):
             return
         view = memoryview(data)
         self.writing = True
         try:
             while view:
-                view = view[os.write(descriptor, view):]
+                if self.signalled:
+                    _, writable, _ = select.select([], [descriptor], [], 0)
+                    if not writable:
+                        break
+                    view = view[os.write(descriptor, view[:select.PIPE_BUF]):]
+                else:
+                    view = view[os.write(descriptor, view):]
         except _Interrupted:
-            pass  # the signal is passed on next; what was not written is lost, as when this process is stopped
+            # Passed on now, before any more output: what was not written is lost, as when this process is stopped.
+            self.writing = False
+            self._send_pending()
         except OSError as problem:
             if descriptor == 2:
                 self.stderr_open = False

@@ -15,6 +15,7 @@ Standard library only, and light: the thin client imports it on every one-shot.
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 
@@ -24,6 +25,9 @@ HEADER = struct.Struct(">cI")
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # The most stdin asked for at once: enough for throughput, little enough that a SIGNAL follows it at once.
 STDIN_CHUNK_BYTES = 1024 * 1024
+
+# The signals the caller passes on, to be raised in the worker as they would be in the caller.
+RELAYED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 # From the caller.
 REQUEST = b"R"

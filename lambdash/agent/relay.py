@@ -26,6 +26,7 @@ from typing import Any
 from lambdash.agent.protocol import (
     ACCEPTED,
     EXIT,
+    RELAYED_SIGNALS,
     SIGNAL,
     STDERR,
     STDIN,
@@ -55,12 +56,19 @@ class Connection:
         self._main = threading.main_thread().ident or 0
 
     def send(self, kind: bytes, payload: bytes = b"") -> None:
-        with self._lock:
-            self.socket.sendall(frame(kind, payload))
+        self._send_whole(frame(kind, payload))
 
     def send_number(self, kind: bytes, value: int) -> None:
+        self._send_whole(number_frame(kind, value))
+
+    def _send_whole(self, data: bytes) -> None:
+        """Send one frame whole: a relayed signal waits for its end, so KeyboardInterrupt never cuts a frame."""
         with self._lock:
-            self.socket.sendall(number_frame(kind, value))
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, RELAYED_SIGNALS)
+            try:
+                self.socket.sendall(data)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def start(self) -> None:
         """Say the request is taken, and start reading what the caller sends."""
@@ -94,7 +102,7 @@ class Connection:
         self._raise(signal.SIGHUP)
 
     def _raise(self, signum: int) -> None:
-        if not self.finished and signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if not self.finished and signum in RELAYED_SIGNALS:
             signal.pthread_kill(self._main, signum)
 
 

@@ -5,12 +5,15 @@ Every test runs twice: the one-shot in its own process, and handed to the agent 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import signal
 import stat
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir
+from tests.helpers import LAMBDASH, bucket_keys, free_port, run_lambdash, serving, state_dir, wait_until
 
 lambdash = run_lambdash
 pytestmark = pytest.mark.usefixtures("one_shot_path")
@@ -230,6 +233,26 @@ def test_an_interrupted_command_is_audited_as_interrupted(home: Path, served: st
     assert entry["status"] == "interrupted"
     assert entry["command"] == "echo started; sleep 30"
     assert entry["exit_status"] is None
+
+
+def unread_bytes(pipe: Any) -> int:
+    """How many bytes wait in a pipe for its reader."""
+    waiting: int = struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    return waiting
+
+
+def test_ctrl_c_while_nobody_reads_the_output_exits_130_at_once(home: Path, served: str) -> None:
+    """Ctrl-C in `lambdash big | less`, with less not reading: lambdash stops, as it would on a terminal."""
+    process = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo started >&2; head -c 20000000 /dev/zero"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stderr.readline() == b"started\n"
+    wait_until(lambda: unread_bytes(process.stdout) >= 65536, message="the output pipe never filled")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130  # nothing more of its output was read
+    assert process.stderr.read() == b"\nlambdash: interrupted; the remote command may still be running\n\n"
+    process.stdout.close()
 
 
 def test_a_big_script_is_audited_by_its_head_size_and_sha256(home: Path, served: str) -> None:
