@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from lambdash import __version__
 from lambdash.errors import ExitStatus, LambdashError, UsageError
-from lambdash.terminal import Terminal
+from lambdash.terminal import Terminal, terminal_columns
 
 if TYPE_CHECKING:
     from typing import NoReturn
@@ -81,6 +81,13 @@ def could_be_for_the_agent(argv: Sequence[str], terminal: Terminal) -> bool:
     return (argv[0] == "run" or argv[0] not in SUBCOMMANDS) and not NOT_FOR_THE_AGENT.intersection(argv)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's layout, as wide as the terminal (found without importing shutil, so --help stays fast)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=terminal_columns() - 2)  # argparse's own margin
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as lambdash errors (one line, exit 255)."""
 
@@ -103,7 +110,7 @@ def build_main_parser() -> argparse.ArgumentParser:
         usage="lambdash [options] COMMAND...\n       lambdash [options] SUBCOMMAND [options] ...",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lambdash {__version__}")
     add_target_options(parser)
@@ -127,7 +134,7 @@ def command_module(name: str) -> ModuleType:
 
 def build_subparser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=f"lambdash {name}", description=SUBCOMMANDS[name],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=HelpFormatter)
     module.configure(parser)
     return parser
 

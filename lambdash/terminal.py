@@ -84,6 +84,25 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}"
 
 
+def terminal_columns(fallback: int = 80) -> int:
+    """The width of the terminal: ``COLUMNS``, else that of the terminal stdout is on, else ``fallback``.
+
+    As ``shutil.get_terminal_size`` finds it, without importing shutil (which loads
+    the compression modules): ``--help`` lays itself out with it.
+    """
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or fallback
+
+
 class Terminal:
     """The process's standard streams and what they are connected to.
 
@@ -125,9 +144,7 @@ class Terminal:
 
     @property
     def width(self) -> int:
-        import shutil
-
-        return shutil.get_terminal_size((self.columns, 24)).columns
+        return terminal_columns(self.columns)
 
     def paint(self, text: str, style: str, *, stream: str = "stderr") -> str:
         return Painter(self.stderr_color if stream == "stderr" else self.color)(text, style)
