@@ -5,6 +5,11 @@ A known subcommand name comes first; ``lambdash -- WORD`` runs a remote command
 that has a subcommand's name. Each subcommand lives in ``lambdash.commands`` and
 is imported only when it runs, so ``--help`` and ``--version`` stay fast (boto3
 is never imported for them). Only ``main`` catches broad exceptions.
+
+When an agent is listening, the command line goes to it before anything is parsed
+here (``lambdash.agent.client``): it runs the one-shots it serves and declines the
+rest, which run here. With none listening, a one-shot starts one in the background
+when the agent is on (``LAMBDASH_AGENT``), and runs here.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 from lambdash import __version__
-from lambdash.commands.options import add_command_options, add_common_options, add_run_options, add_target_options
 from lambdash.errors import ExitStatus, LambdashError, UsageError
-from lambdash.terminal import Terminal
+from lambdash.terminal import Terminal, terminal_columns
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 DESCRIPTION = "A shell inside AWS Lambda: run commands in the Lambda sandbox and get back exact bytes."
 # Subcommand name -> one-line help. Kept here (not read from the modules) so --help imports nothing.
@@ -40,6 +47,7 @@ SUBCOMMANDS: dict[str, str] = {
     "probe": "check the network from inside the sandbox: TCP, DNS, HTTP(S), AWS endpoints",
     "get": "copy a file out of the sandbox",
     "put": "copy a file into the sandbox",
+    "agent": "the background agent that makes one-shots fast: status, start, stop",
 }
 EPILOG = "subcommands (lambdash SUBCOMMAND --help for each):\n" + "\n".join(
     f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items()
@@ -59,6 +67,30 @@ examples:
 """
 
 
+# Words that show, before any parser is built, that a command line is no one-shot for the agent.
+NOT_FOR_THE_AGENT = frozenset({"--version", "-h", "--help", "--no-agent", "--local"})
+
+
+def could_be_for_the_agent(argv: Sequence[str], terminal: Terminal) -> bool:
+    """Whether a running agent might run this command line, from a glance at its words.
+
+    It errs only towards no (the command then runs here, as a remote command holding
+    one of those words does): the agent parses what it is given and declines the rest.
+    It keeps ``--version``, ``--help``, the REPL and the subcommands from paying for
+    asking the agent.
+    """
+    if not argv:
+        return not terminal.stdin_isatty  # a script on stdin; on a terminal, the REPL
+    return (argv[0] == "run" or argv[0] not in SUBCOMMANDS) and not NOT_FOR_THE_AGENT.intersection(argv)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's layout, as wide as the terminal (found without importing shutil, so --help stays fast)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=terminal_columns() - 2)  # argparse's own margin
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as lambdash errors (one line, exit 255)."""
 
@@ -67,17 +99,27 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_main_parser() -> argparse.ArgumentParser:
+    # Here, not at the top: a one-shot handed to the agent builds no parser.
+    from lambdash.commands.options import (
+        add_agent_option,
+        add_command_options,
+        add_common_options,
+        add_run_options,
+        add_target_options,
+    )
+
     parser = ArgumentParser(
         prog="lambdash",
         usage="lambdash [options] COMMAND...\n       lambdash [options] SUBCOMMAND [options] ...",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lambdash {__version__}")
     add_target_options(parser)
     add_run_options(parser)
     add_command_options(parser)
+    add_agent_option(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")
@@ -95,7 +137,7 @@ def command_module(name: str) -> ModuleType:
 
 def build_subparser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=f"lambdash {name}", description=SUBCOMMANDS[name],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=HelpFormatter)
     module.configure(parser)
     return parser
 
@@ -168,8 +210,8 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def console_main() -> int:
-    """The ``lambdash`` command: ``main`` with SIGTERM and SIGHUP unwinding like Ctrl-C.
+def install_termination_handlers() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, raising Terminated.
 
     Unwinding runs every ``with`` on the way out, so a local Lambda started for
     this call stops its sandboxes and removes its files.
@@ -180,16 +222,36 @@ def console_main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, terminate)
-    return main()
 
 
-def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) -> int:
-    """Run lambdash; return the exit status."""
+def console_main() -> int:
+    """The ``lambdash`` command: ``main`` with SIGTERM and SIGHUP unwinding like Ctrl-C, and the agent."""
+    install_termination_handlers()
+    return main(through_agent=True)
+
+
+def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None, *, through_agent: bool = False) -> int:
+    """Run lambdash; return the exit status.
+
+    With ``through_agent`` (the ``lambdash`` command; never the agent's own workers,
+    which run what they are handed here), a running agent gets the command line
+    first, and a one-shot starts an agent when none runs and the agent is on.
+    """
     terminal = terminal or Terminal.from_system()
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
+        no_agent = False
+        if through_agent and could_be_for_the_agent(argv, terminal):
+            from lambdash.agent import client
+
+            handed = client.hand_over(argv, terminal)
+            if not isinstance(handed, str):
+                return handed
+            no_agent = handed == client.NO_AGENT
         args, module = parse_arguments(argv, terminal)
+        if no_agent and args.subcommand == "run" and not (args.local or args.no_agent):
+            client.start_if_on()
         status: int = module.execute(args, terminal)
         return status
     except KeyboardInterrupt:

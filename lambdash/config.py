@@ -2,8 +2,9 @@
 
 The config file is ``$XDG_CONFIG_HOME/lambdash/config.toml`` (normally
 ``~/.config/lambdash/config.toml``) and may hold ``function``, ``region``,
-``profile`` and ``bucket``, and ``local_notice = false``. With no function anywhere,
-lambdash runs on the local sandbox and says so, unless ``local_notice`` is false.
+``profile`` and ``bucket``, ``agent`` (the agent's idle timeout, as ``LAMBDASH_AGENT``),
+and ``local_notice = false``. With no function anywhere, lambdash runs on the local
+sandbox and says so, unless ``local_notice`` is false.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ if TYPE_CHECKING:
 
 # The config file's key that silences the local-default notice for good.
 LOCAL_NOTICE_KEY = "local_notice"
-CONFIG_KEYS = ("function", "region", "profile", "bucket", LOCAL_NOTICE_KEY)
-# The keys whose value is true or false; the others are non-empty strings.
+CONFIG_KEYS = ("function", "region", "profile", "bucket", "agent", LOCAL_NOTICE_KEY)
+# The keys whose value is true or false, and those that are a number of seconds; the others are non-empty strings.
 BOOLEAN_CONFIG_KEYS = (LOCAL_NOTICE_KEY,)
+NUMBER_KEYS = ("agent",)
 DEFAULT_FUNCTION = "lambdash"
 
 
@@ -94,13 +96,42 @@ def load_config_file(path: Path) -> dict[str, str | bool]:
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
+    settings: dict[str, str | bool] = {}
     for key, value in raw.items():
         if key in BOOLEAN_CONFIG_KEYS:
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: {key} must be true or false")
+            settings[key] = value
+        elif key in NUMBER_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+            settings[key] = str(value)
         elif not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: {key} must be a non-empty string")
-    return dict(raw)
+            kind = "a number of seconds" if key in NUMBER_KEYS else "a non-empty string"
+            raise ConfigError(f"{path}: {key} must be {kind}")
+        else:
+            settings[key] = value
+    return settings
+
+
+def agent_seconds(environ: Mapping[str, str] = os.environ) -> float | None:
+    """How long the agent stays after its last request: ``LAMBDASH_AGENT``, else the config file's ``agent``.
+
+    None when the agent is off (neither is set, or it is 0).
+    """
+    if "LAMBDASH_AGENT" in environ:
+        text, where = environ["LAMBDASH_AGENT"], "LAMBDASH_AGENT"
+    else:
+        path = config_path(environ)
+        found = load_config_file(path).get("agent")
+        if found is None:
+            return None
+        text, where = str(found), f"{path}: agent"
+    try:
+        value = float(text or "0")
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{where} must be a number of seconds the agent stays idle (0 turns it off): {text!r}")
+    return value or None
 
 
 @dataclass(frozen=True)

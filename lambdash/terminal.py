@@ -7,13 +7,10 @@ and the progress bar live here too, so every report paints and draws alike.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 RED = "\x1b[31m"
@@ -87,17 +84,42 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}"
 
 
-@dataclass
-class Terminal:
-    """The process's standard streams and what they are connected to."""
+def terminal_columns(fallback: int = 80) -> int:
+    """The width of the terminal: ``COLUMNS``, else that of the terminal stdout is on, else ``fallback``.
 
-    stdin: BinaryIO
-    stdout: BinaryIO
-    stderr: BinaryIO
-    stdin_isatty: bool = False
-    stdout_isatty: bool = False
-    stderr_isatty: bool = False
-    no_color: bool = False
+    As ``shutil.get_terminal_size`` finds it, without importing shutil (which loads
+    the compression modules): ``--help`` lays itself out with it.
+    """
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or fallback
+
+
+class Terminal:
+    """The process's standard streams and what they are connected to.
+
+    A plain class rather than a dataclass, so that ``--version`` and a one-shot
+    handed to the agent do not pay for importing dataclasses.
+    """
+
+    def __init__(
+        self, stdin: BinaryIO, stdout: BinaryIO, stderr: BinaryIO, stdin_isatty: bool = False,
+        stdout_isatty: bool = False, stderr_isatty: bool = False, no_color: bool = False, columns: int = 80,
+    ) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.stdin_isatty, self.stdout_isatty, self.stderr_isatty = stdin_isatty, stdout_isatty, stderr_isatty
+        self.no_color = no_color
+        # The width when none can be read from the environment or the process's own stdout: the
+        # caller's, when the agent relays a caller's terminal.
+        self.columns = columns
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -122,7 +144,7 @@ class Terminal:
 
     @property
     def width(self) -> int:
-        return shutil.get_terminal_size().columns
+        return terminal_columns(self.columns)
 
     def paint(self, text: str, style: str, *, stream: str = "stderr") -> str:
         return Painter(self.stderr_color if stream == "stderr" else self.color)(text, style)
@@ -148,6 +170,8 @@ class Terminal:
 
     def write_json(self, document: Any) -> None:
         """Pretty JSON on stdout, for scripts."""
+        import json
+
         self.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         self.stdout.flush()
 

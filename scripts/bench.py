@@ -160,12 +160,6 @@ def bench_handler_memory() -> None:
 # --- issue: the one-shot client -------------------------------------------------------
 
 
-def bench_version(repeat: int) -> None:
-    ours, baseline = interleaved(lambda: subprocess.run([LAMBDASH, "--version"], capture_output=True),
-                                 lambda: subprocess.run([sys.executable, "-c", "pass"]), repeat)
-    report("`lambdash --version` vs `python -c pass`", ours, baseline, "wall, median", "fast: no boto3 import")
-
-
 def bench_one_shot(repeat: int) -> None:
     with served() as url:
         subprocess.run([LAMBDASH, "--endpoint-url", url, "true"], check=True)
@@ -236,7 +230,6 @@ def main() -> int:
     bench_handler_overhead(repeat * 4)
     bench_emulator_round_trip(repeat * 4)
     bench_handler_memory()
-    bench_version(repeat)
     bench_one_shot(repeat)
     bench_spill_fetch(max(3, repeat // 3))
     run_extra("bench_repl.py")
@@ -245,6 +238,7 @@ def main() -> int:
     run_extra("bench_stream.py")
     run_extra("bench_big.py")
     run_extra("bench_probe.py")
+    run_extra("bench_agent.py")
     return 0
 
 

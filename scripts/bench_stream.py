@@ -26,7 +26,17 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchkit import LAMBDASH, ROOT, against_target, background, free_port, isolate_environment, lambda_client, served
+from benchkit import (
+    BARE_BOTO3_INVOKE,
+    LAMBDASH,
+    ROOT,
+    against_target,
+    background,
+    free_port,
+    isolate_environment,
+    lambda_client,
+    served,
+)
 
 sys.path.insert(0, str(ROOT))
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -78,23 +88,13 @@ def streamed_vs_buffered(repeat: int) -> None:
                statistics.median(samples[True]), statistics.median(samples[False]), "<= 1.2x")
 
 
-_BARE_BOTO3 = """
-import json, sys, boto3
-from botocore.config import Config
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
-                      aws_secret_access_key=sys.argv[3], config=Config(retries={"total_max_attempts": 1}))
-answer = client.invoke(FunctionName="lambdash", Payload=json.dumps({"v": 1, "command": "true"}).encode())
-json.loads(answer["Payload"].read())
-"""
-
-
 def one_shot_process(repeat: int) -> None:
     from lambdash.local.credentials import pair_for_endpoint
 
     with served() as url:
         pair = pair_for_endpoint(url)
         assert pair is not None
-        bare = [sys.executable, "-c", _BARE_BOTO3, url, pair.access_key_id, pair.secret_access_key]
+        bare = [sys.executable, "-c", BARE_BOTO3_INVOKE, url, pair.access_key_id, pair.secret_access_key]
         ours = [LAMBDASH, "--endpoint-url", url, "--no-audit", "true"]
         subprocess.run(ours, check=True)
         samples: dict[str, list[float]] = {"ours": [], "bare": []}

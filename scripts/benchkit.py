@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,32 @@ def lambda_client(endpoint_url: str, pair: Any, *, pool: int = 10) -> Any:
     return boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1",
                         aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
                         config=Config(retries={"total_max_attempts": 1}, max_pool_connections=pool, read_timeout=60))
+
+
+# A whole process that invokes the lambdash function with `true` through boto3 and nothing else: argv is the
+# endpoint URL and the local Lambda's credential pair. What a one-shot is measured against.
+BARE_BOTO3_INVOKE = """
+import json, sys, boto3
+from botocore.config import Config
+client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
+                      aws_secret_access_key=sys.argv[3], config=Config(retries={"total_max_attempts": 1}))
+answer = client.invoke(FunctionName="lambdash", Payload=json.dumps({"v": 1, "command": "true"}).encode())
+json.loads(answer["Payload"].read())
+"""
+
+
+def alternating(actions: dict[str, list[str]], repeat: int, env: dict[str, dict[str, str]] | None = None
+                ) -> dict[str, float]:
+    """The median wall time of each command line, run in turn (the order reversed every round) so noise hits all."""
+    samples: dict[str, list[float]] = {label: [] for label in actions}
+    for round_number in range(repeat):
+        order = list(actions) if round_number % 2 else list(reversed(actions))
+        for label in order:
+            started = time.perf_counter()
+            subprocess.run(actions[label], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           env={**os.environ, **(env or {}).get(label, {})})
+            samples[label].append(time.perf_counter() - started)
+    return {label: statistics.median(times) for label, times in samples.items()}
 
 
 def against_target(value: float, limit: str) -> str:

@@ -19,6 +19,7 @@ from tests.helpers import (
     free_port,
     from_the_callers_shell,
     hermetic_environment,
+    run_lambdash,
     state_dir,
     wait_for_port,
 )
@@ -127,3 +128,25 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
         state_dir(path).mkdir(parents=True, mode=0o700)
         shutil.copy2(kept, state_dir(path) / "local-credentials")
     return path
+
+
+@pytest.fixture(params=["direct", "agent"])
+def one_shot_path(request: pytest.FixtureRequest, home: Path, tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The test's one-shots run in their own process, then again handed to the agent.
+
+    For the agent, LAMBDASH_AGENT is set, XDG_RUNTIME_DIR is the test's own, and the
+    agent is started before the test (so its first one-shot goes through it too) and
+    stopped after it. The same assertions must hold both ways.
+    """
+    if request.param == "direct":
+        yield "direct"
+        return
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
+    monkeypatch.setenv("LAMBDASH_AGENT", "300")
+    started = run_lambdash("agent", "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        yield "agent"
+    finally:
+        run_lambdash("agent", "stop")

@@ -8,6 +8,7 @@ throttling (429) and a connection that could not be opened.
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from lambdash.config import Target
 from lambdash.errors import TransportError
 
 RETRY_ATTEMPTS = 8
+# How long a connection opened ahead of the next invoke may take (the agent waits meanwhile).
+CONNECT_AHEAD_SECONDS = 2.0
 # What an endpoint without the streaming API answers (LocalStack, RIE, older emulators).
 _NO_SUCH_OPERATION = frozenset({"UnknownOperationException", "UnknownOperation", "NotImplemented",
                                 "InvalidAction", "UnsupportedOperation"})
@@ -127,6 +130,72 @@ class LambdaClient:
     def region(self) -> str:
         region: str = self._client.meta.region_name
         return region
+
+    def sharing(self, target: Target) -> LambdaClient:
+        """A client for ``target`` (reached as this one is: region, profile, endpoint), on this one's connections."""
+        return LambdaClient(target, client=self._client, sleep=self._sleep)
+
+    def forget_connections(self) -> None:
+        """Let go of the pooled connections, as another process forked from this one uses them now.
+
+        Closing our copy of a socket sends nothing while the other process holds it
+        (not even TLS's close_notify), and the client opens new connections as it needs.
+        """
+        self._client.close()
+
+    def settle_connections(self) -> None:
+        """Read what the server sent on the idle connections since they were opened, so a live one is used.
+
+        A TLS 1.3 server sends session tickets once the handshake is done; left unread,
+        they make urllib3 take the connection for a dropped one and open another. No
+        application data waits on an idle connection, so reading takes only those; a
+        connection the server has closed meanwhile is closed here, and reopened on use.
+        """
+        url = self._client.meta.endpoint_url
+        try:
+            http = self._client._endpoint.http_session
+            pool = http._get_connection_manager(url).connection_from_url(url)
+            idle = [connection for connection in list(pool.pool.queue) if connection is not None]
+        except Exception:  # as for connect_ahead: an optimisation only
+            return
+        for connection in idle:
+            sock = getattr(connection, "sock", None)
+            if sock is None:
+                continue
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+            try:
+                sock.recv(1)  # the end of the stream (or data nobody asked for): it cannot be used
+                alive = False
+            except (ssl.SSLWantReadError, BlockingIOError):
+                alive = True  # nothing for the application: it is ready
+            except OSError:
+                alive = False
+            finally:
+                sock.settimeout(timeout)
+            if not alive:
+                connection.close()
+
+    def connect_ahead(self) -> None:
+        """Open a connection to the endpoint now, so the next invoke skips the TCP and TLS handshakes.
+
+        It reaches into botocore's HTTP session (there is no public way to open a
+        connection without a request); where that fails, or a proxy is in the way,
+        nothing is done and the next invoke connects as usual.
+        """
+        url = self._client.meta.endpoint_url
+        try:
+            http = self._client._endpoint.http_session
+            if http._proxy_config.proxy_url_for(url):
+                return
+            pool = http._get_connection_manager(url).connection_from_url(url)
+            http._setup_ssl_cert(pool, url, http._verify)
+            connection = pool._get_conn()
+            connection.timeout = CONNECT_AHEAD_SECONDS  # the agent waits for it: a dead endpoint must not hold it up
+            connection.connect()
+            pool._put_conn(connection)
+        except Exception:  # a connection made ahead is an optimisation, never a failure
+            return
 
     def invoke(
         self, payload: bytes, *, on_throttle: Callable[[int, float], None] | None = None

@@ -6,6 +6,8 @@ Options that pick a target (``-f``, ``--region``, ``--profile``, ``--endpoint-ur
 through ``lambdash.config.resolve_target``: flags, then environment, then the
 config file, whichever subcommand it is (deploy, status and destroy too, through
 ``deployment_options``). Not a subcommand: ``lambdash.cli`` never runs it.
+``lambdash.config`` is imported only when an option is read, not when the parser
+is built, so ``--help`` and ``--version`` stay fast.
 """
 
 from __future__ import annotations
@@ -15,18 +17,11 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lambdash.config import (
-    Target,
-    TargetOptions,
-    config_file_warning,
-    local_default_notice,
-    parse_seconds,
-    resolve_target,
-)
 from lambdash.errors import UsageError
 from lambdash.terminal import Terminal
 
 if TYPE_CHECKING:
+    from lambdash.config import Target
     from lambdash.shell.audit import AuditLog
 
 
@@ -66,6 +61,12 @@ def add_run_options(parser: argparse.ArgumentParser, *, suppress: bool = False) 
                         help="run the command with bash instead of /bin/sh")
 
 
+def add_agent_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--no-agent``: a one-shot runs in this process even when the agent is on."""
+    parser.add_argument("--no-agent", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="run this command here, not through the agent (see `lambdash agent --help`)")
+
+
 def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     """How each command runs, in one-shot runs and the REPL (where :stream and :keep change them)."""
     parser.add_argument("--no-stream", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -78,6 +79,8 @@ def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = Fal
 
 def seconds(text: str) -> float:
     """argparse's type for a command's time limit."""
+    from lambdash.config import parse_seconds
+
     try:
         return parse_seconds(text)
     except ValueError as problem:
@@ -120,6 +123,8 @@ def bounded_seconds(what: str, high: float) -> Callable[[str], float]:
 
 def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
     """The one target this command runs on, with the local-default notice when it applies."""
+    from lambdash.config import TargetOptions, config_file_warning, local_default_notice, resolve_target
+
     functions, regions = args.function or [], args.region or []
     if len(functions) > 1 or len(regions) > 1:
         raise UsageError(f"`lambdash {args.subcommand}` takes one -f and one --region")
@@ -138,6 +143,7 @@ def target_of(args: argparse.Namespace, terminal: Terminal) -> Target:
 
 def targets_of(args: argparse.Namespace, terminal: Terminal) -> tuple[Target, ...]:
     """The targets the command line names (-f and --region may repeat), with the local-default notice."""
+    from lambdash.config import config_file_warning, local_default_notice
     from lambdash.shell.targets import expand_targets
 
     target_set = expand_targets(

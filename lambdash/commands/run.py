@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lambdash.commands.options import (
+    add_agent_option,
     add_command_options,
     add_common_options,
     add_run_options,
@@ -14,14 +15,18 @@ from lambdash.commands.options import (
     target_of,
 )
 from lambdash.errors import LambdashError, UsageError
-from lambdash.shell.remote import RemoteResult
 from lambdash.terminal import Terminal
+
+if TYPE_CHECKING:
+    # Only for its type: a one-shot handed to the agent parses its options here without the run path.
+    from lambdash.shell.remote import RemoteResult
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser, suppress=True)
     add_run_options(parser, suppress=True)
     add_command_options(parser, suppress=True)
+    add_agent_option(parser, suppress=True)
     add_common_options(parser, suppress=True)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...", help="the command to run")
 

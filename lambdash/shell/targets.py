@@ -94,9 +94,11 @@ def open_shell(
     when that is more.
     """
     from lambdash.aws.invoke import LambdaClient
+    from lambdash.aws.warm import handed_client
 
     if not target.local:
-        yield RemoteShell(LambdaClient(target), bucket=target.bucket)
+        # In a worker of the agent, the warm client made for this very target.
+        yield RemoteShell(handed_client(target) or LambdaClient(target), bucket=target.bucket)
         return
     from lambdash.local.function import FunctionConfig
     from lambdash.local.server import LocalLambda

@@ -79,8 +79,8 @@ def test_a_bad_config_file(home: Path) -> None:
     config.write_text('function = "a"\ncolour = "red"\n')
     status, stderr, _ = run_main("true")
     assert status == 255
-    assert stderr == (f"lambdash: error: {config}: unknown setting 'colour' (known: function, region, profile, "
-                      "bucket, local_notice)\n")
+    assert stderr == (f"lambdash: error: {config}: unknown setting 'colour' "
+                      "(known: function, region, profile, bucket, agent, local_notice)\n")
 
 
 def test_function_not_found() -> None:

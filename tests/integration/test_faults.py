@@ -339,6 +339,7 @@ def written(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
+@pytest.mark.usefixtures("one_shot_path")  # the agent leaves the local sandbox to the caller's own process
 def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind(tmp_path: Path) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         marker = tmp_path / f"started-{signum}"
@@ -355,6 +356,7 @@ def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind(tmp
         assert not Path(workdir).exists()
 
 
+@pytest.mark.usefixtures("one_shot_path")
 def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(served: str, tmp_path: Path) -> None:
     running = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo begun; sleep 30"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -12,7 +12,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import bucket_keys, run_lambdash, serving
+
+# Both ways: the one-shot in its own process, and handed to the agent.
+pytestmark = pytest.mark.usefixtures("one_shot_path")
 
 
 def test_past_what_the_stream_carries_the_rest_is_spilled_and_every_byte_arrives_in_order(

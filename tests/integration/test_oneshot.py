@@ -1,13 +1,19 @@
-"""The installed ``lambdash`` command in a subprocess, on the local Lambda: bytes and exit statuses."""
+"""The installed ``lambdash`` command in a subprocess, on the local Lambda: bytes and exit statuses.
+
+Every test runs twice: the one-shot in its own process, and handed to the agent (``one_shot_path``).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import signal
 import stat
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +23,19 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LAMBDASH, bucket_keys, config_file, free_port, run_lambdash, serving, state_dir
+from tests.helpers import (
+    LAMBDASH,
+    bucket_keys,
+    config_file,
+    free_port,
+    run_lambdash,
+    serving,
+    state_dir,
+    wait_until,
+)
 
 lambdash = run_lambdash
+pytestmark = pytest.mark.usefixtures("one_shot_path")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +62,21 @@ def test_cat_of_a_binary_file_is_identical(home: Path, served: str, tmp_path: Pa
                               stderr=subprocess.PIPE, timeout=60)
     assert done.returncode == 0
     assert subprocess.run(["cmp", str(original), str(copy)]).returncode == 0
+
+
+def test_a_reader_that_goes_away_is_no_failure(home: Path, served: str) -> None:
+    """As `lambdash cat big | head`: lambdash stops writing, exits 0 and says nothing."""
+    pipeline = f"{LAMBDASH} --endpoint-url {served} 'seq 1 2000000' | head -n 2; echo \"status ${{PIPESTATUS[0]}}\" >&2"
+    done = subprocess.run(["/bin/bash", "-c", pipeline], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.stdout == b"1\n2\n"
+    assert done.stderr == b"status 0\n"
+
+
+def test_stdin_of_any_size_reaches_the_command_whole(home: Path, served: str) -> None:
+    data = os.urandom(12_000_000)  # beyond what travels in a request: it goes through the bucket
+    done = lambdash("--endpoint-url", served, "sha256sum; echo done >&2", stdin=data)
+    assert (done.returncode, done.stderr) == (0, b"done\n")
+    assert done.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
 
 
 def test_stderr_stays_separate(home: Path, served: str) -> None:
@@ -288,6 +319,26 @@ def test_an_interrupted_command_is_audited_as_interrupted(home: Path, served: st
     assert entry["status"] == "interrupted"
     assert entry["command"] == "echo started; sleep 30"
     assert entry["exit_status"] is None
+
+
+def unread_bytes(pipe: Any) -> int:
+    """How many bytes wait in a pipe for its reader."""
+    waiting: int = struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    return waiting
+
+
+def test_ctrl_c_while_nobody_reads_the_output_exits_130_at_once(home: Path, served: str) -> None:
+    """Ctrl-C in `lambdash big | less`, with less not reading: lambdash stops, as it would on a terminal."""
+    process = subprocess.Popen([LAMBDASH, "--endpoint-url", served, "echo started >&2; head -c 20000000 /dev/zero"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stderr.readline() == b"started\n"
+    wait_until(lambda: unread_bytes(process.stdout) >= 65536, message="the output pipe never filled")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130  # nothing more of its output was read
+    assert process.stderr.read() == b"\nlambdash: interrupted; the remote command may still be running\n\n"
+    process.stdout.close()
 
 
 def test_a_big_script_is_audited_by_its_head_size_and_sha256(home: Path, served: str) -> None:

@@ -86,15 +86,20 @@ def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
 
 
 # The client's layers, top to bottom; each may import only from its own layer and those below it.
-LAYERS = ("cli", "commands", "repl", "reports", "shell", "deploy", "aws", "config", "local",
+# The agent sits under the commands: the CLI hands one-shots to it and `lambdash agent` asks it.
+LAYERS = ("cli", "commands", "agent", "repl", "reports", "shell", "deploy", "aws", "config", "local",
           "errors terminal paths concurrency lambda_defaults")
 
 
 def layer_of(module: str) -> int:
-    """The layer of a ``lambdash`` module: by its subpackage, or by its own name at the root."""
+    """The layer of a ``lambdash`` module: by its subpackage, or by its own name at the root.
+
+    A ``__main__`` is an entry point (``python -m lambdash``, ``python -m lambdash.agent``):
+    it wires the layers together, so it stands with the CLI at the top.
+    """
     parts = module.split(".")
-    name = parts[1] if len(parts) > 1 else "cli"  # lambdash/__init__.py holds only the version
-    name = {"__main__": "cli"}.get(name, name)
+    name = parts[1] if len(parts) > 1 else "errors"  # lambdash/__init__.py holds only the version: any may read it
+    name = "cli" if parts[-1] == "__main__" else name
     return next(index for index, layer in enumerate(LAYERS) if name in layer.split())
 
 
@@ -170,3 +175,5 @@ def test_the_cycle_and_layer_checks_can_fail() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer_of("lambdash.shell.remote") > layer_of("lambdash.repl.session")
     assert layer_of("lambdash.errors") > layer_of("lambdash.local.server")
+    assert layer_of("lambdash.agent.client") > layer_of("lambdash.commands.agent")
+    assert layer_of("lambdash.agent.__main__") == layer_of("lambdash.cli")
