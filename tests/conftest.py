@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     HERMETIC_SETTINGS,
     TEST_CREDENTIALS,
+    Beacon,
     free_port,
     from_the_callers_shell,
     hermetic_environment,
@@ -66,6 +67,13 @@ def moto_url() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    """A loopback listener a sandbox's command reaches to say it ran (it cannot write the host's files)."""
+    with Beacon() as listening:
+        yield listening
 
 
 @pytest.fixture

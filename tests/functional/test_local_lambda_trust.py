@@ -2,8 +2,8 @@
 
 Requests are sent the way each kind of caller sends them: boto3 for clients,
 hand-made HTTP (signed with botocore's signer where it must be) for what a web
-page or a broken client would send. "Nothing ran" is checked with a marker file
-the command would have made.
+page or a broken client would send. "Nothing ran" is checked with a beacon on
+loopback the command would have reached (a sandbox cannot write the host's files).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,6 +27,7 @@ from botocore.credentials import Credentials
 from lambdash.local.credentials import CredentialPair
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda
+from tests.helpers import Beacon
 
 INVOKE_PATH = "/2015-03-31/functions/lambdash/invocations"
 
@@ -85,41 +85,37 @@ def raw(local: LocalLambda, method: str, path: str, body: bytes = b"", headers: 
     ("DELETE", "/2015-03-31/functions/lambdash"),
 ])
 def test_an_unsigned_request_is_refused_on_every_route_and_nothing_runs(
-    local: LocalLambda, tmp_path: Path, method: str, path: str
+    local: LocalLambda, beacon: Beacon, method: str, path: str
 ) -> None:
-    marker = tmp_path / "ran"
-    status, headers, body = raw(local, method, path, command(f"touch {marker}") if method == "POST" else b"")
+    status, headers, body = raw(local, method, path, command(beacon.command()) if method == "POST" else b"")
     assert status == 403
     assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
     assert json.loads(body)["message"] == "Missing Authentication Token"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_a_wrong_secret_is_an_invalid_signature_and_nothing_runs(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_a_wrong_secret_is_an_invalid_signature_and_nothing_runs(local: LocalLambda, beacon: Beacon) -> None:
     forged = CredentialPair(local.credentials.access_key_id, "not-the-secret")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
-        client(local, forged).invoke(FunctionName="lambdash", Payload=command(f"touch {marker}"))
+        client(local, forged).invoke(FunctionName="lambdash", Payload=command(beacon.command()))
     assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_an_unknown_key_is_an_unrecognized_client(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_an_unknown_key_is_an_unrecognized_client(local: LocalLambda, beacon: Beacon) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         client(local, CredentialPair("AKIDSOMEONEELSE", "x")).invoke(
-            FunctionName="lambdash", Payload=command(f"touch {marker}"))
+            FunctionName="lambdash", Payload=command(beacon.command()))
     assert raised.value.response["Error"]["Code"] == "UnrecognizedClientException"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_the_right_pair_runs_the_command(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_the_right_pair_runs_the_command(local: LocalLambda, beacon: Beacon) -> None:
     answer = client(local).invoke(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:lambdash",
-                                  Qualifier="$LATEST", Payload=command(f"touch {marker}; echo done"))
+                                  Qualifier="$LATEST", Payload=command(f"{beacon.command()}; echo done"))
     assert json.loads(answer["Payload"].read())["exit_status"] == 0
-    assert marker.exists()
+    assert beacon.messages == ["ran"]
 
 
 def test_the_streaming_api_checks_the_signature_too(local: LocalLambda) -> None:
@@ -132,26 +128,24 @@ def test_the_streaming_api_checks_the_signature_too(local: LocalLambda) -> None:
 # --- never a browser -------------------------------------------------------------------------------------------
 
 
-def test_a_web_pages_simple_post_is_refused(local: LocalLambda, tmp_path: Path) -> None:
+def test_a_web_pages_simple_post_is_refused(local: LocalLambda, beacon: Beacon) -> None:
     """What a page can send with no CORS preflight: text/plain, with its Origin; signed or not, it is refused."""
-    marker = tmp_path / "ran"
     for sign in (False, True):
-        status, headers, _ = raw(local, "POST", INVOKE_PATH, command(f"touch {marker}"),
+        status, headers, _ = raw(local, "POST", INVOKE_PATH, command(beacon.command()),
                                  {"Content-Type": "text/plain", "Origin": "http://evil.example"}, sign=sign)
         assert status == 403
         assert headers["x-amzn-errortype"] == "AccessDeniedException"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_a_host_naming_another_server_is_refused(local: LocalLambda, tmp_path: Path) -> None:
+def test_a_host_naming_another_server_is_refused(local: LocalLambda, beacon: Beacon) -> None:
     """DNS rebinding: a page's own name resolving to 127.0.0.1 still carries that name in Host."""
-    marker = tmp_path / "ran"
-    status, _, body = raw(local, "POST", INVOKE_PATH, command(f"touch {marker}"),
+    status, _, body = raw(local, "POST", INVOKE_PATH, command(beacon.command()),
                           {"Host": f"rebind.evil.example:{local.port}"}, sign=True)
     assert status == 403
     assert "is not this server" in json.loads(body)["message"]
     assert raw(local, "POST", INVOKE_PATH, command("true"), {"Host": f"localhost:{local.port}"}, sign=True)[0] == 200
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
 def test_the_runtime_api_has_the_same_guard(local: LocalLambda) -> None:

@@ -1,9 +1,11 @@
 """What tests share besides fixtures: a hermetic environment, ports and waiting,
-the installed command, a served local Lambda, process checks, a fake Lambda context.
+the installed command, a served local Lambda, process checks, a fake Lambda context, a beacon
+a sandbox's command reaches to say it ran.
 
 Tests import from here; ``tests/conftest.py`` holds only fixtures and hooks.
 """
 
+from tests.helpers.beacon import Beacon
 from tests.helpers.cli import CALLERS_ENVIRON, LAMBDASH, run_as_caller, run_lambdash
 from tests.helpers.environment import (
     HERMETIC_SETTINGS,
@@ -22,8 +24,8 @@ from tests.helpers.serve import serving
 from tests.helpers.waiting import bucket_keys, free_port, wait_for_port, wait_until
 
 __all__ = [
-    "CALLERS_ENVIRON", "HERMETIC_SETTINGS", "LAMBDASH", "ROOT", "TEST_CREDENTIALS", "FakeContext", "bucket_keys",
-    "clean_environ", "closed_loopback_url", "config_file", "free_port", "from_the_callers_shell",
+    "CALLERS_ENVIRON", "HERMETIC_SETTINGS", "LAMBDASH", "ROOT", "TEST_CREDENTIALS", "Beacon", "FakeContext",
+    "bucket_keys", "clean_environ", "closed_loopback_url", "config_file", "free_port", "from_the_callers_shell",
     "hermetic_environment", "run_as_caller", "run_lambdash", "serving", "state_dir", "still_running", "wait_for_port",
     "wait_until",
 ]
