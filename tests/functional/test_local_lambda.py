@@ -88,12 +88,13 @@ def test_the_sandbox_has_lambdas_environment(local: LocalLambda) -> None:
     names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "AWS_REGION",
              "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_EXECUTION_ENV", "TMPDIR"]
     script = "; ".join(f'echo "{name}=${name}"' for name in names)
+    script += '; test -f "$LAMBDA_TASK_ROOT/lambdash_handler/app.py" && echo "APP=found"'
     _, response = invoke(lambda_client(local), {"v": 1, "command": script})
     seen = dict(line.split("=", 1) for line in base64.b64decode(response["stdout"]["data"]).decode().splitlines())
     assert seen["_HANDLER"] == "lambdash_handler.app.handle"
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/lambdash"
     assert seen["AWS_REGION"] == "us-east-1"
-    assert Path(seen["LAMBDA_TASK_ROOT"], "lambdash_handler", "app.py").is_file()
+    assert (seen["LAMBDA_TASK_ROOT"], seen["TMPDIR"], seen["APP"]) == ("/var/task", "/tmp", "found")
     assert all(seen[name] for name in names)
 
 
