@@ -284,9 +284,6 @@ class Sandbox:
         if not self._runtime_started.wait(INIT_TIMEOUT_SECONDS):
             self.kill()
             raise RuntimeError(f"the sandbox's supervisor did not start the runtime ({self._end or 'no word'})")
-        if self._end is not None and self._end.startswith("failed "):
-            self.kill()
-            raise RuntimeError(f"the local sandbox could not be built: {self._end.removeprefix('failed ')}")
 
     def _environment(self) -> dict[str, str]:
         config = self.config
@@ -359,6 +356,9 @@ class Sandbox:
         elif kind == "exit":
             current.finish("Runtime.ExitError", error_body(
                 f"Runtime exited with error: exit status {detail}", "Runtime.ExitError"))
+        elif kind == "failed":  # the supervisor could not build the sandbox; the runtime never started
+            current.finish("Runtime.Unknown", error_body(
+                f"the local sandbox could not be built: {detail}", "Runtime.Unknown"))
         else:
             current.finish("Runtime.ExitError", error_body("the sandbox was stopped", "Runtime.ExitError"))
 

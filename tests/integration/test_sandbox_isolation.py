@@ -115,6 +115,18 @@ def test_layers_are_merged_under_opt_read_only_the_later_over_the_earlier(tmp_pa
     assert alone.stdout == b"one\none\n"
 
 
+def test_a_sandbox_that_cannot_be_built_is_one_clear_error(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    with serving("--layer", str(layer)) as url:
+        layer.rmdir()  # gone before the first sandbox lays it under /opt
+        done = lambdash(url, "echo never")
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert done.stderr.decode().splitlines()[0].startswith(
+        "lambdash: error: the function failed (Runtime.Unknown): the local sandbox could not be built: "
+        f"{layer}: No such file or directory [request ")
+
+
 def test_a_layer_that_is_not_a_directory_is_one_line() -> None:
     done = run_lambdash("serve", "--layer", "/nonexistent/layer")
     assert (done.returncode, done.stderr) == (255, b"lambdash: error: --layer /nonexistent/layer: not a directory\n")
