@@ -287,6 +287,8 @@ class SandboxTree:
         parent = os.path.dirname(path)
         if parent == "/":
             raise OSError(errno.ENOENT, f"cannot make {path} in the sandbox: the host has no {path}")
+        if os.path.islink(self.at(parent)):  # it would lead out of the sandbox's tree, to the host's
+            raise OSError(errno.ELOOP, f"cannot make {path} in the sandbox: the host's {parent} is a symbolic link")
         self.mount_point(parent)
         if parent not in self.own:
             self.copy_directory(parent)
