@@ -76,8 +76,9 @@ def client_memory(size_mb: int) -> None:
             for _ in range(size_mb // 16):
                 file.write(os.urandom(16 * MB))
         with served(["--ephemeral-storage", str(size_mb * 3), "--timeout", "600"]) as url:
-            stdin_seconds, stdin_rss = run(["--endpoint-url", url, "wc -c"], stdin=big)
-            output_seconds, output_rss = run(["--endpoint-url", url, "--no-stream", f"cat -- {big}"])
+            # Kept in the sandbox's own /tmp (it cannot see the host's), for the next command to send back.
+            stdin_seconds, stdin_rss = run(["--endpoint-url", url, "tee /tmp/big.bin | wc -c"], stdin=big)
+            output_seconds, output_rss = run(["--endpoint-url", url, "--no-stream", "cat -- /tmp/big.bin"])
     print(f"client peak RSS at {size_mb} MB, against the floor of `lambdash --version` ({floor:.1f} MiB)\n"
           f"    stdin:          {stdin_rss:6.1f} MiB ({stdin_rss / floor:4.2f}x the floor, {stdin_seconds:5.1f} s)"
           f"   {against_target(stdin_rss * 1.048576, '< 100 MB')}\n"

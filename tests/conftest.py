@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     HERMETIC_SETTINGS,
     TEST_CREDENTIALS,
+    Beacon,
     free_port,
     from_the_callers_shell,
     hermetic_environment,
@@ -78,6 +79,13 @@ def moto_url() -> Iterator[str]:
 def stock_moto_url() -> Iterator[str]:
     """A moto server as `moto_server` starts by default: no AWS managed IAM policies, as a newcomer meets it."""
     yield from moto_server()
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    """A loopback listener a sandbox's command reaches to say it ran (it cannot write the host's files)."""
+    with Beacon() as listening:
+        yield listening
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import argparse
 import configparser
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from lambdash.local.function import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
+    ENV_UNISOLATED,
     LOCAL_EPHEMERAL_STORAGE_RANGE_MB,
     MAX_CONCURRENCY,
     MAX_IDLE_TIMEOUT_SECONDS,
+    MAX_LAYERS,
 )
 from lambdash.terminal import Terminal
 from lambdash_handler.contract import ENV_BUCKET
@@ -63,8 +66,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "inline is cut unless --bucket or AWS_ENDPOINT_URL_S3 says where to spill")
     parser.add_argument("--ephemeral-storage", type=bounded_int("ephemeral storage", *storage, unit="MB"),
                         default=DEFAULT_EPHEMERAL_STORAGE_MB, metavar="MB",
-                        help=f"the size of each sandbox's private temp dir (TMPDIR), {storage[0]} to {storage[1]}, "
-                             f"where the kernel allows one (default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+                        help=f"the size of each sandbox's private /tmp (its TMPDIR), {storage[0]} to {storage[1]} "
+                             f"(default: {DEFAULT_EPHEMERAL_STORAGE_MB})")
+    parser.add_argument("--layer", action="append", default=[], metavar="DIR",
+                        help="lay DIR's content under each sandbox's /opt, read-only, as Lambda lays a layer "
+                             f"(repeatable, at most {MAX_LAYERS}; a later layer's files win)")
+    parser.add_argument("--pty", action="store_true",
+                        help="let sandboxes open pseudo-terminals (a devpts of their own), which Lambda does not")
+    parser.add_argument("--unisolated", action="store_true",
+                        help="run sandboxes on the host as you, with your real / and /tmp (only TMPDIR private): for "
+                             f"a kernel that refuses user namespaces; also {ENV_UNISOLATED}=1")
     parser.add_argument("--runtime", choices=("lambdash", "awslambdaric"), default="lambdash",
                         help="start the handler through its exec wrapper, whose runtime loop can stream (lambdash, "
                              "as deploy sets it up), or under AWS's awslambdaric alone (default: lambdash)")
@@ -94,8 +105,12 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     config = FunctionConfig(
         name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
         concurrency=args.concurrency, idle_timeout=args.idle_timeout, ephemeral_storage_mb=args.ephemeral_storage,
-        environment=environment, runtime=args.runtime,
+        environment=environment, runtime=args.runtime, layers=layer_directories(args.layer), pty=args.pty,
     )
+    if args.unisolated:
+        config = replace(config, isolated=False)
+    if not config.isolated and (config.layers or config.pty):
+        raise UsageError(f"--layer and --pty need the isolated sandbox: leave out --unisolated ({ENV_UNISOLATED})")
     lock = threading.Lock()
 
     def show(outcome: Any) -> None:
@@ -126,6 +141,9 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             reason = getattr(problem, "strerror", None) or str(problem).splitlines()[0]
             raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {reason}") from None
         how = f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, port)}"
+    if not config.isolated:
+        terminal.warning("sandboxes run unisolated, on the host as you: commands read and write your real /, /tmp "
+                         "and home; only TMPDIR is private")
     if not is_loopback_address(args.host) and args.host != "localhost":
         terminal.warning(
             f"listening on {args.host}, beyond loopback: anyone who can reach port {port} and holds the "
@@ -154,6 +172,19 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             pass
         terminal.message("lambdash: stopping; every sandbox is killed")
     return ExitStatus.OK
+
+
+def layer_directories(given: list[str]) -> tuple[Path, ...]:
+    """The --layer directories, absolute; UsageError for one that is not a directory, or too many."""
+    if len(given) > MAX_LAYERS:
+        raise UsageError(f"--layer: at most {MAX_LAYERS} layers, as on Lambda ({len(given)} given)")
+    layers = []
+    for text in given:
+        path = Path(text).expanduser().absolute()
+        if not path.is_dir():
+            raise UsageError(f"--layer {text}: not a directory")
+        layers.append(path)
+    return tuple(layers)
 
 
 def function_environment(args: argparse.Namespace) -> dict[str, str]:

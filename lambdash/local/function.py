@@ -32,6 +32,16 @@ DEFAULT_IDLE_TIMEOUT_SECONDS = 600.0
 MAX_CONCURRENCY = 1000
 MAX_IDLE_TIMEOUT_SECONDS = 86400.0
 LOCAL_EPHEMERAL_STORAGE_RANGE_MB = (1, 10240)
+# A function has at most this many layers on Lambda.
+MAX_LAYERS = 5
+# Set (to 1) in the environment, it runs every sandbox unisolated, on the host: the way for `--local`
+# (`lambdash serve` also has --unisolated).
+ENV_UNISOLATED = "LAMBDASH_UNISOLATED"
+
+
+def unisolated_by_environment() -> bool:
+    """Whether the environment asks for sandboxes run on the host (LAMBDASH_UNISOLATED=1)."""
+    return os.environ.get(ENV_UNISOLATED, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,13 @@ class FunctionConfig:
     # "lambdash": start through the handler's exec wrapper (its own runtime loop, which streams), as deploy
     # sets it up; "awslambdaric": the managed runtime unchanged. Only a task root with the wrapper has the first.
     runtime: str = "lambdash"
+    # Each sandbox in user and mount namespaces of its own, shaped like Lambda's (read-only root, private /tmp,
+    # the code at /var/task, uid 993); False runs it on the host, with only its temp dir private.
+    isolated: bool = field(default_factory=lambda: not unisolated_by_environment())
+    # Directories whose content is laid under /opt, the later over the earlier, as Lambda lays layers.
+    layers: tuple[Path, ...] = ()
+    # A devpts of each sandbox's own, so it can open pseudo-terminals (Lambda has none).
+    pty: bool = False
 
     @property
     def runtime_argv(self) -> tuple[str, ...]:

@@ -2,10 +2,15 @@
 
 A sandbox is one execution environment: the function's runtime (by default
 ``handler/`` under AWS's runtime interface client, awslambdaric) with the
-environment variables Lambda sets, a private temp dir, a memory limit and a
-deadline, below a supervisor process of its own (``supervisor.py``) that is never
-frozen. Between invocations the supervisor freezes every process of the sandbox,
-kept background jobs included, as Lambda freezes an execution environment. A
+environment variables Lambda sets, a memory limit and a deadline, below a
+supervisor process of its own (``supervisor.py``) that is never frozen. It runs in
+user and mount namespaces of its own, shaped like Lambda's: the host's / read-only,
+a private /tmp, the code at /var/task, layers at /opt, uid 993. Where the kernel
+refuses them, the pool refuses to start (one line says why and how to allow them),
+unless the function is configured unisolated: then the sandbox runs on the host,
+with only its temp dir private. Between invocations the supervisor freezes every
+process of the sandbox, kept background jobs included, as Lambda freezes an
+execution environment. A
 sandbox that times out, runs out of memory or crashes is killed and replaced.
 When the local Lambda goes, however it goes, each supervisor kills its sandbox;
 when a supervisor is killed outright, the local Lambda kills its sandbox's
@@ -37,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from lambdash.local.function import FunctionConfig
+from lambdash.errors import LambdashError
+from lambdash.local.function import ENV_UNISOLATED, FunctionConfig
 from lambdash.local.runtime_api import RuntimeAPIServer, error_body
 from lambdash_handler.contract import ENV_EXEC_WRAPPER, EXEC_WRAPPER_NAME, LAMBDA_RESPONSE_LIMIT_BYTES, PACKAGE_NAME
 
@@ -57,8 +63,13 @@ SUPERVISOR_EXIT_SECONDS = 10.0
 # How long the processes of a sandbox whose supervisor was killed are swept for (they may fork meanwhile).
 SWEEP_SECONDS = 5.0
 SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
-# Where Lambda puts the function's code; paths under it (a deployed exec wrapper) mean the task root here.
+# Where Lambda puts the function's code; in an unisolated sandbox, paths under it (a deployed exec wrapper)
+# mean the staged task root.
 LAMBDA_TASK_ROOT = "/var/task"
+# An isolated sandbox's temp dir, as Lambda's.
+SANDBOX_TMP = "/tmp"
+# How long the check that the kernel gives sandboxes their namespaces may take.
+ISOLATION_CHECK_SECONDS = 30.0
 
 PASSED_THROUGH_VARIABLES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -151,6 +162,10 @@ class Throttled(Exception):
     """Every sandbox is busy and the pool is at its concurrency limit."""
 
 
+class IsolationRefused(LambdashError):
+    """The kernel will not give a sandbox its namespaces, and nobody asked to run unisolated."""
+
+
 class Spawner:
     """Runs work on one long-lived thread: the parent thread of every supervisor."""
 
@@ -187,15 +202,16 @@ class Sandbox:
         self.id = secrets.token_hex(4)
         self.workdir = workdir
         self.dir = workdir / f"sandbox-{self.id}"
+        # Isolated, the sandbox's root is built on the mount point ``root``; unisolated, ``tmp`` is its temp dir.
+        self.root = self.dir / "root"
         self.tmp = self.dir / "tmp"
-        self.tmp.mkdir(parents=True)
+        (self.root if config.isolated else self.tmp).mkdir(parents=True)
         self.log_path = self.dir / "log"
         self.task_root = task_root
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_duration: float | None = None
         self.pid: int | None = None
-        self.tmp_limit: str | None = None
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Invocation] = queue.Queue(maxsize=1)
@@ -207,8 +223,13 @@ class Sandbox:
         self._api = RuntimeAPIServer(self)
         self._supervisor: subprocess.Popen[bytes] | None = None
         self._control: IO[bytes] | None = None
-        # The sandbox's own mount namespace, when its supervisor made one: every process in it is the sandbox's.
+        # The sandbox's own mount namespace, when it has one: every process in it is the sandbox's.
         self._mount_namespace: str | None = None
+
+    @property
+    def task_path(self) -> str:
+        """The task root as the sandbox's processes see it."""
+        return LAMBDA_TASK_ROOT if self.config.isolated else str(self.task_root)
 
     @property
     def alive(self) -> bool:
@@ -221,21 +242,31 @@ class Sandbox:
         argv = list(self.config.runtime_argv)
         wrapper = environment.get(ENV_EXEC_WRAPPER)
         if wrapper:  # as Lambda does: the wrapper, then the managed runtime's command line
-            if wrapper.startswith(LAMBDA_TASK_ROOT + "/"):  # as deployed: found in the task root here too
-                wrapper = str(self.task_root) + wrapper.removeprefix(LAMBDA_TASK_ROOT)
+            if not self.config.isolated and wrapper.startswith(LAMBDA_TASK_ROOT + "/"):
+                wrapper = str(self.task_root) + wrapper.removeprefix(LAMBDA_TASK_ROOT)  # as deployed: in the task root
                 environment[ENV_EXEC_WRAPPER] = wrapper
             argv = [wrapper, *argv]
-        spec = {
+        config = self.config
+        spec: dict[str, object] = {
             "argv": argv,
             "env": environment,
-            "cwd": str(self.task_root),
-            "address_space_bytes": self.config.memory_mb * 1024 * 1024 + RUNTIME_ADDRESS_SPACE_ALLOWANCE,
-            "memory_limit_bytes": self.config.memory_mb * 1024 * 1024,
-            "tmp": str(self.tmp),
-            "tmp_mb": self.config.ephemeral_storage_mb,
+            "cwd": self.task_path,
+            "address_space_bytes": config.memory_mb * 1024 * 1024 + RUNTIME_ADDRESS_SPACE_ALLOWANCE,
+            "memory_limit_bytes": config.memory_mb * 1024 * 1024,
             "workdir": str(self.workdir),
             "parent_pid": os.getpid(),
         }
+        if config.isolated:
+            spec["isolation"] = {
+                "root": str(self.root),
+                "task_root": str(self.task_root),
+                "layers": [str(layer) for layer in config.layers],
+                "tmp_mb": config.ephemeral_storage_mb,
+                "pty": config.pty,
+                "expose": runtime_directories(config),
+            }
+        else:
+            spec.update(tmp=str(self.tmp), tmp_mb=config.ephemeral_storage_mb)
 
         def spawn() -> subprocess.Popen[bytes]:
             with open(self.log_path, "ab") as log:
@@ -270,19 +301,19 @@ class Sandbox:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{python_minor}",
             "AWS_REGION": config.region,
             "AWS_DEFAULT_REGION": config.region,
-            "LAMBDA_TASK_ROOT": str(self.task_root),
+            "LAMBDA_TASK_ROOT": self.task_path,
             "LAMBDA_RUNTIME_DIR": str(Path(config.python).parent),
             "_HANDLER": config.handler,
             "PATH": os.pathsep.join([str(Path(config.python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "PYTHONPATH": str(self.task_root),
+            "PYTHONPATH": self.task_path,
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "TMPDIR": str(self.tmp),
+            "TMPDIR": SANDBOX_TMP if config.isolated else str(self.tmp),
             SANDBOX_MARKER: self.id,
         }
-        wrapper = self.task_root / PACKAGE_NAME / EXEC_WRAPPER_NAME
-        if config.runtime == "lambdash" and wrapper.is_file():
-            env[ENV_EXEC_WRAPPER] = str(wrapper)  # as `lambdash deploy` sets it
+        if config.runtime == "lambdash" and (self.task_root / PACKAGE_NAME / EXEC_WRAPPER_NAME).is_file():
+            # As `lambdash deploy` sets it.
+            env[ENV_EXEC_WRAPPER] = f"{self.task_path}/{PACKAGE_NAME}/{EXEC_WRAPPER_NAME}"
         env.update({name: os.environ[name] for name in PASSED_THROUGH_VARIABLES if name in os.environ})
         env.update(self.provided_environment)
         env.update(config.environment)
@@ -297,10 +328,8 @@ class Sandbox:
             if word == "started":
                 self.pid = int(rest)
                 self._runtime_started.set()
-            elif word == "tmp":
-                self.tmp_limit = None if rest.startswith("none") else rest
-                if self.tmp_limit is not None:
-                    self._mount_namespace = _own_mount_namespace(self._supervisor.pid)
+            elif word == "namespace":
+                self._mount_namespace = None if rest == _own_mount_namespace() else rest
             elif word == "ended":
                 self._end = rest
         self._supervisor.wait()
@@ -327,6 +356,9 @@ class Sandbox:
         elif kind == "exit":
             current.finish("Runtime.ExitError", error_body(
                 f"Runtime exited with error: exit status {detail}", "Runtime.ExitError"))
+        elif kind == "failed":  # the supervisor could not build the sandbox; the runtime never started
+            current.finish("Runtime.Unknown", error_body(
+                f"the local sandbox could not be built: {detail}", "Runtime.Unknown"))
         else:
             current.finish("Runtime.ExitError", error_body("the sandbox was stopped", "Runtime.ExitError"))
 
@@ -503,13 +535,100 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _own_mount_namespace(pid: int) -> str | None:
-    """The mount namespace of process ``pid``, when it is not this process's own."""
+def _own_mount_namespace() -> str | None:
     try:
-        namespace = os.readlink(f"/proc/{pid}/ns/mnt")
-        return None if namespace == os.readlink("/proc/self/ns/mnt") else namespace
+        return os.readlink("/proc/self/ns/mnt")
     except OSError:
         return None
+
+
+def runtime_directories(config: FunctionConfig) -> list[str]:
+    """The host directories the runtime needs: its interpreter's environment and installation, and its command's files.
+
+    The supervisor opens the way to them where the sandbox's uid could not reach them
+    (a Python under /root, when root runs the local Lambda).
+    """
+    python = Path(config.python)
+    found = {str(python.parent.parent), str(python.resolve().parent.parent)}
+    for argument in config.runtime_argv:
+        if argument.startswith("/") and os.path.exists(argument):
+            found.update({os.path.dirname(argument), os.path.dirname(os.path.realpath(argument))})
+    return sorted(found)
+
+
+def isolation_refusal() -> str | None:
+    """Why the kernel will not give sandboxes their namespaces (its words), or None when it will.
+
+    The check enters new namespaces, so it runs in a process of its own: a fork of this
+    one while it has a single thread (about a millisecond), else the supervisor script
+    (a Python start-up, some 40 ms).
+    """
+    if threading.active_count() == 1:
+        return _refusal_in_a_fork()
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", str(SUPERVISOR_SCRIPT), "--check"], capture_output=True,
+                              stdin=subprocess.DEVNULL, timeout=ISOLATION_CHECK_SECONDS)
+    except (OSError, subprocess.TimeoutExpired) as problem:
+        return str(problem)
+    if done.returncode == 0:
+        return None
+    return done.stdout.decode("utf-8", "replace").strip() or f"the check exited {done.returncode}"
+
+
+def _refusal_in_a_fork() -> str | None:
+    from lambdash.local.supervisor import check_namespaces
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one answer on the pipe, then gone without running anything of the parent's
+        status = 2
+        try:
+            os.close(read_end)
+            why = check_namespaces()
+            os.write(write_end, (why or "").encode("utf-8", "replace"))
+            status = 0 if why is None else 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        said = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return None
+    return said or f"the check exited {code}"
+
+
+# The settings that keep unprivileged user namespaces from a user: (file, refusing value, the setting allowing them).
+_USER_NAMESPACE_SETTINGS = (
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1", "kernel.apparmor_restrict_unprivileged_userns=0"),
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0", "kernel.unprivileged_userns_clone=1"),
+    ("/proc/sys/user/max_user_namespaces", "0", "user.max_user_namespaces=15000"),
+)
+
+
+def how_to_allow_namespaces(why: str) -> str:
+    """What lets this machine give sandboxes their namespaces, said for the refusal's one line."""
+    if "set the attributes" in why:
+        return "isolating needs Linux 5.12 or later (mount_setattr)"
+    for path, refusing, setting in _USER_NAMESPACE_SETTINGS:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if value == refusing:
+            return f"allow them with `sudo sysctl -w {setting}`"
+    return "allow unprivileged user namespaces (in a container: a seccomp profile that permits unshare)"
+
+
+def refusal_message(why: str) -> str:
+    """The one line that says the sandbox cannot be isolated, what that leaves open, and the ways on."""
+    return (
+        f"the local sandbox cannot be isolated: this kernel refuses it user and mount namespaces ({why}), so "
+        "commands would run on your machine as you, with your real /, /tmp and /etc writable; "
+        f"{how_to_allow_namespaces(why)}, or run them there on purpose: `lambdash serve --unisolated`, or "
+        f"{ENV_UNISOLATED}=1 for --local"
+    )
 
 
 def kill_marked_processes(marker: str, value: str, mount_namespace: str | None = None) -> None:
@@ -554,8 +673,11 @@ class SandboxPool:
     """Hands out warm sandboxes, starts new ones up to the limit, and reaps idle ones."""
 
     def __init__(self, config: FunctionConfig, environment: dict[str, str] | None = None) -> None:
+        """Raises IsolationRefused when sandboxes are to be isolated and the kernel will not have it."""
         self.config = config
         self.environment = environment or {}
+        if config.isolated:
+            check_isolation(config)
         self.task_root = config.task_root or stage_task_root()
         self._workdir: Path | None = None
         self.spawner = Spawner()
@@ -651,13 +773,28 @@ class SandboxPool:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
 
+def check_isolation(config: FunctionConfig) -> None:
+    """IsolationRefused unless the kernel gives sandboxes their namespaces and the layers leave the runtime be."""
+    why = isolation_refusal()
+    if why is not None:
+        raise IsolationRefused(refusal_message(why))
+    if config.layers:
+        if not os.path.isdir("/opt"):
+            raise IsolationRefused("the layers go under /opt, and this machine has no /opt to lay them over")
+        for directory in runtime_directories(config):
+            if directory == "/opt" or directory.startswith("/opt/"):
+                raise IsolationRefused(f"the layers replace /opt, where the runtime's interpreter is ({directory}); "
+                                       "run lambdash from a Python installed elsewhere")
+
+
 def stage_task_root(parent: Path | None = None) -> Path:
     """A task root holding the installed handler package, laid out as a deploy zip holds it.
 
     It is named after the handler's content, so every local Lambda running the
-    same handler sees the same LAMBDA_TASK_ROOT (as /var/task is fixed on AWS)
-    and inventories taken on different runs compare cleanly. The exec wrapper is
-    made executable by name, as the deploy zip makes it.
+    same handler stages it once (and an unisolated sandbox sees the same
+    LAMBDA_TASK_ROOT on every run). The exec wrapper is made executable by name, as
+    the deploy zip makes it; everything is readable by anyone, as Lambda wants a
+    function's code, so a sandbox's uid reads it at /var/task.
     """
     import lambdash_handler
 
@@ -675,10 +812,14 @@ def stage_task_root(parent: Path | None = None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             target.chmod(0o755 if path.name == EXEC_WRAPPER_NAME else 0o644)
+        for directory in [staging, *(path for path in staging.rglob("*") if path.is_dir())]:
+            directory.chmod(0o755)  # mkdtemp (or a private umask) made it private
         try:
             os.rename(staging, root)
         except OSError:  # another local Lambda staged the same content first
             shutil.rmtree(staging, ignore_errors=True)
+    elif root.stat().st_mode & 0o777 != 0o755 and root.stat().st_uid == os.getuid():
+        root.chmod(0o755)  # staged by an earlier lambdash, private
     return root
 
 

@@ -23,7 +23,7 @@ from lambdash.local.credentials import CredentialPair, pair_for_endpoint
 from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import SANDBOX_MARKER
 from lambdash.local.server import LocalLambda
-from tests.helpers import free_port, wait_for_port
+from tests.helpers import Beacon, free_port, wait_for_port, wait_until
 
 
 def lambda_client(local: LocalLambda) -> Any:
@@ -88,12 +88,13 @@ def test_the_sandbox_has_lambdas_environment(local: LocalLambda) -> None:
     names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "AWS_REGION",
              "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_EXECUTION_ENV", "TMPDIR"]
     script = "; ".join(f'echo "{name}=${name}"' for name in names)
+    script += '; test -f "$LAMBDA_TASK_ROOT/lambdash_handler/app.py" && echo "APP=found"'
     _, response = invoke(lambda_client(local), {"v": 1, "command": script})
     seen = dict(line.split("=", 1) for line in base64.b64decode(response["stdout"]["data"]).decode().splitlines())
     assert seen["_HANDLER"] == "lambdash_handler.app.handle"
     assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/lambdash"
     assert seen["AWS_REGION"] == "us-east-1"
-    assert Path(seen["LAMBDA_TASK_ROOT"], "lambdash_handler", "app.py").is_file()
+    assert (seen["LAMBDA_TASK_ROOT"], seen["TMPDIR"], seen["APP"]) == ("/var/task", "/tmp", "found")
     assert all(seen[name] for name in names)
 
 
@@ -186,18 +187,14 @@ def test_other_function_names_are_not_found(local: LocalLambda) -> None:
     assert "Function not found: arn:aws:lambda:us-east-1:000000000000:function:someone-else" in str(raised.value)
 
 
-def test_full_arn_and_event_invocations_work(local: LocalLambda, tmp_path: Path) -> None:
+def test_full_arn_and_event_invocations_work(local: LocalLambda, beacon: Beacon) -> None:
     client = lambda_client(local)
     raw = client.invoke(FunctionName=local.config.arn, Payload=b'{"v": 1, "command": "true"}')
     assert json.loads(raw["Payload"].read())["exit_status"] == 0
-    marker = tmp_path / "ran"
-    event = json.dumps({"v": 1, "command": f"touch {marker}"}).encode()
+    event = json.dumps({"v": 1, "command": beacon.command()}).encode()
     queued = client.invoke(FunctionName="lambdash", InvocationType="Event", Payload=event)
     assert queued["StatusCode"] == 202
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the queued Event invocation never ran"
+    wait_until(lambda: beacon.messages == ["ran"], 10, message="the queued Event invocation never ran")
 
 
 def test_a_non_json_payload_is_rejected_as_lambda_does(local: LocalLambda) -> None:

@@ -2,8 +2,8 @@
 
 Requests are sent the way each kind of caller sends them: boto3 for clients,
 hand-made HTTP (signed with botocore's signer where it must be) for what a web
-page or a broken client would send. "Nothing ran" is checked with a marker file
-the command would have made.
+page or a broken client would send. "Nothing ran" is checked with a beacon on
+loopback the command would have reached (a sandbox cannot write the host's files).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +30,7 @@ from lambdash.local.credentials import CredentialPair
 from lambdash.local.function import FunctionConfig
 from lambdash.local.http import MAX_CONNECTIONS, MAX_TRAILER_LINES
 from lambdash.local.server import LocalLambda
+from tests.helpers import Beacon
 
 INVOKE_PATH = "/2015-03-31/functions/lambdash/invocations"
 
@@ -48,6 +48,12 @@ def client(local: LocalLambda, pair: CredentialPair | None = None, **config: Any
         aws_access_key_id=pair.access_key_id, aws_secret_access_key=pair.secret_access_key,
         config=Config(retries={"total_max_attempts": 1}, read_timeout=60, **config),
     )
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    with Beacon() as listening:
+        yield listening
 
 
 def command(text: str) -> bytes:
@@ -109,41 +115,37 @@ def answer_to(local: LocalLambda, sent: bytes) -> tuple[int, bytes]:
     ("DELETE", "/2015-03-31/functions/lambdash"),
 ])
 def test_an_unsigned_request_is_refused_on_every_route_and_nothing_runs(
-    local: LocalLambda, tmp_path: Path, method: str, path: str
+    local: LocalLambda, beacon: Beacon, method: str, path: str
 ) -> None:
-    marker = tmp_path / "ran"
-    status, headers, body = raw(local, method, path, command(f"touch {marker}") if method == "POST" else b"")
+    status, headers, body = raw(local, method, path, command(beacon.command()) if method == "POST" else b"")
     assert status == 403
     assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
     assert json.loads(body)["message"] == "Missing Authentication Token"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_a_wrong_secret_is_an_invalid_signature_and_nothing_runs(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_a_wrong_secret_is_an_invalid_signature_and_nothing_runs(local: LocalLambda, beacon: Beacon) -> None:
     forged = CredentialPair(local.credentials.access_key_id, "not-the-secret")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
-        client(local, forged).invoke(FunctionName="lambdash", Payload=command(f"touch {marker}"))
+        client(local, forged).invoke(FunctionName="lambdash", Payload=command(beacon.command()))
     assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_an_unknown_key_is_an_unrecognized_client(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_an_unknown_key_is_an_unrecognized_client(local: LocalLambda, beacon: Beacon) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         client(local, CredentialPair("AKIDSOMEONEELSE", "x")).invoke(
-            FunctionName="lambdash", Payload=command(f"touch {marker}"))
+            FunctionName="lambdash", Payload=command(beacon.command()))
     assert raised.value.response["Error"]["Code"] == "UnrecognizedClientException"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_the_right_pair_runs_the_command(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_the_right_pair_runs_the_command(local: LocalLambda, beacon: Beacon) -> None:
     answer = client(local).invoke(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:lambdash",
-                                  Qualifier="$LATEST", Payload=command(f"touch {marker}; echo done"))
+                                  Qualifier="$LATEST", Payload=command(f"{beacon.command()}; echo done"))
     assert json.loads(answer["Payload"].read())["exit_status"] == 0
-    assert marker.exists()
+    assert beacon.messages == ["ran"]
 
 
 def test_the_streaming_api_checks_the_signature_too(local: LocalLambda) -> None:
@@ -162,54 +164,60 @@ def test_an_unsigned_request_is_refused_before_its_body_is_sent(local: LocalLamb
     assert json.loads(body)["message"] == "Missing Authentication Token"
 
 
+def test_the_beacon_hears_a_fairly_signed_command(local: LocalLambda) -> None:
+    """The control for the refusals below: a command that runs reaches the beacon, so one that does not, did not run."""
+    with Beacon() as beacon:
+        payload = command(beacon.command())
+        fair = signed_head(local, payload, {"x-amz-content-sha256": hashlib.sha256(payload).hexdigest(),
+                                            "Content-Length": str(len(payload))})
+        assert answer_to(local, fair + payload)[0] == 200
+        assert beacon.messages == ["ran"]
+
+
 def test_a_wrong_secret_is_refused_before_the_body_when_the_head_declares_its_hash(local: LocalLambda,
-                                                                                   tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    payload = command(f"touch {marker}")
+                                                                                   beacon: Beacon) -> None:
+    payload = command(beacon.command())
     forged = CredentialPair(local.credentials.access_key_id, "not-the-secret")
     head = signed_head(local, payload, {"x-amz-content-sha256": hashlib.sha256(payload).hexdigest(),
                                         "Content-Length": str(len(payload))}, pair=forged)
     status, body = answer_to(local, head)
     assert status == 403
     assert json.loads(body)["message"].startswith("The request signature we calculated does not match")
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_unsigned_payload_cannot_carry_a_swapped_body(local: LocalLambda, tmp_path: Path) -> None:
+def test_unsigned_payload_cannot_carry_a_swapped_body(local: LocalLambda, beacon: Beacon) -> None:
     """A signature over UNSIGNED-PAYLOAD covers no body: the one that comes could be anything."""
-    marker = tmp_path / "ran"
-    swapped = command(f"touch {marker}")
+    swapped = command(beacon.command())
     head = signed_head(local, swapped, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD",
                                         "Content-Length": str(len(swapped))}, sign_as=command("echo harmless"))
     status, body = answer_to(local, head + swapped)
     assert status == 403
     assert "x-amz-content-sha256 must be the SHA-256 of the body" in json.loads(body)["message"]
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_a_declared_body_hash_must_match_the_body(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    swapped = command(f"touch {marker}")
+def test_a_declared_body_hash_must_match_the_body(local: LocalLambda, beacon: Beacon) -> None:
+    swapped = command(beacon.command())
     signed_for = command("echo harmless")
     head = signed_head(local, swapped, {"x-amz-content-sha256": hashlib.sha256(signed_for).hexdigest(),
                                         "Content-Length": str(len(swapped))}, sign_as=signed_for)
     status, _ = answer_to(local, head + swapped)
     assert status == 403
-    assert not marker.exists()
+    assert beacon.messages == []
     fair = signed_head(local, signed_for, {"x-amz-content-sha256": hashlib.sha256(signed_for).hexdigest(),
                                            "Content-Length": str(len(signed_for))})
     assert answer_to(local, fair + signed_for)[0] == 200
 
 
-def test_endless_trailers_are_cut_off_even_when_signed(local: LocalLambda, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    payload = command(f"touch {marker}")
+def test_endless_trailers_are_cut_off_even_when_signed(local: LocalLambda, beacon: Beacon) -> None:
+    payload = command(beacon.command())
     head = signed_head(local, payload, {"Transfer-Encoding": "chunked"})
     trailers = b"".join(b"X-Trailer-%d: %s\r\n" % (n, b"v" * 60) for n in range(MAX_TRAILER_LINES + 1))
     status, body = answer_to(local, head + b"%x\r\n%s\r\n0\r\n" % (len(payload), payload) + trailers + b"\r\n")
     assert status == 400
     assert "too many trailers" in json.loads(body)["message"]
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
 def test_a_chunk_bigger_than_a_request_may_be_is_refused_before_it_is_read(local: LocalLambda) -> None:
@@ -247,26 +255,24 @@ def test_half_sent_connections_are_closed_and_hold_no_thread_each_while_signed_c
 # --- never a browser -------------------------------------------------------------------------------------------
 
 
-def test_a_web_pages_simple_post_is_refused(local: LocalLambda, tmp_path: Path) -> None:
+def test_a_web_pages_simple_post_is_refused(local: LocalLambda, beacon: Beacon) -> None:
     """What a page can send with no CORS preflight: text/plain, with its Origin; signed or not, it is refused."""
-    marker = tmp_path / "ran"
     for sign in (False, True):
-        status, headers, _ = raw(local, "POST", INVOKE_PATH, command(f"touch {marker}"),
+        status, headers, _ = raw(local, "POST", INVOKE_PATH, command(beacon.command()),
                                  {"Content-Type": "text/plain", "Origin": "http://evil.example"}, sign=sign)
         assert status == 403
         assert headers["x-amzn-errortype"] == "AccessDeniedException"
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
-def test_a_host_naming_another_server_is_refused(local: LocalLambda, tmp_path: Path) -> None:
+def test_a_host_naming_another_server_is_refused(local: LocalLambda, beacon: Beacon) -> None:
     """DNS rebinding: a page's own name resolving to 127.0.0.1 still carries that name in Host."""
-    marker = tmp_path / "ran"
-    status, _, body = raw(local, "POST", INVOKE_PATH, command(f"touch {marker}"),
+    status, _, body = raw(local, "POST", INVOKE_PATH, command(beacon.command()),
                           {"Host": f"rebind.evil.example:{local.port}"}, sign=True)
     assert status == 403
     assert "is not this server" in json.loads(body)["message"]
     assert raw(local, "POST", INVOKE_PATH, command("true"), {"Host": f"localhost:{local.port}"}, sign=True)[0] == 200
-    assert not marker.exists()
+    assert beacon.messages == []
 
 
 def test_the_runtime_api_has_the_same_guard(local: LocalLambda) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import _thread
 import io
 import json
-import os
 import socket
 import stat
 import threading
@@ -35,7 +34,7 @@ from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
-from tests.helpers import free_port, state_dir
+from tests.helpers import Beacon, free_port, state_dir, wait_until
 
 LOCAL = Target(local=True)
 ENTER = "\r"
@@ -119,9 +118,8 @@ def test_a_failed_cd_prints_the_shells_error_and_leaves_the_cwd_alone(shell: Rem
     assert run.session.shell.state.cwd == "/tmp"
 
 
-def test_the_state_survives_a_change_of_sandbox(tmp_path: Path) -> None:
+def test_the_state_survives_a_change_of_sandbox(beacon: Beacon) -> None:
     terminal = make_terminal()
-    marker = tmp_path / "busy"
     # A Lambda of its own, so the test knows every sandbox there is.
     with open_shell(LOCAL) as own, create_pipe_input() as pipe:
         session = ReplSession(own, LOCAL, terminal, input=pipe, output=DummyOutput())
@@ -129,11 +127,9 @@ def test_the_state_survives_a_change_of_sandbox(tmp_path: Path) -> None:
         first = session.shell.sandbox
         assert first is not None
         # Keep the only sandbox busy, so the next command must go to a new one.
-        busy = threading.Thread(target=own.run, args=(f"touch {marker}; sleep 1.5",))
+        busy = threading.Thread(target=own.run, args=(f"{beacon.command('busy')}; sleep 1.5",))
         busy.start()
-        deadline = time.monotonic() + 10
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: beacon.messages == ["busy"], 10, 0.01, message="the busy command never started")
         session.run_command("pwd; echo $FOO")
         busy.join()
         session.close()
@@ -145,12 +141,11 @@ def test_the_state_survives_a_change_of_sandbox(tmp_path: Path) -> None:
 
 def test_a_cwd_missing_in_the_sandbox_falls_back_with_a_notice(shell: RemoteShell) -> None:
     directory = f"/tmp/lambdash-repl-{uuid.uuid4().hex[:8]}"
-    os.mkdir(directory)
     terminal = make_terminal()
     with create_pipe_input() as pipe:
         session = ReplSession(shell, LOCAL, terminal, input=pipe, output=DummyOutput())
-        session.run_command(f"cd {directory}")
-        os.rmdir(directory)
+        session.run_command(f"mkdir {directory} && cd {directory}")
+        session.run_command(f"rmdir {directory}")
         session.run_command("echo still here")
         session.close()
     assert terminal.stdout.getvalue() == b"still here\n"  # type: ignore[attr-defined]
@@ -323,17 +318,20 @@ def test_get_and_put_copy_files_both_ways(shell: RemoteShell, tmp_path: Path) ->
     source = tmp_path / "source.bin"
     source.write_bytes(payload)
     remote_dir = f"/tmp/lambdash-repl-{uuid.uuid4().hex[:8]}"
-    back = tmp_path / "back.bin"
+    back, again = tmp_path / "back.bin", tmp_path / "again.bin"
+    # The files are in one sandbox's /tmp: no completion listing may run beside a command and start another.
     run = repl(shell, lines(f"mkdir {remote_dir}", f"cd {remote_dir}", f":put {source} copy.bin",
-                            f":get copy.bin {back}", f":put {source} .", ":get missing.bin"))
+                            f":get copy.bin {back}", f":put {source} .", ":get missing.bin",
+                            f":get {remote_dir}/source.bin {again}"), lister=lambda request: [])
     assert back.read_bytes() == payload
-    assert Path(remote_dir, "source.bin").read_bytes() == payload
+    assert again.read_bytes() == payload
     err = run.err.splitlines()
     assert err[0] == f"copied 2560 bytes from {source} to copy.bin"
     assert err[1] == f"copied 2560 bytes from copy.bin to {back}"
     assert err[2] == f"copied 2560 bytes from {source} to ./source.bin"
     assert err[3].startswith("lambdash: error: cannot read missing.bin in the sandbox: ")
     assert "No such file or directory" in err[3]
+    assert err[4] == f"copied 2560 bytes from {remote_dir}/source.bin to {again}"
 
 
 # --- it never dies ------------------------------------------------------------------------

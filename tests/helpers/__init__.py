@@ -1,9 +1,11 @@
 """What tests share besides fixtures: a hermetic environment, ports and waiting,
-the installed command, a served local Lambda, process checks, a fake Lambda context.
+the installed command, a served local Lambda, process checks, a fake Lambda context, a beacon
+a sandbox's command reaches to say it ran.
 
 Tests import from here; ``tests/conftest.py`` holds only fixtures and hooks.
 """
 
+from tests.helpers.beacon import Beacon
 from tests.helpers.cli import CALLERS_ENVIRON, LAMBDASH, run_as_caller, run_lambdash
 from tests.helpers.environment import (
     HERMETIC_SETTINGS,
@@ -27,6 +29,7 @@ __all__ = [
     "LAMBDASH",
     "ROOT",
     "TEST_CREDENTIALS",
+    "Beacon",
     "FakeContext",
     "bucket_keys",
     "clean_environ",

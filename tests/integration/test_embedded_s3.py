@@ -23,6 +23,7 @@ import pytest
 
 from tests.helpers import (
     LAMBDASH,
+    Beacon,
     embedded_s3_children,
     free_port,
     run_lambdash,
@@ -109,19 +110,18 @@ def script_of(size: int) -> bytes:
     return b"n=0\n" + b"n=$((n + 1))  # padding\n" * (size // 24) + b'echo "$n"\n'
 
 
-def test_serve_no_s3_cuts_big_output_and_refuses_what_needs_a_bucket(home: Path, tmp_path: Path) -> None:
+def test_serve_no_s3_cuts_big_output_and_refuses_what_needs_a_bucket(home: Path, beacon: Beacon) -> None:
     with serving("--no-s3") as url:
         done = lambdash("--endpoint-url", url, "--no-stream", "head -c 6000000 /dev/urandom")
         # A script runs inline up to the request limit; beyond it, it needs a bucket.
         inline = lambdash("--endpoint-url", url, stdin=script_of(3_000_000))
         too_big_script = script_of(7_000_000)
         too_big = lambdash("--endpoint-url", url, stdin=too_big_script)
-        marker = tmp_path / "ran"
-        big_stdin = lambdash("--endpoint-url", url, f"touch {marker}; wc -c", stdin=b"x" * 5_000_000)
+        big_stdin = lambdash("--endpoint-url", url, f"{beacon.command()}; wc -c", stdin=b"x" * 5_000_000)
     assert big_stdin.returncode == 255
     assert big_stdin.stderr.startswith(b"lambdash: error: stdin is over 4500000 bytes, more than fits in a "
                                        b"request, and stdin cannot go through S3: ")
-    assert not marker.exists()
+    assert beacon.messages == []
     assert (inline.returncode, inline.stdout, inline.stderr) == (0, b"125000\n", b"")
     assert too_big.returncode == 255
     assert too_big.stderr.startswith(f"lambdash: error: the command is {len(too_big_script)} bytes, more than fits "
@@ -191,10 +191,11 @@ def test_client_memory_stays_flat_at_300_mb_of_stdin_and_of_spilled_output(home:
         for _ in range(size // (16 * 1024 * 1024)):
             file.write(os.urandom(16 * 1024 * 1024))
     with serving("--ephemeral-storage", "1024", "--timeout", "300") as url:
-        status, err, stdin_rss = peak_rss_mb(["--endpoint-url", url, "sha256sum"], big, out)
+        # Kept in the sandbox's /tmp, for the next command (the same warm sandbox) to send back.
+        status, err, stdin_rss = peak_rss_mb(["--endpoint-url", url, "tee /tmp/big.bin | sha256sum"], big, out)
         assert (status, err) == (0, b"")
         assert out.read_bytes().split()[0].decode() == file_sha256(big)
-        status, err, output_rss = peak_rss_mb(["--endpoint-url", url, "--no-stream", f"cat -- {big}"],
+        status, err, output_rss = peak_rss_mb(["--endpoint-url", url, "--no-stream", "cat -- /tmp/big.bin"],
                                               Path(os.devnull), out)
         assert (status, err) == (0, b"")
         assert file_sha256(out) == file_sha256(big)

@@ -8,7 +8,6 @@ or killed) against the installed ``lambdash`` and a ``lambdash serve`` started f
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import os
@@ -29,11 +28,13 @@ from prompt_toolkit.output import DummyOutput
 from lambdash.config import Target
 from lambdash.local.credentials import pair_for_endpoint
 from lambdash.local.s3 import MAX_RESTARTS
+from lambdash.local.sandbox import SANDBOX_MARKER
 from lambdash.repl import ReplSession
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import Terminal
 from tests.helpers import (
     LAMBDASH,
+    Beacon,
     closed_loopback_url,
     embedded_s3_children,
     free_port,
@@ -50,29 +51,30 @@ def lambdash(*args: str, timeout: float = 120, env: dict[str, str] | None = None
     return run_lambdash(*args, timeout=timeout, env=env)
 
 
-def served_processes(workdir_hint: str | None = None) -> set[int]:
-    """Every process a local Lambda started: sandbox processes carry the marker, supervisors run supervisor.py.
-
-    With ``workdir_hint``, those of one sandbox: its processes carry the hint in their environment, and its
-    supervisor is their parent.
-    """
-    found, supervisors, parents = set(), set(), {}
+def sandbox_processes(sandbox_id: str) -> set[int]:
+    """A sandbox's processes and its supervisor: they carry its marker, or (supervisor.py) name its directory."""
+    marker, directory = f"{SANDBOX_MARKER}={sandbox_id}".encode(), f"/sandbox-{sandbox_id}\0".encode()
+    found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
-        if b"lambdash/local/supervisor.py" in cmdline:
-            supervisors.add(int(entry))
-        elif b"LAMBDASH_LOCAL_SANDBOX=" in environ and (workdir_hint is None or workdir_hint.encode() in environ):
+        if marker in environ or (b"lambdash/local/supervisor.py" in cmdline and directory in cmdline):
             found.add(int(entry))
-    if workdir_hint is None:
-        return found | supervisors
-    return found | {parents[pid] for pid in found if parents[pid] in supervisors}
+    return found
+
+
+def local_lambda_workdir(sandbox_id: str) -> Path:
+    """The work dir of the local Lambda running this sandbox, named by the sandbox's supervisor (which must run)."""
+    for pid in sandbox_processes(sandbox_id):
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        if len(arguments) > 1 and arguments[-2].endswith(b"lambdash/local/supervisor.py"):
+            return Path(arguments[-1].decode()).parent
+    raise AssertionError(f"no supervisor runs sandbox {sandbox_id}")
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +84,13 @@ def served() -> Iterator[str]:
 
 
 def test_a_sandbox_killed_mid_command_is_one_clear_error_and_the_next_command_works(
-    served: str, tmp_path: Path
+    served: str, beacon: Beacon
 ) -> None:
-    pid_file = tmp_path / "runtime.pid"
     running = subprocess.Popen([LAMBDASH, "--endpoint-url", served,
-                                f"echo started; echo $PPID > {pid_file}; sleep 30"],
+                                f"echo started; {beacon.command('$PPID')}; sleep 30"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline, "the command never started"
-        time.sleep(0.05)
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the handler's process: the runtime itself
+    runtime = wait_until(lambda: beacon.messages, 20, message="the command never started")[0]
+    os.kill(int(runtime), signal.SIGKILL)  # the handler's process: the runtime itself
     out, err = running.communicate(timeout=30)
     assert running.returncode == 255
     assert out == b"started\n"  # streamed before the kill: kept, and the error line comes after it
@@ -201,16 +199,17 @@ def test_serve_killed_with_sigkill_leaves_no_process_and_no_temp_dir(tmp_path: P
         wait_for_port(port)
         url = f"http://127.0.0.1:{port}"
         kept = lambdash("--endpoint-url", url, "--keep-background",
-                        "sleep 300 & setsid sleep 301 & (sleep 302 &); echo $TMPDIR")
+                        "sleep 300 & setsid sleep 301 & (sleep 302 &); echo $LAMBDASH_LOCAL_SANDBOX")
         assert kept.returncode == 0, kept.stderr
-        workdir = str(Path(kept.stdout.decode().strip()).parent.parent)
-        started = served_processes(workdir)
+        sandbox_id = kept.stdout.decode().strip()
+        workdir = local_lambda_workdir(sandbox_id)
+        started = sandbox_processes(sandbox_id)
         assert len(started) >= 5, "the supervisor, the runtime and three kept sleeps"
     finally:
         server.kill()
         server.wait()
     wait_until(lambda: not still_running(started), message=lambda: f"still running: {still_running(started)}")
-    wait_until(lambda: not Path(workdir).exists(), message=f"{workdir} outlived serve")
+    wait_until(lambda: not workdir.exists(), message=f"{workdir} outlived serve")
 
 
 # --- the REPL against a serve that restarts, and a long session -------------------------------------------------
@@ -334,26 +333,21 @@ def test_serve_beyond_loopback_warns_of_the_risk() -> None:
     assert "commands and their output cross the network unencrypted" in first
 
 
-def written(path: Path) -> str:
-    """What ``path`` holds, stripped; empty while it does not exist."""
-    return path.read_text().strip() if path.exists() else ""
-
-
 @pytest.mark.usefixtures("one_shot_path")  # the agent leaves the local sandbox to the caller's own process
-def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_a_local_one_shot_stopped_by_sigterm_or_sighup_leaves_nothing_behind() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        marker = tmp_path / f"started-{signum}"
-        running = subprocess.Popen([LAMBDASH, "--local", f"echo $TMPDIR > {marker}; sleep 300"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_until(functools.partial(written, marker), 30, message="the command did not start")
-        workdir = str(Path(marker.read_text().strip()).parent.parent)
-        started = served_processes(workdir)
-        assert started
+        with Beacon() as beacon:
+            running = subprocess.Popen([LAMBDASH, "--local", f"{beacon.command('$LAMBDASH_LOCAL_SANDBOX')}; sleep 300"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            sandbox_id = wait_until(lambda: beacon.messages, 30, message="the command did not start")[0]
+        workdir = local_lambda_workdir(sandbox_id)
+        started = sandbox_processes(sandbox_id)
+        assert len(started) >= 3, "the supervisor, the runtime and the sleep"
         running.send_signal(signum)
         running.communicate(timeout=30)
         assert running.returncode == 128 + signum
         assert still_running(started) == set()
-        assert not Path(workdir).exists()
+        assert not workdir.exists()
 
 
 @pytest.mark.usefixtures("one_shot_path")
@@ -367,8 +361,6 @@ def test_ctrl_c_mid_stream_exits_130_at_once_and_says_the_command_may_go_on(serv
     assert running.returncode == 130
     assert err.decode().strip().splitlines()[-1] == "lambdash: interrupted; the remote command may still be running"
 
-
-# --- serve's own failures and bad options: one line, exit 255, never a hang -------------------------------------
 
 def test_serve_that_cannot_keep_its_credential_pair_exits_255_naming_the_file(home: Path) -> None:
     kept = home / ".local" / "state" / "lambdash" / "local-credentials"

@@ -57,9 +57,10 @@ def test_cat_of_a_binary_file_is_identical(home: Path, served: str, tmp_path: Pa
     original = tmp_path / "blob"
     original.write_bytes(os.urandom(300_000) + bytes(range(256)) * 100)
     copy = tmp_path / "copy"
-    with open(copy, "wb") as out:
-        done = subprocess.run([LAMBDASH, "--endpoint-url", served, "cat", str(original)], stdout=out,
-                              stderr=subprocess.PIPE, timeout=60)
+    # The file goes up as stdin (the sandbox sees its own /tmp, not the host's), and is sent back by cat.
+    with open(original, "rb") as source, open(copy, "wb") as out:
+        done = subprocess.run([LAMBDASH, "--endpoint-url", served, "cat > /tmp/blob && cat /tmp/blob"], stdin=source,
+                              stdout=out, stderr=subprocess.PIPE, timeout=60)
     assert done.returncode == 0
     assert subprocess.run(["cmp", str(original), str(copy)]).returncode == 0
 

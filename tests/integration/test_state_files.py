@@ -17,7 +17,7 @@ import pytest
 from lambdash.config import Target
 from lambdash.paths import UnsafeStateFile
 from lambdash.repl.history import history_path, open_history
-from tests.helpers import LAMBDASH, config_file, free_port, run_lambdash, state_dir
+from tests.helpers import LAMBDASH, Beacon, config_file, free_port, run_lambdash, state_dir
 
 NOBODY = 65534
 TARGET_TEXT = b"[default]\naws_access_key_id = AKIAREALUSERKEY\n"
@@ -66,20 +66,21 @@ def test_serve_refuses_a_credential_pair_planted_by_another_user(home: Path) -> 
     assert used.stderr.startswith(f"lambdash: error: refusing {path}: it belongs to uid {NOBODY}".encode())
 
 
-def test_an_audit_log_others_can_write_is_refused_before_the_command_runs(home: Path, tmp_path: Path) -> None:
+def test_an_audit_log_others_can_write_is_refused_before_the_command_runs(home: Path) -> None:
     path = planted(home, "audit.jsonl")
     path.write_bytes(b"")
     path.chmod(0o666)
-    marker = tmp_path / "ran"
-    done = run_lambdash("--local", f"touch {marker}; echo password=hunter2")
-    assert done.returncode == 255
-    assert done.stderr == (f"lambdash: error: refusing {path}: others can write it (mode 666); "
-                           f"fix it with `chmod 600 {path}`\n").encode()
-    assert not marker.exists()
-    assert path.read_bytes() == b""
-    path.chmod(0o600)  # the fix it names works
-    assert run_lambdash("--local", "echo ok").stdout == b"ok\n"
-    assert b'"command": "echo ok"' in path.read_bytes()
+    with Beacon() as beacon:
+        done = run_lambdash("--local", f"{beacon.command()}; echo password=hunter2")
+        assert done.returncode == 255
+        assert done.stderr == (f"lambdash: error: refusing {path}: others can write it (mode 666); "
+                               f"fix it with `chmod 600 {path}`\n").encode()
+        assert beacon.messages == []
+        assert path.read_bytes() == b""
+        path.chmod(0o600)  # the fix it names works, and the same command then runs (and is heard)
+        assert run_lambdash("--local", f"{beacon.command()}; echo ok").stdout == b"ok\n"
+        assert beacon.messages == ["ran"]
+    assert b'echo ok"' in path.read_bytes()
 
 
 def test_an_audit_log_of_another_user_or_a_link_is_refused(home: Path, tmp_path: Path) -> None:

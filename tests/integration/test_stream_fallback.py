@@ -1,6 +1,6 @@
 """Falling back from streaming to a buffered invoke: once, only when nothing ran, and remembered.
 
-Every command here appends a line to a marker file, so "it ran exactly once" is
+Every command here reports to a beacon on loopback, so "it ran exactly once" is
 counted, not assumed.
 """
 
@@ -27,7 +27,7 @@ from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import stage_task_root
 from lambdash.local.server import LocalLambda
 from lambdash.shell.remote import RemoteShell
-from tests.helpers import run_lambdash, serving
+from tests.helpers import Beacon, run_lambdash, serving
 
 
 class Collected:
@@ -89,23 +89,22 @@ class _NoStreamingHandler(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("answer", [(404, "UnknownOperationException"), (501, "NotImplemented"),
                                     (400, "UnknownOperation")])
 def test_an_endpoint_without_streaming_gets_one_buffered_invoke_and_is_remembered(
-    local: LocalLambda, tmp_path: Path, answer: tuple[int, str]
+    local: LocalLambda, beacon: Beacon, answer: tuple[int, str]
 ) -> None:
     endpoint = _NoStreamingEndpoint(local, answer)
     threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    marker = tmp_path / "ran"
     try:
         url = f"http://127.0.0.1:{endpoint.server_address[1]}"
-        done = run_lambdash("--endpoint-url", url, f"echo once >> {marker}; echo ran")
+        done = run_lambdash("--endpoint-url", url, f"{beacon.command('once')}; echo ran")
         assert (done.returncode, done.stdout, done.stderr) == (0, b"ran\n", b"")
-        assert marker.read_text() == "once\n"
+        assert beacon.messages == ["once"]
         assert endpoint.calls == {"streaming": 1, "buffered": 1}
         # The same shell remembers: the next command goes buffered straight away.
         shell = RemoteShell(LambdaClient(Target(function="lambdash", endpoint_url=url, region="us-east-1")))
         live = Collected()
-        shell.run(f"echo twice >> {marker}", live=live)
-        shell.run(f"echo thrice >> {marker}; echo out", live=live)
-        assert marker.read_text() == "once\ntwice\nthrice\n"
+        shell.run(beacon.command("twice"), live=live)
+        shell.run(f"{beacon.command('thrice')}; echo out", live=live)
+        assert beacon.messages == ["once", "twice", "thrice"]
         assert endpoint.calls == {"streaming": 2, "buffered": 3}
         assert shell.streaming is False
     finally:
@@ -113,12 +112,11 @@ def test_an_endpoint_without_streaming_gets_one_buffered_invoke_and_is_remembere
         endpoint.server_close()
 
 
-def test_a_function_without_the_streaming_loop_answers_whole_and_that_answer_is_the_result(tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_a_function_without_the_streaming_loop_answers_whole_and_that_answer_is_the_result(beacon: Beacon) -> None:
     with serving("--runtime", "awslambdaric") as url:
-        done = run_lambdash("--endpoint-url", url, f"echo once >> {marker}; echo ran; echo err >&2; exit 5")
+        done = run_lambdash("--endpoint-url", url, f"{beacon.command('once')}; echo ran; echo err >&2; exit 5")
     assert (done.returncode, done.stdout, done.stderr) == (5, b"ran\n", b"err\n")
-    assert marker.read_text() == "once\n"
+    assert beacon.messages == ["once"]
 
 
 def older_handler(root: Path) -> Path:
@@ -134,17 +132,18 @@ def older_handler(root: Path) -> Path:
     return task_root
 
 
-def test_an_older_handler_refusing_the_stream_field_gets_the_request_again_buffered(tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_an_older_handler_refusing_the_stream_field_gets_the_request_again_buffered(
+    tmp_path: Path, beacon: Beacon
+) -> None:
     config = FunctionConfig(task_root=older_handler(tmp_path), runtime="awslambdaric")
     with LocalLambda(config) as local:
         shell = RemoteShell(LambdaClient(Target(function="lambdash", endpoint_url=local.endpoint_url,
                                                 credentials=local.credentials)))
         live = Collected()
-        result = shell.run(f"echo once >> {marker}; echo ran", live=live)
+        result = shell.run(f"{beacon.command('once')}; echo ran", live=live)
         out = io.BytesIO()
         result.stdout.write_to(out, "stdout")
     assert out.getvalue() == b"ran\n"
     assert live.data["stdout"] == b""  # nothing was streamed: the whole answer came buffered
-    assert marker.read_text() == "once\n"
+    assert beacon.messages == ["once"]
     assert shell.streaming is False
