@@ -19,7 +19,13 @@ from types import ModuleType
 from typing import NoReturn
 
 from lambdash import __version__
-from lambdash.commands.options import add_command_options, add_common_options, add_run_options, add_target_options
+from lambdash.commands.options import (
+    add_command_options,
+    add_common_options,
+    add_run_options,
+    add_session_options,
+    add_target_options,
+)
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.terminal import Terminal
 
@@ -50,6 +56,7 @@ examples:
   lambdash uname -a                  run on the default target
   lambdash 'ls /tmp | wc -l'         the remote shell parses the words
   echo hi | lambdash 'tr a-z A-Z'    stdin goes to the command
+  lambdash -i python3 -i             type to a command while it runs (a session)
   lambdash < probe.sh                run a script
   lambdash -- status                 run a remote command named like a subcommand
   lambdash -f my-shell --region eu-west-1 id
@@ -75,6 +82,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     add_target_options(parser)
     add_run_options(parser)
     add_command_options(parser)
+    add_session_options(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")
@@ -108,7 +116,7 @@ def parse_arguments(argv: Sequence[str], terminal: Terminal) -> tuple[argparse.N
         name, words = words[0], words[1:]
     else:
         # No command on a terminal opens the REPL; otherwise stdin is a script.
-        name = "run" if words or not terminal.stdin_isatty else "repl"
+        name = "run" if words or not terminal.stdin_isatty or args.interactive or args.tty else "repl"
     module = command_module(name)
     args.subcommand, args.words = name, words
     if explicit or name != "run":

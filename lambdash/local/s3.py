@@ -28,7 +28,11 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
+from lambdash_handler.contract.session import ENV_SESSION_ROLE, SESSION_ROLE_NAME
+
 BUCKET = "lambdash-local"
+# moto's account (its DEFAULT_ACCOUNT_ID) holds the session role the sandboxes assume.
+SESSION_ROLE_ARN = f"arn:aws:iam::123456789012:role/{SESSION_ROLE_NAME}"
 # The sandboxes' key pair for it: moto takes any, and the user's own never leaves their machine's shell.
 ACCESS_KEY_ID = "LOCALS3DUMMYKEYID000"
 SECRET_ACCESS_KEY = "local-s3-dummy-secret"
@@ -61,6 +65,8 @@ class EmbeddedS3:
             "AWS_ENDPOINT_URL_STS": self.endpoint_url,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            # Sessions: the role the handler assumes in moto's STS to hand out send-only credentials.
+            ENV_SESSION_ROLE: SESSION_ROLE_ARN,
         }
 
     def start_on_first_use(self, spawn: Callable[[Callable[[], Any]], Any]) -> None:
