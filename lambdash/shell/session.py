@@ -202,6 +202,8 @@ class InteractiveSession:
         self._error: BaseException | None = None
         self._uplink_failed_at: float | None = None
         self._timer: threading.Timer | None = None
+        # Called (from the stream's thread) once the session has ended.
+        self.on_end: Callable[[], None] | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -291,6 +293,8 @@ class InteractiveSession:
             if self.uplink is not None:
                 self.uplink.close()
             self._ended.set()
+            if self.on_end is not None:
+                self.on_end()
 
     def _session_record(self, record: dict[str, Any]) -> None:
         if record.get("event") != OPEN or self.uplink is not None:

@@ -1,0 +1,78 @@
+"""The REPL's sessions in a real terminal: ``:py`` and ``:i`` under tmux, against the local Lambda.
+
+What you type at their prompt goes to the running command; its output shows above
+the line you edit. The pane and its fixture are the REPL terminal tests' own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.integration.test_repl_tmux import Pane, pane
+
+__all__ = ["pane"]
+
+
+def shell_prompt_after(screen: str, text: str) -> bool:
+    """Whether the shell's prompt (``local...$``) is on a line after ``text``."""
+    at = screen.rfind(text)
+    return at != -1 and re.search(r"^local\S*\$", screen[at:], re.MULTILINE) is not None
+
+
+def test_py_keeps_its_state_reads_input_and_ctrl_d_returns_to_the_shell(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type(":py")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "Ctrl-D returns to lambdash" in screen and screen.rstrip().endswith(">>>"), 30,
+                  "the console's banner and first prompt")
+    pane.type("answer = 20")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.count(">>>") >= 2, 10, "the prompt after a statement")
+    pane.type("def twice(n):")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.rstrip().endswith("..."), 10, "the continuation prompt")
+    pane.type("    return n * 2")
+    pane.send("Enter")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.count(">>>") >= 3, 10, "the prompt after the definition")
+    pane.type("twice(answer) + 2")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\n42\n" in screen, 10, "the value, printed as Python prints it")
+    pane.type("name = input('Name? ')")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.rstrip().endswith("Name?"), 10, "input()'s own prompt")
+    pane.type("Ada")
+    pane.send("Enter")
+    pane.type("name")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "'Ada'" in screen, 10, "the value read by input()")
+    pane.type("import time; time.sleep(60)")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.rstrip().endswith("time.sleep(60)"), 10, "the line running")
+    pane.send("C-c")
+    pane.wait_for(lambda screen: "KeyboardInterrupt" in screen and screen.rstrip().endswith(">>>"), 10,
+                  "Ctrl-C interrupting the running line")
+    pane.send("C-d")
+    pane.wait_for(lambda screen: shell_prompt_after(screen, "KeyboardInterrupt"), 20,
+                  "the shell's prompt back after Ctrl-D")
+    history = (pane.state_dir / "history-local-python").read_text()
+    assert "+answer = 20" in history
+    assert "+Ada" in history
+    assert ":py" not in (pane.state_dir / "history-local-python").read_text()
+
+
+def test_i_relays_typed_lines_and_a_command_without_input_gets_a_hint(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("python3")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "`python3` got no input" in screen and "`:i python3`" in screen, 20,
+                  "the hint naming :i")
+    pane.type(':i printf "Who? "; read name; echo "hi $name"; exit 3')
+    pane.send("Enter")
+    pane.wait_for(lambda screen: screen.rstrip().endswith("Who?"), 20, "the command's unfinished line as the prompt")
+    pane.type("Bob")
+    pane.send("Enter")
+    screen = pane.wait_for(lambda screen: shell_prompt_after(screen, "hi Bob"), 20,
+                           "the command's answer and the shell's prompt back")
+    assert "Who? Bob\nhi Bob\n" in screen
+    assert "+Bob" in (pane.state_dir / "history-local-input").read_text()
