@@ -63,6 +63,14 @@ def streaming_state(report: StatusReport) -> str:
     return state
 
 
+def sessions_state(report: StatusReport) -> str:
+    """Whether the function can open sessions (lambdash -i, :i, :py): the role it hands out credentials of."""
+    role = report.to_dict()["session_role"]
+    if role is None:
+        return "not set up: `lambdash deploy` sets them up (a twin made --with-role has none)"
+    return f"role {role.rsplit('/', 1)[-1]} (send-only credentials, one queue per session)"
+
+
 def render_status(report: StatusReport) -> list[str]:
     """Aligned ``label  value`` lines, then the drift."""
     document = report.to_dict()
@@ -81,6 +89,7 @@ def render_status(report: StatusReport) -> list[str]:
         ("bucket", f"{document['bucket']} (prefix {document['prefix']}/)" if document["bucket"] else "(none)"),
         ("role", report.function.role_arn),
         ("streaming", streaming_state(report)),
+        ("sessions", sessions_state(report)),
     ]
     if report.function.subnet_ids:
         rows.append(("vpc", f"subnets {', '.join(report.function.subnet_ids)}; "

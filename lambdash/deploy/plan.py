@@ -14,6 +14,7 @@ from typing import Any
 from lambdash.deploy.observed import BucketState, FunctionState, RoleState
 from lambdash.deploy.settings import DeploySettings
 from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX
+from lambdash_handler.contract.session import ENV_SESSION_ROLE
 
 
 class Action(StrEnum):
@@ -28,6 +29,8 @@ class Action(StrEnum):
 
 class ResourceKind(StrEnum):
     BUCKET = "bucket"
+    # The account's session role, shared by its lambdash functions (see ``planner.plan_session_role``).
+    SESSIONS = "sessions"
     ROLE = "role"
     FUNCTION = "function"
 
@@ -152,6 +155,8 @@ class StatusReport:
         return {
             "function": function.name,
             "streaming": ENV_EXEC_WRAPPER in function.environment,
+            # The role whose send-only credentials the function hands a session's client (None: no sessions).
+            "session_role": function.environment.get(ENV_SESSION_ROLE),
             "arn": function.arn,
             "region": self.settings.region,
             "state": function.state,
