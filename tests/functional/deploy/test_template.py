@@ -19,6 +19,8 @@ from lambdash.terminal import Terminal
 
 VPC_OPTIONS = ["--subnet", "subnet-0123abcd", "--subnet", "subnet-4567abcd", "--security-group", "sg-0123abcd"]
 
+# The session role as the template names it (one per account).
+SESSION_ROLE = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-session"}
 
 def template(*argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.BytesIO(), io.BytesIO()
@@ -81,7 +83,7 @@ def test_the_resources_are_deploys() -> None:
     assert sessions["PolicyName"] == "lambdash-sessions"
     assert [statement["Resource"] for statement in sessions["PolicyDocument"]["Statement"]] == [
         {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:lambdash-session-*"},
-        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"}, {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-session"}]
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"}, SESSION_ROLE]
     assert policy["PolicyName"] == "lambdash-spill"
     assert policy["PolicyDocument"]["Statement"] == [{
         "Sid": "SpillObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
@@ -95,7 +97,7 @@ def test_the_resources_are_deploys() -> None:
     assert function["Environment"] == {"Variables": {
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
         "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": "lambdash",
-        "LAMBDASH_SESSION_ROLE": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-session"}}}
+        "LAMBDASH_SESSION_ROLE": SESSION_ROLE}}
     session_role = resources["SessionRole"]
     assert session_role["Condition"] == "MakeSessionRole"
     assert document["Conditions"] == {"MakeSessionRole": {"Fn::Equals": [{"Ref": "CreateSessionRole"}, "true"]}}
@@ -115,7 +117,7 @@ def test_without_a_bucket_there_is_no_bucket_policy_or_spill_environment() -> No
     assert sorted(document["Resources"]) == ["Function", "FunctionRole", "SessionRole"]
     assert [policy["PolicyName"] for policy in document["Resources"]["FunctionRole"]["Properties"]["Policies"]] == [
         "lambdash-sessions"]
-    session = {"LAMBDASH_SESSION_ROLE": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-session"}}
+    session = {"LAMBDASH_SESSION_ROLE": SESSION_ROLE}
     assert document["Resources"]["Function"]["Properties"]["Environment"] == {
         "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper", **session}}
     assert as_json("--no-bucket", "--no-stream")["Resources"]["Function"]["Properties"]["Environment"] == {
