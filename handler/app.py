@@ -248,15 +248,17 @@ def _run_streaming(
     # A session's queue outlives the result record by a moment: it is deleted once the stream has ended.
     with Spool() as spool, contextlib.ExitStack() as session_scope:
         command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
+        session = None
+        if request.session is not None:  # a session that cannot open is refused before the stream begins
+            session = _open_session(request, limit, environ)
+            session_scope.callback(session.close)
         # The stream must end, result record included, before Lambda's own deadline.
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
-        session = None
         try:
-            if request.session is not None:
-                session = _open_session(request, output, limit, environ)
-                session_scope.callback(session.close)
+            if session is not None:
+                session.announce(output)
                 result = session.run(command, spool=spool, shell_path=shell_path, cwd=request.cwd, base_env=environ,
                                      env_overlay=request.env, timeout=limit.seconds, heartbeat=HEARTBEAT_SECONDS)
             else:
@@ -294,12 +296,12 @@ def _run_streaming(
     return response
 
 
-def _open_session(request: Request, output: StreamedOutput, limit: TimeLimit, environ: Mapping[str, str]) -> Any:
-    """The session's queue and credentials, told to the client (see ``session``); InvalidRequest if it cannot open."""
+def _open_session(request: Request, limit: TimeLimit, environ: Mapping[str, str]) -> Any:
+    """The session's queue and credentials (see ``session``); InvalidRequest, nothing made, if it cannot open."""
     from .session import SessionChannel
 
     assert request.session is not None
-    return SessionChannel.open(request.session, output, limit.seconds, environ=environ,
+    return SessionChannel.open(request.session, limit.seconds, environ=environ,
                                function_name=environ.get(ENV_FUNCTION_NAME, ""))
 
 

@@ -109,11 +109,15 @@ def default_client(service: str) -> Any:
 class SessionChannel:
     """One session's queue and credentials, and the command that reads them."""
 
-    def __init__(self, settings: SessionSettings, output: StreamedOutput, sqs: Any, queue_url: str,
-                 queue_name: str) -> None:
+    def __init__(self, settings: SessionSettings, sqs: Any, queue_url: str, queue_name: str, endpoint: str,
+                 region: str, limit_seconds: float) -> None:
         self.settings = settings
-        self.output = output
+        self.output: StreamedOutput | None = None
         self.sqs = sqs
+        self.endpoint = endpoint
+        self.region = region
+        self.limit_seconds = limit_seconds
+        self.credentials: dict[str, str] | None = None
         self.queue_url = queue_url
         self.queue_name = queue_name
         self.error: str | None = None
@@ -133,11 +137,11 @@ class SessionChannel:
     # --- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, settings: SessionSettings, output: StreamedOutput, limit_seconds: float, *,
-             environ: Mapping[str, str], function_name: str, clients: ClientFactory = default_client) -> SessionChannel:
-        """Make the queue and the credentials, and tell the client in the session's first record.
+    def open(cls, settings: SessionSettings, limit_seconds: float, *, environ: Mapping[str, str],
+             function_name: str, clients: ClientFactory = default_client) -> SessionChannel:
+        """Make the queue and the credentials (``announce`` tells the client).
 
-        InvalidRequest (nothing has run) when SQS or STS cannot be reached or refuse.
+        InvalidRequest, with nothing left behind, when SQS or STS cannot be reached or refuse.
         """
         started = time.monotonic()
         sqs = clients("sqs")
@@ -150,19 +154,23 @@ class SessionChannel:
             }, tags={CREATED_TAG: str(int(time.time())), "lambdash:function": function_name or "unknown"})
         except Exception as problem:
             raise _unavailable("SQS", endpoint, region, problem, f"sqs:CreateQueue on {QUEUE_PREFIX}*") from None
-        channel = cls(settings, output, sqs, str(created["QueueUrl"]), name)
+        channel = cls(settings, sqs, str(created["QueueUrl"]), name, endpoint, region, limit_seconds)
         try:
-            credentials = channel._credentials(clients, environ, region)
+            channel.credentials = channel._credentials(clients, environ, region)
         except BaseException:
             channel.close()
             raise
         channel.open_ms = round((time.monotonic() - started) * 1000, 3)
-        output.send_record(SESSION, json.dumps({
-            "event": OPEN, "queue_url": channel.queue_url, "endpoint": endpoint, "region": region,
-            "message_group": MESSAGE_GROUP, "credentials": credentials, "seconds": round(limit_seconds, 3),
-        }).encode())
         _sweep_now_and_then(sqs, name)
         return channel
+
+    def announce(self, output: StreamedOutput) -> None:
+        """The stream's first record: where the client sends input, and with which credentials."""
+        self.output = output
+        output.send_record(SESSION, json.dumps({
+            "event": OPEN, "queue_url": self.queue_url, "endpoint": self.endpoint, "region": self.region,
+            "message_group": MESSAGE_GROUP, "credentials": self.credentials, "seconds": round(self.limit_seconds, 3),
+        }).encode())
 
     def _credentials(self, clients: ClientFactory, environ: Mapping[str, str], region: str) -> dict[str, str] | None:
         """Credentials that may only send to this queue; None when no session role is configured.
@@ -283,7 +291,8 @@ class SessionChannel:
         else:
             command_io = _PipeIO(launch, cwd)
         discipline = LineDiscipline() if settings.tty and terminal is None else None
-        loop = _SessionLoop(self, command_io, discipline, timeout, heartbeat)
+        assert self.output is not None, "announce the session before running its command"
+        loop = _SessionLoop(self, self.output, command_io, discipline, timeout, heartbeat)
         return loop.run(launch)
 
     def report(self) -> dict[str, Any]:
@@ -407,9 +416,10 @@ class _PtyIO(_CommandIO):
 class _SessionLoop:
     """The command's loop: its output to the stream, the session's events to its input, until it ends."""
 
-    def __init__(self, channel: SessionChannel, command_io: _CommandIO, discipline: LineDiscipline | None,
-                 timeout: float, heartbeat: float) -> None:
+    def __init__(self, channel: SessionChannel, output: StreamedOutput, command_io: _CommandIO,
+                 discipline: LineDiscipline | None, timeout: float, heartbeat: float) -> None:
         self.channel = channel
+        self.output = output
         self.io = command_io
         self.discipline = discipline
         self.timeout = timeout
@@ -461,7 +471,7 @@ class _SessionLoop:
                 if pidfd is None and returncode is None:
                     returncode = process.poll()
                 if time.monotonic() - last_sent >= self.heartbeat:
-                    self.channel.output("", b"")
+                    self.output("", b"")
                     last_sent = time.monotonic()
             duration = time.monotonic() - launch.started
             kill_group(process.pid)
@@ -487,7 +497,7 @@ class _SessionLoop:
             return False
         if self.discipline is not None:
             data = self.discipline.output(data)
-        self.channel.output(self.io.readers[descriptor], data)
+        self.output(self.io.readers[descriptor], data)
         return True
 
     def _apply(self, events: list[Event]) -> None:
@@ -510,7 +520,7 @@ class _SessionLoop:
             return
         actions, echo = self.discipline.keys(data)
         if echo:
-            self.channel.output("stdout", echo)
+            self.output("stdout", echo)
         for action in actions:
             if isinstance(action, Line):
                 self.pending += action.data

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
@@ -26,6 +27,7 @@ from moto.sts.models import sts_backends
 import lambdash_handler.session as handler_session
 from lambdash.deploy.settings import DeploySettings
 from lambdash_handler.app import respond, respond_streaming
+from lambdash_handler.contract import schema_path
 from lambdash_handler.contract.records import RESULT, SESSION, STDERR, STDOUT, RecordReader
 from lambdash_handler.contract.session import STALE_QUEUE_SECONDS, Event, Input, Signal, encode_message
 from lambdash_handler.session import queue_arn, session_policy, sweep_stale_queues
@@ -34,6 +36,8 @@ from tests.helpers import FakeContext, closed_loopback_url, wait_until
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SESSION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"
+REQUEST, RESPONSE = (jsonschema.Draft202012Validator(json.loads(schema_path(name).read_text()))
+                     for name in ("request", "response"))
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +65,7 @@ class HandlerSession:
         self.environ = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_NAME": "lambdash",
                         **(environ or {})}
         event = {"v": 1, "command": command, "stream": True, "session": {"tty": tty}}
+        REQUEST.validate(event)
         self.thread = threading.Thread(target=respond_streaming, daemon=True,
                                        args=(event, FakeContext(timeout=60), self._take),
                                        kwargs={"environ": self.environ})
@@ -112,6 +117,7 @@ class HandlerSession:
     def finish(self) -> dict[str, Any]:
         self.thread.join(timeout=60)
         assert self.result is not None
+        RESPONSE.validate(self.result)
         return self.result
 
 
