@@ -36,7 +36,6 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from .contract.records import SESSION
 from .contract.session import (
@@ -148,18 +147,31 @@ class SessionChannel:
         endpoint = str(sqs.meta.endpoint_url)
         region = str(sqs.meta.region_name)
         name = f"{QUEUE_PREFIX}{int(time.time())}-{secrets.token_hex(6)}.fifo"
+        # The credentials are asked for while the queue is made: the policy names the queue by name, not URL.
+        credentials: list[dict[str, str] | None] = []
+        refusal: list[InvalidRequest] = []
+
+        def hand_out() -> None:
+            try:
+                credentials.append(_credentials(clients, environ, name, region))
+            except InvalidRequest as problem:
+                refusal.append(problem)
+
+        asking = threading.Thread(target=hand_out, name="session-credentials", daemon=True)
+        asking.start()
         try:
             created = sqs.create_queue(QueueName=name, Attributes={
                 "FifoQueue": "true", "MessageRetentionPeriod": str(STALE_QUEUE_SECONDS), "VisibilityTimeout": "60",
             }, tags={CREATED_TAG: str(int(time.time())), "lambdash:function": function_name or "unknown"})
         except Exception as problem:
+            asking.join()
             raise _unavailable("SQS", endpoint, region, problem, f"sqs:CreateQueue on {QUEUE_PREFIX}*") from None
         channel = cls(settings, sqs, str(created["QueueUrl"]), name, endpoint, region, limit_seconds)
-        try:
-            channel.credentials = channel._credentials(clients, environ, region)
-        except BaseException:
+        asking.join()
+        if refusal:
             channel.close()
-            raise
+            raise refusal[0]
+        channel.credentials = credentials[0]
         channel.open_ms = round((time.monotonic() - started) * 1000, 3)
         _sweep_now_and_then(sqs, name)
         return channel
@@ -171,26 +183,6 @@ class SessionChannel:
             "event": OPEN, "queue_url": self.queue_url, "endpoint": self.endpoint, "region": self.region,
             "message_group": MESSAGE_GROUP, "credentials": self.credentials, "seconds": round(self.limit_seconds, 3),
         }).encode())
-
-    def _credentials(self, clients: ClientFactory, environ: Mapping[str, str], region: str) -> dict[str, str] | None:
-        """Credentials that may only send to this queue; None when no session role is configured.
-
-        Without one the client sends with its own credentials (an older deployment).
-        """
-        role = environ.get(ENV_SESSION_ROLE)
-        if not role:
-            return None
-        sts = clients("sts")
-        try:
-            answer = sts.assume_role(RoleArn=role, RoleSessionName=self.queue_name.removesuffix(".fifo")[:64],
-                                     DurationSeconds=CREDENTIAL_SECONDS,
-                                     Policy=json.dumps(session_policy(queue_arn(self.queue_url, region))))
-        except Exception as problem:
-            raise _unavailable("STS", str(sts.meta.endpoint_url), region, problem,
-                               f"sts:AssumeRole on {role}") from None
-        given = answer["Credentials"]
-        return {"access_key_id": given["AccessKeyId"], "secret_access_key": given["SecretAccessKey"],
-                "session_token": given["SessionToken"], "expiration": str(given["Expiration"])}
 
     # --- the uplink ----------------------------------------------------------------------------
 
@@ -601,6 +593,27 @@ def _take_controlling_terminal() -> None:  # pragma: no cover - runs in the chil
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _credentials(clients: ClientFactory, environ: Mapping[str, str], queue: str,
+                 region: str) -> dict[str, str] | None:
+    """Credentials that may only send to the queue ``queue``; None when no session role is configured.
+
+    Without one the client sends with its own credentials (an older deployment).
+    """
+    role = environ.get(ENV_SESSION_ROLE)
+    if not role:
+        return None
+    sts = clients("sts")
+    try:
+        answer = sts.assume_role(RoleArn=role, RoleSessionName=queue.removesuffix(".fifo")[:64],
+                                 DurationSeconds=CREDENTIAL_SECONDS,
+                                 Policy=json.dumps(session_policy(session_queue_arn(queue, region))))
+    except Exception as problem:
+        raise _unavailable("STS", str(sts.meta.endpoint_url), region, problem, f"sts:AssumeRole on {role}") from None
+    given = answer["Credentials"]
+    return {"access_key_id": given["AccessKeyId"], "secret_access_key": given["SecretAccessKey"],
+            "session_token": given["SessionToken"], "expiration": str(given["Expiration"])}
+
+
 def session_policy(queue_arn: str) -> dict[str, Any]:
     """The inline session policy of the handed-out credentials: send to this one queue, nothing else."""
     return {
@@ -610,11 +623,15 @@ def session_policy(queue_arn: str) -> dict[str, Any]:
     }
 
 
-def queue_arn(queue_url: str, region: str) -> str:
-    """A queue's ARN from its URL (``.../ACCOUNT/NAME``) and region, without a call to ask."""
-    account, _, name = urlsplit(queue_url).path.strip("/").partition("/")
+def session_queue_arn(queue: str, region: str) -> str:
+    """The ARN the session policy names the queue by, known before the queue is made.
+
+    The account is a wildcard: the session role may only send to its own account's
+    session queues, so the two policies together allow exactly this account's queue
+    of that (random, unique) name.
+    """
     partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+    return f"arn:{partition}:sqs:{region}:*:{queue}"
 
 
 def _unavailable(service: str, endpoint: str, region: str, problem: Exception, permission: str) -> InvalidRequest:

@@ -11,12 +11,12 @@ retried message is delivered once.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
@@ -56,6 +56,44 @@ class UplinkAddress:
                        credentials=dict(credentials) if credentials else None)
         except (KeyError, TypeError, ValueError):
             raise TransportError("the function opened a session but did not say where its input goes") from None
+
+
+def refuse_beyond_this_machine(address: UplinkAddress, target: Target) -> None:
+    """A local Lambda's session queue must be on loopback: lambdash sends nothing beyond this machine for it."""
+    local = target.local or target.credentials is not None or is_loopback(target.endpoint_url)
+    if local and not is_loopback(address.endpoint):
+        raise LambdashError(f"the local Lambda's session queue is at {address.endpoint}, beyond this machine; "
+                            "lambdash sends nothing there (the local Lambda's own SQS is off with --bucket or "
+                            "--no-s3, and sessions need it)")
+    if local and address.credentials is None:
+        raise LambdashError("the local Lambda opened a session without credentials for its queue; "
+                            "lambdash sends nothing with yours")
+
+
+_shared: list[botocore.session.Session] = []
+_shared_lock = threading.Lock()
+
+
+def _shared_session() -> botocore.session.Session:
+    """One botocore session, with none of the user's configuration, for every session's SQS client.
+
+    Its loader keeps SQS's service model once read, so only the first session of a
+    process pays for reading it (``prepare`` reads it while the session opens).
+    """
+    with _shared_lock:
+        if not _shared:
+            _shared.append(botocore.session.Session(session_vars={"profile": (None, None, None, None)}))
+        return _shared[0]
+
+
+def prepare() -> None:
+    """Make a first SQS client ahead (in a thread, while the session opens), so the real one is quick.
+
+    It reads SQS's service model and builds botocore's client class, which the session
+    keeps; it sends nothing (its endpoint is never called).
+    """
+    _shared_session().create_client("sqs", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                                    aws_access_key_id="unused", aws_secret_access_key="unused")
 
 
 class QueueSender:
@@ -101,23 +139,15 @@ class QueueSender:
 
 def _client(address: UplinkAddress, target: Target) -> Any:
     """An SQS client for the queue: the handed-out credentials, or the user's own, never another endpoint."""
-    local = target.local or target.credentials is not None or is_loopback(target.endpoint_url)
-    if local and not is_loopback(address.endpoint):
-        raise LambdashError(f"the local Lambda's session queue is at {address.endpoint}, beyond this machine; "
-                            "lambdash sends nothing there (the local Lambda's own SQS is off with --bucket or "
-                            "--no-s3, and sessions need it)")
+    refuse_beyond_this_machine(address, target)
     config = Config(retries={"total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                     read_timeout=SEND_READ_TIMEOUT_SECONDS, tcp_keepalive=True)
     given = address.credentials
-    if given is not None:
-        # Nothing of the user's configuration applies: these credentials, this endpoint, this region.
-        unconfigured = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-        session = boto3.session.Session(
-            botocore_session=unconfigured, region_name=address.region, aws_access_key_id=given["access_key_id"],
-            aws_secret_access_key=given["secret_access_key"], aws_session_token=given.get("session_token"))
-    elif local:
-        raise LambdashError("the local Lambda opened a session without credentials for its queue; "
-                            "lambdash sends nothing with yours")
-    else:
+    if given is None:
         session = make_session(target)
-    return session.client("sqs", endpoint_url=address.endpoint, region_name=address.region, config=config)
+        return session.client("sqs", endpoint_url=address.endpoint, region_name=address.region, config=config)
+    # Nothing of the user's configuration applies: these credentials, this endpoint, this region.
+    return _shared_session().create_client(
+        "sqs", region_name=address.region, endpoint_url=address.endpoint, config=config,
+        aws_access_key_id=given["access_key_id"], aws_secret_access_key=given["secret_access_key"],
+        aws_session_token=given.get("session_token"))

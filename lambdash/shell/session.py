@@ -83,8 +83,10 @@ class SessionUnavailable(LambdashError):
 class Uplink:
     """Sends a session's events in order, coalesced into as few messages as fit, from a thread of its own."""
 
-    def __init__(self, sender: QueueSender, on_failure: Callable[[LambdashError], None]) -> None:
-        self._sender = sender
+    def __init__(self, make_sender: Callable[[], QueueSender], on_failure: Callable[[LambdashError], None]) -> None:
+        """``make_sender`` is called in the uplink's own thread: making an SQS client takes a while."""
+        self._make_sender = make_sender
+        self._sender: QueueSender | None = None
         self._on_failure = on_failure
         self._events: collections.deque[Event] = collections.deque()
         self._queued = 0
@@ -149,6 +151,8 @@ class Uplink:
         while (events := self._take()) is not None:
             self.sequence += 1
             try:
+                if self._sender is None:
+                    self._sender = self._make_sender()
                 self._sender.send(self.sequence, encode_message(self.sequence, events))
             except LambdashError as problem:
                 with self._condition:
@@ -245,8 +249,11 @@ class InteractiveSession:
 
     def _open(self) -> None:
         from lambdash.aws.invoke import StreamingUnavailable
+        from lambdash.aws.uplink import prepare
 
         started = time.monotonic()
+        if self._make_sender is None:
+            threading.Thread(target=prepare, name="session-prepare", daemon=True).start()
         try:
             self._stream = self.shell.client.invoke_streaming(json.dumps(self.request()).encode(),
                                                               on_throttle=self.on_throttle)
@@ -299,11 +306,12 @@ class InteractiveSession:
     def _session_record(self, record: dict[str, Any]) -> None:
         if record.get("event") != OPEN or self.uplink is not None:
             return
-        from lambdash.aws.uplink import QueueSender, UplinkAddress
+        from lambdash.aws.uplink import QueueSender, UplinkAddress, refuse_beyond_this_machine
 
         address = UplinkAddress.from_record(record)
+        refuse_beyond_this_machine(address, self.target)
         make = self._make_sender or QueueSender
-        self.uplink = Uplink(make(address, self.target), self._uplink_failed)
+        self.uplink = Uplink(lambda: make(address, self.target), self._uplink_failed)
         self.seconds = float(record.get("seconds") or 0) or None
         self.opened_at = time.monotonic()
         if self.seconds:

@@ -30,7 +30,7 @@ from lambdash_handler.app import respond, respond_streaming
 from lambdash_handler.contract import schema_path
 from lambdash_handler.contract.records import RESULT, SESSION, STDERR, STDOUT, RecordReader
 from lambdash_handler.contract.session import STALE_QUEUE_SECONDS, Event, Input, Signal, encode_message
-from lambdash_handler.session import queue_arn, session_policy, sweep_stale_queues
+from lambdash_handler.session import session_policy, session_queue_arn, sweep_stale_queues
 from tests.helpers import FakeContext, closed_loopback_url, wait_until
 
 ACCOUNT = "123456789012"
@@ -164,8 +164,8 @@ def test_the_credentials_handed_out_may_send_to_this_sessions_queue_and_nowhere_
         assert assumed.role_arn == SESSION_ROLE
         lasts = assumed.expiration.timestamp() - time.time()
         assert 800 < lasts <= 900  # 15 minutes, STS's least
-        assert json.loads(assumed.policy) == session_policy(queue_arn(opened["queue_url"], REGION))
-        assert json.loads(assumed.policy)["Statement"][0]["Resource"].endswith(":" + result["session"]["queue"])
+        assert json.loads(assumed.policy) == session_policy(session_queue_arn(result["session"]["queue"], REGION))
+        assert opened["queue_url"].endswith("/" + result["session"]["queue"])
 
     enforced()
 

@@ -18,7 +18,7 @@ from lambdash_handler.contract.session import (
     decode_message,
     encode_message,
 )
-from lambdash_handler.session import queue_arn, session_policy
+from lambdash_handler.session import session_policy, session_queue_arn
 
 
 def test_events_round_trip_in_order_with_binary_input() -> None:
@@ -43,10 +43,10 @@ def test_a_body_that_is_not_a_session_message_is_refused(body: str) -> None:
 
 
 def test_the_handed_out_credentials_may_send_to_this_queue_and_do_nothing_else() -> None:
-    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/lambdash-session-1-ab.fifo"
-    arn = queue_arn(url, "eu-west-1")
-    assert arn == "arn:aws:sqs:eu-west-1:123456789012:lambdash-session-1-ab.fifo"
-    assert queue_arn(url.replace("eu-west-1", "cn-north-1"), "cn-north-1").startswith("arn:aws-cn:sqs:")
+    # The account is a wildcard (the policy is made with the queue); the session role's own policy pins it.
+    arn = session_queue_arn("lambdash-session-1-ab.fifo", "eu-west-1")
+    assert arn == "arn:aws:sqs:eu-west-1:*:lambdash-session-1-ab.fifo"
+    assert session_queue_arn("lambdash-session-1-ab.fifo", "cn-north-1").startswith("arn:aws-cn:sqs:cn-north-1:*:")
     policy = session_policy(arn)
     assert json.loads(json.dumps(policy)) == {
         "Version": "2012-10-17",
