@@ -250,15 +250,16 @@ def _run_streaming(
         command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         session = None
         if request.session is not None:  # a session that cannot open is refused before the stream begins
-            session = _open_session(request, limit, environ)
+            session = _open_session(request, environ)
             session_scope.callback(session.close)
+            limit = _time_limit(request, context)  # opening took some of the time left
         # The stream must end, result record included, before Lambda's own deadline.
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
         try:
             if session is not None:
-                session.announce(output)
+                session.announce(output, limit.seconds)
                 result = session.run(command, spool=spool, shell_path=shell_path, cwd=request.cwd, base_env=environ,
                                      env_overlay=request.env, timeout=limit.seconds, heartbeat=HEARTBEAT_SECONDS)
             else:
@@ -296,13 +297,12 @@ def _run_streaming(
     return response
 
 
-def _open_session(request: Request, limit: TimeLimit, environ: Mapping[str, str]) -> Any:
+def _open_session(request: Request, environ: Mapping[str, str]) -> Any:
     """The session's queue and credentials (see ``session``); InvalidRequest, nothing made, if it cannot open."""
     from .session import SessionChannel
 
     assert request.session is not None
-    return SessionChannel.open(request.session, limit.seconds, environ=environ,
-                               function_name=environ.get(ENV_FUNCTION_NAME, ""))
+    return SessionChannel.open(request.session, environ=environ, function_name=environ.get(ENV_FUNCTION_NAME, ""))
 
 
 def _answer_deadline(context: LambdaContext) -> float:

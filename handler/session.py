@@ -109,13 +109,12 @@ class SessionChannel:
     """One session's queue and credentials, and the command that reads them."""
 
     def __init__(self, settings: SessionSettings, sqs: Any, queue_url: str, queue_name: str, endpoint: str,
-                 region: str, limit_seconds: float) -> None:
+                 region: str) -> None:
         self.settings = settings
         self.output: StreamedOutput | None = None
         self.sqs = sqs
         self.endpoint = endpoint
         self.region = region
-        self.limit_seconds = limit_seconds
         self.credentials: dict[str, str] | None = None
         self.queue_url = queue_url
         self.queue_name = queue_name
@@ -136,8 +135,8 @@ class SessionChannel:
     # --- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, settings: SessionSettings, limit_seconds: float, *, environ: Mapping[str, str],
-             function_name: str, clients: ClientFactory = default_client) -> SessionChannel:
+    def open(cls, settings: SessionSettings, *, environ: Mapping[str, str], function_name: str,
+             clients: ClientFactory = default_client) -> SessionChannel:
         """Make the queue and the credentials (``announce`` tells the client).
 
         InvalidRequest, with nothing left behind, when SQS or STS cannot be reached or refuse.
@@ -166,7 +165,7 @@ class SessionChannel:
         except Exception as problem:
             asking.join()
             raise _unavailable("SQS", endpoint, region, problem, f"sqs:CreateQueue on {QUEUE_PREFIX}*") from None
-        channel = cls(settings, sqs, str(created["QueueUrl"]), name, endpoint, region, limit_seconds)
+        channel = cls(settings, sqs, str(created["QueueUrl"]), name, endpoint, region)
         asking.join()
         if refusal:
             channel.close()
@@ -176,12 +175,12 @@ class SessionChannel:
         _sweep_now_and_then(sqs, name)
         return channel
 
-    def announce(self, output: StreamedOutput) -> None:
-        """The stream's first record: where the client sends input, and with which credentials."""
+    def announce(self, output: StreamedOutput, limit_seconds: float) -> None:
+        """The stream's first record: where the client sends input, with which credentials, and for how long."""
         self.output = output
         output.send_record(SESSION, json.dumps({
             "event": OPEN, "queue_url": self.queue_url, "endpoint": self.endpoint, "region": self.region,
-            "message_group": MESSAGE_GROUP, "credentials": self.credentials, "seconds": round(self.limit_seconds, 3),
+            "message_group": MESSAGE_GROUP, "credentials": self.credentials, "seconds": round(limit_seconds, 3),
         }).encode())
 
     # --- the uplink ----------------------------------------------------------------------------
