@@ -41,14 +41,13 @@ from lambdash.repl.history import PrivateFileHistory, history_path
 from lambdash.shell.remote import RemoteResult
 from lambdash.shell.session import InteractiveSession, session_error, time_limit_note
 from lambdash.terminal import RED, RESET
+from lambdash_handler.contract import ENV_LIKE_HANDLER
 
 if TYPE_CHECKING:
     from lambdash.repl.session import ReplSession
 
 # After a line, :py waits this long for the console's >>> or ... before prompting without one.
 CONSOLE_ANSWER_SECONDS = 0.5
-# The environment variable a twin made --with-code holds its function's Handler setting in (see deploy).
-ENV_USER_HANDLER = "LAMBDASH_LIKE_HANDLER"
 # Programs that read commands from a terminal; run with no input they exit at once.
 READS_A_TERMINAL = frozenset({
     "python", "python3", "node", "irb", "ruby", "sh", "bash", "dash", "zsh", "ash", "sqlite3", "psql", "mysql",
@@ -60,10 +59,10 @@ READS_A_TERMINAL = frozenset({
 CONSOLE = r"""
 import code, os, sys
 marker = sys.argv[1]
-for path in (os.environ.get("LAMBDA_TASK_ROOT") or "", "/opt/python"):
+for path in ("/opt/python", os.environ.get("LAMBDA_TASK_ROOT") or ""):  # the task root first, as Lambda has it
     if path and os.path.isdir(path) and path not in sys.path:
         sys.path.insert(0, path)
-handler = os.environ.get("LAMBDASH_LIKE_HANDLER")
+handler = os.environ.get(sys.argv[2])
 print("Python %s in the sandbox (%s); Ctrl-D returns to lambdash" % (sys.version.split()[0],
       os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "lambdash")))
 if handler:
@@ -309,7 +308,7 @@ def run_interactive(repl: ReplSession, command: str, *, kind: str, lexer: Lexer 
 def python_console(repl: ReplSession) -> RemoteResult:
     """``:py``: a Python console in the sandbox, its lines edited and highlighted here."""
     marker = f"lambdash-py-{secrets.token_hex(8)}"
-    command = f"exec python3 -u -c {shlex.quote(CONSOLE)} {marker}"
+    command = f"exec python3 -u -c {shlex.quote(CONSOLE)} {marker} {ENV_LIKE_HANDLER}"
     return run_interactive(repl, command, kind="python", lexer=PygmentsLexer(PythonLexer), console_marker=marker,
                            label=":py")
 

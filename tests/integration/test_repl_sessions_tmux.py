@@ -7,10 +7,22 @@ the line you edit. The pane and its fixture are the REPL terminal tests' own.
 from __future__ import annotations
 
 import re
+import shlex
+from pathlib import Path
 
+from tests.helpers import LAMBDASH, run_lambdash, serving, state_dir
 from tests.integration.test_repl_tmux import Pane, pane
 
 __all__ = ["pane"]
+
+
+def start_pane(tmp_path: Path, home: Path, arguments: str) -> Pane:
+    """A tmux pane running `lambdash ARGUMENTS`, as the REPL tests' own fixture starts one."""
+    made = Pane(tmp_path / "tmux-code.sock", tmp_path / "status-code", state_dir(home))
+    command = f"env TERM=screen PAGER=cat {shlex.quote(LAMBDASH)} {arguments}; echo $? > {made.status_file}"
+    started = made.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    return made
 
 
 def shell_prompt_after(screen: str, text: str) -> bool:
@@ -76,3 +88,29 @@ def test_i_relays_typed_lines_and_a_command_without_input_gets_a_hint(pane: Pane
                            "the command's answer and the shell's prompt back")
     assert "Who? Bob\nhi Bob\n" in screen
     assert "+Bob" in (pane.state_dir / "history-local-input").read_text()
+
+
+def test_py_in_a_local_lambda_with_your_code_names_its_handler_and_imports_it(tmp_path: Path, home: Path) -> None:
+    code = tmp_path / "orders"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return {'orders': len(event)}\n")
+    with serving("--code", str(code), "--code-handler", "app.handler") as url:
+        made = start_pane(tmp_path, home, f"--endpoint-url {url} repl")
+        try:
+            made.wait_for(lambda screen: "$" in screen, 20, "the first prompt")
+            made.type(":py")
+            made.send("Enter")
+            made.wait_for(lambda screen: "its handler is app.handler (from app import handler)" in screen
+                          and screen.rstrip().endswith(">>>"), 30, "the banner naming the handler")
+            made.type("from app import handler; handler({'a': 1, 'b': 2}, None)")
+            made.send("Enter")
+            made.wait_for(lambda screen: "{'orders': 2}" in screen, 20, "the function's own code answering")
+        finally:
+            made.tmux("kill-server")
+
+
+def test_serve_refuses_code_that_clashes_with_lambdashs_handler(tmp_path: Path) -> None:
+    (tmp_path / "lambdash_handler").mkdir()
+    refused = run_lambdash("serve", "--port", "0", "--code", str(tmp_path))
+    assert refused.returncode == 255
+    assert refused.stderr.decode().startswith(f"lambdash: error: --code {tmp_path} has a lambdash_handler/ of its own")
