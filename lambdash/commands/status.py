@@ -76,6 +76,10 @@ def render_status(report: StatusReport) -> list[str]:
     document = report.to_dict()
     code = document["code_sha256"] + ("  (same as this lambdash's handler)" if document["code_current"]
                                       else f"  (this lambdash's handler: {report.local_code_sha256})")
+    if document["code_of"]:
+        code = (f"{document['code_sha256']}  (lambdash's handler with the code of its function, sha256 "
+                f"{document['code_of']}" + (f"; handler {document['code_handler']})" if document["code_handler"]
+                                            else ")"))
     rows = [
         ("function", f"{report.function.name}  {report.function.arn}"),
         ("state", f"{report.function.state or '?'} (last update: {report.function.last_update_status or '?'})"),

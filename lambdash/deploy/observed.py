@@ -249,6 +249,12 @@ def observe_original(client: DeployClient, function: FunctionReference | str) ->
     return function_state(client.get_function_configuration(text), {})
 
 
+def observe_function_code(client: DeployClient, function: str) -> tuple[Mapping[str, Any], str]:
+    """A twin's original as GetFunction gives it: its configuration, and the short-lived URL of its code package."""
+    answer = client.get_function_code(function)
+    return answer["Configuration"], str((answer.get("Code") or {}).get("Location") or "")
+
+
 def observe_layer(client: DeployClient, layer: str, listing: Listing) -> LayerListing:
     """What one layer version's zip holds; a layer that cannot be read says why (it is a note, not a failure)."""
     try:

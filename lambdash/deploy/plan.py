@@ -13,7 +13,8 @@ from typing import Any
 
 from lambdash.deploy.observed import BucketState, FunctionState, RoleState
 from lambdash.deploy.settings import DeploySettings
-from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX
+from lambdash.deploy.tags import CODE_OF_TAG_KEY
+from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_LIKE_HANDLER, ENV_PREFIX
 from lambdash_handler.contract.session import ENV_SESSION_ROLE
 
 
@@ -170,6 +171,9 @@ class StatusReport:
             "code_sha256": function.code_sha256,
             "local_code_sha256": self.local_code_sha256,
             "code_current": function.code_sha256 == self.local_code_sha256,
+            # A twin with its function's code: that code's CodeSha256 when copied, and the function's handler.
+            "code_of": function.tags.get(CODE_OF_TAG_KEY),
+            "code_handler": function.environment.get(ENV_LIKE_HANDLER),
             "bucket": function.environment.get(ENV_BUCKET),
             "prefix": function.environment.get(ENV_PREFIX),
             "role": function.role_arn,

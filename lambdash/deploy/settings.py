@@ -41,6 +41,7 @@ from lambdash_handler.contract import (
     DEFAULT_PREFIX,
     ENV_BUCKET,
     ENV_EXEC_WRAPPER,
+    ENV_LIKE_HANDLER,
     ENV_PREFIX,
     EXEC_WRAPPER_NAME,
     PACKAGE_NAME,
@@ -130,6 +131,9 @@ class DeploySettings:
     # was made.
     twin_of: str | None = None
     original_record: str = ""
+    # A twin with its original's code (--with-code): that code's CodeSha256, and the original's Handler setting.
+    code_of: str | None = None
+    code_handler: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -219,6 +223,8 @@ class DeploySettings:
             environment.update({ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix})
         if self.sessions:
             environment[ENV_SESSION_ROLE] = self.session_role_arn
+        if self.code_handler:
+            environment[ENV_LIKE_HANDLER] = self.code_handler
         return environment
 
     def public_dict(self) -> dict[str, Any]:

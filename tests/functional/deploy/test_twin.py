@@ -202,6 +202,7 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
         "shadows the runtime's own: lambdash's handler imports this one",
         f"  vpc          subnets {original.subnet}; security groups {original.group}; IPv6 dual stack on; "
         "the role gets AWSLambdaVPCAccessExecutionRole",
+        f"  code         lambdash's handler only: --with-code copies {original.name}'s code in too, for :py",
         f"  environment  not copied: {original.name} has 3 variables (API_URL, AWS_LAMBDA_EXEC_WRAPPER, "
         "DB_PASSWORD); --with-env copies them",
         f"  role         lambdash's own {role}, least privilege (--with-role runs the twin with the role of "
