@@ -29,7 +29,14 @@ from lambdash.deploy.settings import DeploySettings
 from lambdash_handler.app import respond, respond_streaming
 from lambdash_handler.contract import schema_path
 from lambdash_handler.contract.records import RESULT, SESSION, STDERR, STDOUT, RecordReader
-from lambdash_handler.contract.session import STALE_QUEUE_SECONDS, Event, Input, Signal, encode_message
+from lambdash_handler.contract.session import (
+    STALE_QUEUE_SECONDS,
+    Event,
+    Input,
+    Signal,
+    WindowSize,
+    encode_message,
+)
 from lambdash_handler.session import session_policy, session_queue_arn, sweep_stale_queues
 from tests.helpers import FakeContext, closed_loopback_url, wait_until
 
@@ -55,7 +62,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 class HandlerSession:
     """The handler answering one session request in a thread, and the client's view of it."""
 
-    def __init__(self, command: str, *, tty: bool = False, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, command: str, *, tty: bool = False, environ: dict[str, str] | None = None,
+                 terminal: dict[str, Any] | None = None) -> None:
         self.reader = RecordReader()
         self.stdout = bytearray()
         self.stderr = bytearray()
@@ -64,7 +72,7 @@ class HandlerSession:
         self.sequence = 0
         self.environ = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "AWS_LAMBDA_FUNCTION_NAME": "lambdash",
                         **(environ or {})}
-        event = {"v": 1, "command": command, "stream": True, "session": {"tty": tty}}
+        event = {"v": 1, "command": command, "stream": True, "session": {"tty": tty, **(terminal or {})}}
         REQUEST.validate(event)
         self.thread = threading.Thread(target=respond_streaming, daemon=True,
                                        args=(event, FakeContext(timeout=60), self._take),
@@ -192,6 +200,23 @@ def test_a_terminal_without_a_pty_gets_the_handlers_line_discipline(monkeypatch:
     interrupted.send(Input(b"half a line\x03"))  # Ctrl-C: SIGINT for the process group, and the line is dropped
     assert interrupted.finish()["exit_status"] == 3
     assert bytes(interrupted.stdout) == b"ready\r\nhalf a line^C\r\ncaught INT\r\n"
+
+
+def test_a_pseudo_terminal_has_the_clients_size_and_term_and_follows_its_resizes() -> None:
+    try:
+        os.close(os.openpty()[0])
+    except OSError:
+        pytest.skip("this machine gives no pseudo-terminal")
+    session = HandlerSession('echo "$TERM"; stty size; read line; stty size; test -t 0 && echo a terminal', tty=True,
+                             terminal={"rows": 30, "columns": 100, "term": "xterm-256color"})
+    assert session.opening()["event"] == "open"
+    session.wait_for_stdout(b"xterm-256color\r\n30 100\r\n")
+    session.send(WindowSize(40, 120), Input(b"\r"))
+    session.wait_for_stdout(b"40 120\r\n")
+    result = session.finish()
+    assert result["exit_status"] == 0
+    assert result["session"]["pty"] is True
+    assert bytes(session.stdout).endswith(b"a terminal\r\n")
 
 
 def test_sqs_out_of_reach_fails_fast_with_the_vpc_hint(monkeypatch: pytest.MonkeyPatch) -> None:
