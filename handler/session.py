@@ -269,13 +269,14 @@ class SessionChannel:
         """Run ``command`` reading the session's input; its output goes to the stream as it is written."""
         overlay = dict(env_overlay)
         settings = self.settings
-        if settings.tty:
-            overlay.update({"TERM": settings.term or "xterm"})
-            if settings.rows and settings.columns:
-                overlay.update({"LINES": str(settings.rows), "COLUMNS": str(settings.columns)})
-        launch = _Launch(command, spool, shell_path, base_env, overlay, False)
         terminal = _open_terminal(settings) if settings.tty else None
         self.pty = terminal is not None
+        if settings.tty:
+            overlay.update({"TERM": settings.term or "xterm"})
+            if settings.rows and settings.columns and terminal is None:
+                # Without a terminal to ask, programs read the size from these (a pty carries it, kept current).
+                overlay.update({"LINES": str(settings.rows), "COLUMNS": str(settings.columns)})
+        launch = _Launch(command, spool, shell_path, base_env, overlay, False)
         threading.Thread(target=self._receive_forever, name="session-uplink", daemon=True).start()
         if terminal is not None:
             command_io: _CommandIO = _PtyIO(launch, terminal, cwd)

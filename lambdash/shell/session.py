@@ -208,6 +208,7 @@ class InteractiveSession:
         self._timer: threading.Timer | None = None
         # Called (from the stream's thread) once the session has ended.
         self.on_end: Callable[[], None] | None = None
+        self._closed = False
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -281,6 +282,9 @@ class InteractiveSession:
                     continue
                 try:
                     for kind, payload in reader.feed(chunk):
+                        if self._closed:
+                            self._error = TransportError("the session was closed before its command ended")
+                            return
                         if kind == STDOUT:
                             self.live.write("stdout", payload)
                         elif kind == STDERR:
@@ -404,13 +408,19 @@ class InteractiveSession:
         return self._result
 
     def close(self) -> None:
-        """Stop reading the stream (the command goes on until its input ends or its limit comes)."""
+        """Stop reading the stream (the command goes on until its input ends or its limit comes).
+
+        Nothing more is shown. The connection is closed from a thread of its own: closing
+        it waits for the stream's reader, which waits for the next record (a heartbeat
+        comes every 10 s at the latest).
+        """
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
         if self.uplink is not None:
             self.uplink.close()
         if self._stream is not None and not self._ended.is_set():
-            self._stream.close()
+            threading.Thread(target=self._stream.close, name="session-close", daemon=True).start()
 
 
 def session_error(result: RemoteResult) -> str | None:

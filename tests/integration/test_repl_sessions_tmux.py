@@ -10,7 +10,7 @@ import re
 import shlex
 from pathlib import Path
 
-from tests.helpers import LAMBDASH, run_lambdash, serving, state_dir
+from tests.helpers import LAMBDASH, run_lambdash, serving, state_dir, wait_until
 from tests.integration.test_repl_tmux import Pane, pane
 
 __all__ = ["pane"]
@@ -114,3 +114,29 @@ def test_serve_refuses_code_that_clashes_with_lambdashs_handler(tmp_path: Path) 
     refused = run_lambdash("serve", "--port", "0", "--code", str(tmp_path))
     assert refused.returncode == 255
     assert refused.stderr.decode().startswith(f"lambdash: error: --code {tmp_path} has a lambdash_handler/ of its own")
+
+
+def test_tty_sends_keys_as_typed_follows_resizes_and_leaves_on_tilde_dot(tmp_path: Path, home: Path) -> None:
+    made = start_pane(tmp_path, home, "--local --tty 'python3 -i -q'")
+    try:
+        made.wait_for(lambda screen: screen.rstrip().endswith(">>>"), 30, "python's prompt, through --tty")
+        made.type("import os; print(os.environ['TERM'], tuple(os.get_terminal_size(0)))")
+        made.send("Enter")
+        made.wait_for(lambda screen: "screen (120, 40)" in screen, 20, "TERM and the window's size remotely")
+        made.tmux("resize-window", "-t", "repl", "-x", "100", "-y", "30")
+        made.type("print(tuple(os.get_terminal_size(0)))")
+        made.send("Enter")
+        made.wait_for(lambda screen: "(100, 30)" in screen, 20, "the new size after a resize")
+        made.type("import time; time.sleep(60)")
+        made.send("Enter")
+        made.send("C-c")
+        made.wait_for(lambda screen: "KeyboardInterrupt" in screen and screen.rstrip().endswith(">>>"), 20,
+                      "Ctrl-C reaching python as a signal")
+        made.send("Enter")
+        made.type("~.")
+        made.wait_for(lambda screen: "left the session (~.)" in screen, 20, "~. leaving at once")
+        wait_until(lambda: made.status_file.exists() and made.status_file.read_text().strip(), 20,
+                   message="lambdash did not exit after ~.")
+        assert made.status_file.read_text().strip() == "255"
+    finally:
+        made.tmux("kill-server")
