@@ -8,6 +8,7 @@ AWS takes an injected S3 client, so tests can call ``respond`` directly.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import functools
 import hashlib
@@ -34,6 +35,7 @@ from .contract import (
 from .contract.records import HEARTBEAT_SECONDS, PREAMBLE, RESULT, encode_record
 from .identity import begin_invocation
 from .limits import (
+    ENV_FUNCTION_NAME,
     MAX_DEADLINE_MARGIN_SECONDS,
     MIN_DEADLINE_MARGIN_SECONDS,
     PRESIGN_EXPIRY_SECONDS,
@@ -133,6 +135,9 @@ def _answer(
             response = _inventory(request, identity)
         elif request.op == "probe":
             response = _probe(request, context)
+        elif request.session is not None and send is None:
+            raise InvalidRequest("a session needs a streamed invocation (InvokeWithResponseStream)",
+                                 code="session_needs_stream")
         elif send is not None and not request.legacy:
             response = _run_streaming(request, context, s3_factory, environ, started, identity, send)
             streamed = True
@@ -240,25 +245,38 @@ def _run_streaming(
 ) -> dict[str, Any]:
     """Run the command, its output sent as records while it runs; the result is the last record."""
     spill = _spill_target(request, environ, s3_factory)
-    with Spool() as spool:
+    # A session's queue outlives the result record by a moment: it is deleted once the stream has ended.
+    with Spool() as spool, contextlib.ExitStack() as session_scope:
         command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
+        session = None
+        if request.session is not None:  # a session that cannot open is refused before the stream begins
+            session = _open_session(request, environ)
+            session_scope.callback(session.close)
+            limit = _time_limit(request, context)  # opening took some of the time left
         # The stream must end, result record included, before Lambda's own deadline.
         deadline = _answer_deadline(context)
         output = StreamedOutput(send, {"stdout": spool.file("rest-stdout"), "stderr": spool.file("rest-stderr")},
                                 deadline, can_spill=spill is not None)
         try:
-            result = run_command_streaming(
-                command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
-                cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
-                keep_background=request.keep_background, capture_state=request.capture_state,
-                heartbeat=HEARTBEAT_SECONDS,
-            )
+            if session is not None:
+                session.announce(output, limit.seconds)
+                result = session.run(command, spool=spool, shell_path=shell_path, cwd=request.cwd, base_env=environ,
+                                     env_overlay=request.env, timeout=limit.seconds, heartbeat=HEARTBEAT_SECONDS)
+            else:
+                result = run_command_streaming(
+                    command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
+                    cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+                    keep_background=request.keep_background, capture_state=request.capture_state,
+                    heartbeat=HEARTBEAT_SECONDS,
+                )
         except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
             refusal = {**error_response("InvalidRequest", str(problem), problem.code),
                        "request_id": context.aws_request_id, "sandbox": identity}
             output.finish(refusal, lambda name, path, size: {"lost": size})
             return refusal
         response = _result_envelope(result, limit, identity, context)
+        if session is not None:
+            response["session"] = session.report()
 
         def describe_rest(name: str, path: Path, size: int) -> dict[str, Any]:
             if spill is None:
@@ -277,6 +295,14 @@ def _run_streaming(
         output.finish(response, describe_rest)
     response["timings"].update(output_ms=_ms(time.monotonic() - output_started))
     return response
+
+
+def _open_session(request: Request, environ: Mapping[str, str]) -> Any:
+    """The session's queue and credentials (see ``session``); InvalidRequest, nothing made, if it cannot open."""
+    from .session import SessionChannel
+
+    assert request.session is not None
+    return SessionChannel.open(request.session, environ=environ, function_name=environ.get(ENV_FUNCTION_NAME, ""))
 
 
 def _answer_deadline(context: LambdaContext) -> float:

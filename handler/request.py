@@ -45,6 +45,16 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class SessionSettings:
+    """A session's terminal: raw keystrokes (``tty``) or plain input, and the window it has."""
+
+    tty: bool = False
+    rows: int | None = None
+    columns: int | None = None
+    term: str | None = None
+
+
+@dataclass(frozen=True)
 class Request:
     """A validated request to run one command (or one of the other operations)."""
 
@@ -72,6 +82,8 @@ class Request:
     stream: bool = False
     # op "probe": the network checks to run (see ``checks``), each within ``timeout``.
     checks: tuple[str, ...] = ()
+    # A session (input while the command runs, through a queue; see ``session``), for a streamed run only.
+    session: SessionSettings | None = None
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
@@ -125,7 +137,7 @@ def parse_request(event: Any) -> Request:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
     known = {"v", "op", "command", "command_key", "command_sha256", "shell", "stdin", "stdin_key", "stdin_sha256",
              "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact", "redact_key", "stream", "checks"}
+             "keep_background", "capture_state", "output", "redact", "redact_key", "stream", "checks", "session"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
@@ -161,6 +173,7 @@ def parse_request(event: Any) -> Request:
         capture_state=capture_state,
         output=_parse_output(event.get("output")),
         stream=_expect(event.get("stream", False), bool, "stream"),
+        session=_parse_session(event.get("session")),
     )
 
 
@@ -285,6 +298,28 @@ def _parse_timeout(value: Any) -> float | None:
     if not 0 < value <= MAX_TIMEOUT_SECONDS:
         raise InvalidRequest(f"timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds, not {value!r}")
     return float(value)
+
+
+def _parse_session(value: Any) -> SessionSettings | None:
+    if value is None:
+        return None
+    _expect(value, dict, "session")
+    unknown = sorted(set(value) - {"tty", "rows", "columns", "term"})
+    if unknown:
+        raise InvalidRequest(f"unknown field session.{unknown[0]}")
+    size: dict[str, int | None] = {}
+    for name in ("rows", "columns"):
+        number = value.get(name)
+        if number is not None:
+            _expect(number, int, f"session.{name}")
+            if not 0 < number < 10_000:
+                raise InvalidRequest(f"session.{name} must be 1 to 9999, not {number}")
+        size[name] = number
+    term = _parse_optional_str(value.get("term"), "session.term")
+    if term is not None and (not term or len(term) > 64 or not term.isprintable() or "=" in term):
+        raise InvalidRequest("session.term must be a terminal type name such as xterm-256color")
+    return SessionSettings(tty=_expect(value.get("tty", False), bool, "session.tty"), rows=size["rows"],
+                           columns=size["columns"], term=term)
 
 
 def _parse_output(value: Any) -> OutputSettings:

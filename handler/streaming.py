@@ -111,6 +111,10 @@ class StreamedOutput:
             self.streamed[name] += len(piece)
             self._enqueue(name, encode_record(_KIND[name], piece))
 
+    def send_record(self, kind: bytes, payload: bytes) -> None:
+        """A record of another kind (a session's news), in order with the output around it."""
+        self._enqueue("", encode_record(kind, payload))
+
     def _reason_to_switch(self, incoming: int) -> str | None:
         if self.failed is not None:
             return f"the stream broke: {self.failed}"

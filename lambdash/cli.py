@@ -60,6 +60,7 @@ examples:
   lambdash uname -a                  run on the default target
   lambdash 'ls /tmp | wc -l'         the remote shell parses the words
   echo hi | lambdash 'tr a-z A-Z'    stdin goes to the command
+  lambdash -i python3 -i             type to a command while it runs (a session)
   lambdash < probe.sh                run a script
   lambdash -- status                 run a remote command named like a subcommand
   lambdash help deploy               the help of one subcommand
@@ -105,6 +106,7 @@ def build_main_parser() -> argparse.ArgumentParser:
         add_command_options,
         add_common_options,
         add_run_options,
+        add_session_options,
         add_target_options,
     )
 
@@ -120,6 +122,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     add_run_options(parser)
     add_command_options(parser)
     add_agent_option(parser)
+    add_session_options(parser)
     add_common_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...",
                         help="the command to run; the words are joined with spaces for the remote shell")
@@ -194,7 +197,7 @@ def parse_arguments(argv: Sequence[str], terminal: Terminal) -> tuple[argparse.N
         name, words = words[0], words[1:]
     else:
         # No command on a terminal opens the REPL; otherwise stdin is a script.
-        name = "run" if words or not terminal.stdin_isatty else "repl"
+        name = "run" if words or not terminal.stdin_isatty or args.interactive or args.tty else "repl"
     module = command_module(name)
     args.subcommand, args.words, args.grammar = name, words, Grammar()
     if explicit or name != "run":

@@ -236,6 +236,7 @@ def main() -> int:
     run_extra("bench_census.py")
     run_extra("bench_local.py")
     run_extra("bench_stream.py")
+    run_extra("bench_session.py")
     run_extra("bench_big.py")
     run_extra("bench_probe.py")
     run_extra("bench_agent.py")

@@ -18,6 +18,9 @@ PROTOCOL_VERSION = 1
 ENV_BUCKET = "LAMBDASH_BUCKET"
 ENV_PREFIX = "LAMBDASH_PREFIX"
 DEFAULT_PREFIX = "lambdash"
+# A twin with its function's code (deploy --like --with-code, serve --code): that function's Handler setting,
+# which the REPL's Python console names.
+ENV_LIKE_HANDLER = "LAMBDASH_LIKE_HANDLER"
 # Lambda starts the runtime through the script this variable names (lambdash's can stream).
 ENV_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 # The script in the handler package that AWS_LAMBDA_EXEC_WRAPPER names: it starts the runtime loop.

@@ -6,6 +6,8 @@ big-endian length, and that many bytes of payload.
 
 - ``o`` and ``e``: bytes the command wrote to stdout and stderr, raw (no base64);
 - ``h``: a heartbeat, empty, sent after every ``HEARTBEAT_SECONDS`` of silence;
+- ``s``: a session's own news, JSON with an ``event`` (see ``session``): first ``open``,
+  saying where the client sends input and with which credentials;
 - ``r``: the result, last: JSON with the same fields as a buffered response (exit
   status, signal, timed_out, truncation facts, state, timings, sandbox, request id),
   and for each stream what was streamed and where the rest is (spilled, or cut).
@@ -20,8 +22,8 @@ import struct
 from collections.abc import Iterator
 
 PREAMBLE = b"LAMBDASH-STREAM/1\n"
-STDOUT, STDERR, HEARTBEAT, RESULT = b"o", b"e", b"h", b"r"
-RECORD_TYPES = frozenset({STDOUT, STDERR, HEARTBEAT, RESULT})
+STDOUT, STDERR, HEARTBEAT, RESULT, SESSION = b"o", b"e", b"h", b"r", b"s"
+RECORD_TYPES = frozenset({STDOUT, STDERR, HEARTBEAT, RESULT, SESSION})
 # A record carries at most this much of a stream: output reaches the client in small pieces.
 MAX_CHUNK_BYTES = 64 * 1024
 # Lambda drops a response stream that stays silent; a heartbeat well inside that keeps it open.

@@ -361,6 +361,19 @@ class DeployClient:
         answer.pop("ResponseMetadata", None)
         return dict(answer)
 
+    def get_function_code(self, function: str) -> dict[str, Any]:
+        """GetFunction of any function (by name or ARN): its Configuration, and its Code (a short-lived URL).
+
+        A function that does not exist, or that these credentials may not read, is a
+        one-line error naming lambda:GetFunction.
+        """
+        answer = self._call("lambda", "get_function", f"function {function}", missing=("ResourceNotFoundException",),
+                            FunctionName=function)
+        if answer is None:
+            raise ConfigError(f"function {function} not found in {self.region}: cannot read its code "
+                              "(lambda:GetFunction); check the name and --region")
+        return {"Configuration": answer["Configuration"], "Code": answer.get("Code", {})}
+
     def get_layer_version(self, layer_version_arn: str) -> dict[str, Any]:
         """A layer version (its Content.Location is a short-lived URL of its zip), by its version ARN."""
         layer_arn, _, version = layer_version_arn.rpartition(":")

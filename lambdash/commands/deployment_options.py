@@ -109,6 +109,9 @@ def add_twin_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--with-role", action="store_true",
                        help="with --like: run the twin with FUNCTION's execution role instead of lambdash's own "
                             "(spills then need that role to reach the bucket)")
+    group.add_argument("--with-code", action="store_true",
+                       help="with --like: copy FUNCTION's code package into the twin, beside lambdash's handler, so "
+                            "the REPL's :py imports it (a container image has none)")
     group.add_argument("--skip-layer", action="append", default=[], metavar="ARN",
                        help="with --like: leave out this layer of FUNCTION (its version ARN, or its ARN without "
                             "the version; repeatable)")
@@ -203,7 +206,8 @@ _FROM_THE_FUNCTION = (
     ("subnet", "--subnet", "the VPC of"),
     ("security_group", "--security-group", "the VPC of"),
 )
-_TWIN_ONLY = (("with_env", "--with-env"), ("with_role", "--with-role"), ("skip_layer", "--skip-layer"))
+_TWIN_ONLY = (("with_env", "--with-env"), ("with_role", "--with-role"), ("with_code", "--with-code"),
+              ("skip_layer", "--skip-layer"))
 
 
 def twin_options(args: argparse.Namespace) -> TwinOptions | None:
@@ -220,6 +224,7 @@ def twin_options(args: argparse.Namespace) -> TwinOptions | None:
         if getattr(args, attribute, None) not in (None, []):
             raise UsageError(f"{option} cannot be combined with --like: the twin has {what} {original.text}")
     return TwinOptions(original=original, with_env=args.with_env, with_role=args.with_role,
+                       with_code=getattr(args, "with_code", False),
                        skip_layers=tuple(dict.fromkeys(args.skip_layer)))
 
 

@@ -77,6 +77,16 @@ def add_command_options(parser: argparse.ArgumentParser, *, suppress: bool = Fal
                              "frozen between invocations, as on Lambda (default: killed when the command ends)")
 
 
+def add_session_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Input while the command runs (a session), as ``ssh``'s and ``docker exec``'s ``-i`` and ``-t``."""
+    parser.add_argument("-i", "--interactive", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="relay stdin to the command while it runs (a pipe as it comes, a terminal line by "
+                             "line); Ctrl-C interrupts the remote command")
+    parser.add_argument("--tty", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="send every key as it is typed, with the terminal's size and TERM (implies -i); "
+                             "Ctrl-C and Ctrl-\\ reach the remote program as signals; ~. leaves")
+
+
 def seconds(text: str) -> float:
     """argparse's type for a command's time limit."""
     from lambdash.config import parse_seconds

@@ -10,6 +10,7 @@ from lambdash.commands.options import (
     add_command_options,
     add_common_options,
     add_run_options,
+    add_session_options,
     add_target_options,
     audit_log,
     target_of,
@@ -27,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser, suppress=True)
     add_command_options(parser, suppress=True)
     add_agent_option(parser, suppress=True)
+    add_session_options(parser, suppress=True)
     add_common_options(parser, suppress=True)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...", help="the command to run")
 
@@ -35,6 +37,10 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the words (or a script on stdin) and return the remote status."""
     from lambdash.shell.targets import open_shell
 
+    if args.interactive or args.tty:
+        from lambdash.commands.interactive import run_interactive
+
+        return run_interactive(args, terminal, LiveTerminal(terminal))
     stdin: BinaryIO | None = None
     if args.words:
         command = " ".join(args.words)

@@ -26,7 +26,7 @@ from lambdash.local.function import (
     MAX_LAYERS,
 )
 from lambdash.terminal import Terminal
-from lambdash_handler.contract import ENV_BUCKET
+from lambdash_handler.contract import ENV_BUCKET, ENV_LIKE_HANDLER
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +86,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="accept only requests signed with this access key id (with --secret-access-key); "
                              "default: a pair kept for this host and port in the state dir")
     parser.add_argument("--secret-access-key", metavar="KEY", help="the secret of --access-key-id")
+    parser.add_argument("--code", metavar="DIR", type=Path,
+                        help="put the files of DIR at the task root beside lambdash's handler, as your function's "
+                             "zip has them, so the REPL's :py can import them")
+    parser.add_argument("--code-handler", metavar="MODULE.FUNCTION",
+                        help="your function's Handler setting, which :py names (with --code)")
     parser.add_argument("--quiet", action="store_true", help="do not print each invocation's log")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -102,10 +107,20 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     environment = function_environment(args)
     if args.bucket:
         environment[ENV_BUCKET] = args.bucket
+    task_root = None
+    if args.code is not None:
+        from lambdash.local.code import stage_code_task_root
+
+        task_root = stage_code_task_root(args.code)
+        if args.code_handler:
+            environment[ENV_LIKE_HANDLER] = args.code_handler
+    elif args.code_handler:
+        raise UsageError("--code-handler names the handler of --code DIR; give --code too")
     config = FunctionConfig(
         name=args.name, timeout=args.timeout or DEFAULT_TIMEOUT_SECONDS, memory_mb=args.memory,
         concurrency=args.concurrency, idle_timeout=args.idle_timeout, ephemeral_storage_mb=args.ephemeral_storage,
         environment=environment, runtime=args.runtime, layers=layer_directories(args.layer), pty=args.pty,
+        task_root=task_root,
     )
     if args.unisolated:
         config = replace(config, isolated=False)

@@ -63,11 +63,23 @@ def streaming_state(report: StatusReport) -> str:
     return state
 
 
+def sessions_state(report: StatusReport) -> str:
+    """Whether the function can open sessions (lambdash -i, :i, :py): the role it hands out credentials of."""
+    role = report.to_dict()["session_role"]
+    if role is None:
+        return "not set up: `lambdash deploy` sets them up (a twin made --with-role has none)"
+    return f"role {role.rsplit('/', 1)[-1]} (send-only credentials, one queue per session)"
+
+
 def render_status(report: StatusReport) -> list[str]:
     """Aligned ``label  value`` lines, then the drift."""
     document = report.to_dict()
     code = document["code_sha256"] + ("  (same as this lambdash's handler)" if document["code_current"]
                                       else f"  (this lambdash's handler: {report.local_code_sha256})")
+    if document["code_of"]:
+        code = (f"{document['code_sha256']}  (lambdash's handler with the code of its function, sha256 "
+                f"{document['code_of']}" + (f"; handler {document['code_handler']})" if document["code_handler"]
+                                            else ")"))
     rows = [
         ("function", f"{report.function.name}  {report.function.arn}"),
         ("state", f"{report.function.state or '?'} (last update: {report.function.last_update_status or '?'})"),
@@ -81,6 +93,7 @@ def render_status(report: StatusReport) -> list[str]:
         ("bucket", f"{document['bucket']} (prefix {document['prefix']}/)" if document["bucket"] else "(none)"),
         ("role", report.function.role_arn),
         ("streaming", streaming_state(report)),
+        ("sessions", sessions_state(report)),
     ]
     if report.function.subnet_ids:
         rows.append(("vpc", f"subnets {', '.join(report.function.subnet_ids)}; "

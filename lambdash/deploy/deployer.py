@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdash.deploy.executor import CompletedSteps, apply_plan
+from lambdash.deploy.function_code import Fetch, download, fetch_function_code, join_code
 from lambdash.deploy.layers import zip_listing
 from lambdash.deploy.observed import (
     FunctionState,
@@ -27,6 +28,7 @@ from lambdash.deploy.observed import (
     observe_bucket,
     observe_bucket_users,
     observe_function,
+    observe_function_code,
     observe_identity,
     observe_layer,
     observe_original,
@@ -128,15 +130,20 @@ class DestroyResult:
 
 def deploy(
     client: DeployClient, request: DeployRequest, *, show: Callable[[Deployment], None], progress: Progress,
-    run_probe: ProbeRunner,
+    run_probe: ProbeRunner, fetch_code: Fetch = download,
 ) -> DeployResult:
     """Validate, build the zip, read and plan, show the plan, apply it, and check a twin's route to S3.
 
     ``show`` sees the plan before anything changes; with ``dry_run`` nothing does.
-    ``run_probe`` runs the network probe in the deployed twin.
+    ``run_probe`` runs the network probe in the deployed twin. A twin ``with_code`` has its
+    function's code package (fetched with ``fetch_code``) beside lambdash's handler.
     """
     validate_options(request.options)
     code = build_zip(request.handler_dir)
+    if request.twin is not None and request.twin.with_code:
+        progress.notice(f"copying the code of {request.twin.original.text} (lambda:GetFunction)")
+        configuration, location = observe_function_code(client, request.twin.original.text)
+        code = join_code(code, fetch_function_code(configuration, location, fetch_code))
     deployment = prepare_deployment(client, request, code.sha256)
     show(deployment)
     if request.dry_run:
@@ -257,7 +264,9 @@ def inspect_status(
         raise ConfigError(f"function {name!r} was not deployed by lambdash (no lambdash=managed tag)")
     check_twin_of(function, original)
     settings, notes = recorded_settings(base, function)
-    report = plan_status(settings, notes, function, observe(client, settings), code.sha256)
+    # A twin with its function's code has a zip of its own making: its code is compared with its function's instead.
+    expected_code = function.code_sha256 if settings.code_of is not None else code.sha256
+    report = plan_status(settings, notes, function, observe(client, settings), expected_code)
     if function.twin_of is None:
         return report
     twin_drift, twin_drift_error = inspect_twin_drift(client, function)

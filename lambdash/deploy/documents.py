@@ -1,4 +1,4 @@
-"""The IAM and S3 documents lambdash puts in AWS: trust, spill and lifecycle, and the bucket's settings.
+"""The IAM and S3 documents lambdash puts in AWS: trust, spill, sessions and lifecycle, and the bucket's settings.
 
 Deploy, status (which compares them with what AWS holds) and the CloudFormation
 template all take them from here, so they can never disagree.
@@ -18,6 +18,12 @@ EFS_CLIENT_POLICY = "AmazonElasticFileSystemClientReadWriteAccess"
 SPILL_POLICY_NAME = "lambdash-spill"
 LIFECYCLE_RULE_ID = "lambdash-expire-spills"
 SPILL_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+# Sessions (see contract.session): the function role's inline policy for its session queues and the
+# credentials it hands out, and the session role's, which may only send to session queues.
+SESSIONS_POLICY_NAME = "lambdash-sessions"
+SESSION_SEND_POLICY_NAME = "lambdash-session-send"
+SESSION_QUEUE_ACTIONS = ("sqs:CreateQueue", "sqs:DeleteMessage", "sqs:DeleteQueue", "sqs:GetQueueAttributes",
+                         "sqs:ReceiveMessage", "sqs:TagQueue")
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -50,6 +56,51 @@ def spill_policy(resource: Any) -> dict[str, Any]:
             "Action": list(SPILL_ACTIONS),
             "Resource": resource,
         }],
+    }
+
+
+def sessions_policy(queues: Any, all_queues: Any, session_role: Any) -> dict[str, Any]:
+    """The function role's part in sessions; each argument an ARN (or a CloudFormation expression).
+
+    Make, read and delete its session queues (``queues``: lambdash-session-*), list them to
+    sweep stale ones (SQS checks ListQueues against every queue of the account and region,
+    ``all_queues``), and assume the session role to hand out send-only credentials.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "SessionQueues", "Effect": "Allow", "Action": list(SESSION_QUEUE_ACTIONS), "Resource": queues},
+            {"Sid": "ListSessionQueues", "Effect": "Allow", "Action": "sqs:ListQueues", "Resource": all_queues},
+            {"Sid": "HandOutSendOnlyCredentials", "Effect": "Allow", "Action": "sts:AssumeRole",
+             "Resource": session_role},
+        ],
+    }
+
+
+def session_trust_policy(account_root: Any, function_roles: Any) -> dict[str, Any]:
+    """Who may assume the session role: lambdash's function roles (lambdash-*-role) of this account, nothing else.
+
+    A role cannot name itself, nor a role not yet made, as a principal; the account
+    with a condition on the caller's role does neither, and holds for every lambdash
+    function of the account, made now or later.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root},
+            "Action": "sts:AssumeRole",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": function_roles}},
+        }],
+    }
+
+
+def session_send_policy(queues: Any) -> dict[str, Any]:
+    """The session role may only send to session queues; each session's own policy narrows it to one queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "SendToSessionQueues", "Effect": "Allow", "Action": "sqs:SendMessage",
+                       "Resource": queues}],
     }
 
 

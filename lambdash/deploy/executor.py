@@ -16,6 +16,7 @@ from lambdash.deploy.plan import Operation, Plan, PlannedChange, Step
 from lambdash.deploy.settings import FUNCTION_DESCRIPTION, DeploySettings
 from lambdash.deploy.tags import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, function_tags
 from lambdash_handler.contract import HANDLER
+from lambdash_handler.contract.session import SESSION_ROLE_NAME
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import DeployClient
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 StepReporter = Callable[[str], None]
 
 ROLE_DESCRIPTION = "Execution role of a lambdash function (managed by `lambdash deploy`)"
+SESSION_ROLE_DESCRIPTION = ("Assumed by lambdash functions to hand a session's client credentials that may only send "
+                            "to that session's queue (managed by `lambdash deploy`)")
 
 
 def function_spec(settings: DeploySettings, code: CodeArtifact) -> dict[str, Any]:
@@ -166,11 +169,11 @@ class PlanExecutor:
 
     # role
     def do_create_role(self, name: str, argument: str) -> None:
-        self.client.create_role(name, self.settings.trust_policy, {MANAGED_TAG_KEY: MANAGED_TAG_VALUE},
-                                ROLE_DESCRIPTION)
+        self.client.create_role(name, self.settings.role_trust_policy(name), {MANAGED_TAG_KEY: MANAGED_TAG_VALUE},
+                                SESSION_ROLE_DESCRIPTION if name == SESSION_ROLE_NAME else ROLE_DESCRIPTION)
 
     def do_update_trust_policy(self, name: str, argument: str) -> None:
-        self.client.update_trust_policy(name, self.settings.trust_policy)
+        self.client.update_trust_policy(name, self.settings.role_trust_policy(name))
 
     def do_attach_role_policy(self, name: str, argument: str) -> None:
         self.client.attach_role_policy(name, argument)
@@ -179,10 +182,10 @@ class PlanExecutor:
         self.client.detach_role_policy(name, argument)
 
     def do_put_role_policy(self, name: str, argument: str) -> None:
-        policy = self.settings.spill_policy
-        if policy is None:
-            raise ValueError("no spill policy without a bucket")
-        self.client.put_role_policy(name, argument, policy)
+        policies = self.settings.inline_policies(name)
+        if argument not in policies:
+            raise ValueError(f"role {name} has no inline policy {argument} to put")
+        self.client.put_role_policy(name, argument, policies[argument])
 
     def do_delete_role_policy(self, name: str, argument: str) -> None:
         self.client.delete_role_policy(name, argument)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lambdash.deploy.settings import DeploySettings, FileSystem, FunctionReference
 from lambdash.deploy.tags import TWIN_OF_TAG_KEY, is_managed
 from lambdash.errors import LambdashError
+from lambdash_handler.contract.session import SESSION_ROLE_NAME
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import CallerIdentity, DeployClient
@@ -112,6 +113,8 @@ class ObservedState:
     role: RoleState | None
     bucket: BucketState | None
     function: FunctionState | None
+    # The account's session role (read when deploy sets up sessions).
+    session_role: RoleState | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ def observe(client: DeployClient, settings: DeploySettings, *, bucket: str | Non
         role=observe_role(client, settings.role_name),
         bucket=observe_bucket(client, bucket) if bucket else None,
         function=observe_function(client, settings.name),
+        session_role=observe_role(client, SESSION_ROLE_NAME) if settings.sessions else None,
     )
 
 
@@ -243,6 +247,12 @@ def observe_original(client: DeployClient, function: FunctionReference | str) ->
     """A twin's original (by reference, or by the ARN its twin's tag holds): GetFunctionConfiguration."""
     text = function.text if isinstance(function, FunctionReference) else function
     return function_state(client.get_function_configuration(text), {})
+
+
+def observe_function_code(client: DeployClient, function: str) -> tuple[Mapping[str, Any], str]:
+    """A twin's original as GetFunction gives it: its configuration, and the short-lived URL of its code package."""
+    answer = client.get_function_code(function)
+    return answer["Configuration"], str((answer.get("Code") or {}).get("Location") or "")
 
 
 def observe_layer(client: DeployClient, layer: str, listing: Listing) -> LayerListing:

@@ -13,7 +13,9 @@ from typing import Any
 
 from lambdash.deploy.observed import BucketState, FunctionState, RoleState
 from lambdash.deploy.settings import DeploySettings
-from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX
+from lambdash.deploy.tags import CODE_OF_TAG_KEY
+from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_LIKE_HANDLER, ENV_PREFIX
+from lambdash_handler.contract.session import ENV_SESSION_ROLE
 
 
 class Action(StrEnum):
@@ -28,6 +30,8 @@ class Action(StrEnum):
 
 class ResourceKind(StrEnum):
     BUCKET = "bucket"
+    # The account's session role, shared by its lambdash functions (see ``planner.plan_session_role``).
+    SESSIONS = "sessions"
     ROLE = "role"
     FUNCTION = "function"
 
@@ -152,6 +156,8 @@ class StatusReport:
         return {
             "function": function.name,
             "streaming": ENV_EXEC_WRAPPER in function.environment,
+            # The role whose send-only credentials the function hands a session's client (None: no sessions).
+            "session_role": function.environment.get(ENV_SESSION_ROLE),
             "arn": function.arn,
             "region": self.settings.region,
             "state": function.state,
@@ -165,6 +171,9 @@ class StatusReport:
             "code_sha256": function.code_sha256,
             "local_code_sha256": self.local_code_sha256,
             "code_current": function.code_sha256 == self.local_code_sha256,
+            # A twin with its function's code: that code's CodeSha256 when copied, and the function's handler.
+            "code_of": function.tags.get(CODE_OF_TAG_KEY),
+            "code_handler": function.environment.get(ENV_LIKE_HANDLER),
             "bucket": function.environment.get(ENV_BUCKET),
             "prefix": function.environment.get(ENV_PREFIX),
             "role": function.role_arn,

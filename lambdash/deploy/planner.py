@@ -28,6 +28,7 @@ from lambdash.deploy.tags import SETTINGS_TAG_KEY, decode_record, function_tags,
 from lambdash.deploy.twin import check_twin_identity, recorded_twin_settings
 from lambdash.errors import ConfigError
 from lambdash_handler.contract import ENV_BUCKET, ENV_PREFIX
+from lambdash_handler.contract.session import SESSION_ROLE_NAME
 
 # -- planning a deploy -------------------------------------------------------------------------------------------------
 
@@ -35,6 +36,8 @@ def plan_deploy(settings: DeploySettings, observed: ObservedState, code_sha256: 
     """Bucket, role, then function: each one created, updated or left alone, and why."""
     changes = [plan_role(settings, observed.role) if settings.own_role else plan_borrowed_role(settings),
                plan_function(settings, observed.function, code_sha256)]
+    if settings.sessions:
+        changes.insert(0, plan_session_role(settings, observed.session_role))
     if settings.bucket is not None:
         changes.insert(0, plan_bucket(settings, observed.bucket or BucketState(settings.bucket, BucketAccess.MISSING)))
     return Plan(settings=settings, changes=tuple(changes))
@@ -77,9 +80,8 @@ def plan_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange
     resource = Resource(ResourceKind.ROLE, settings.role_name)
     if role is None:
         steps = [Step(Operation.CREATE_ROLE),
-                 *(Step(Operation.ATTACH_ROLE_POLICY, arn) for arn in settings.managed_policy_arns)]
-        if settings.spill_policy is not None:
-            steps.append(Step(Operation.PUT_ROLE_POLICY, SPILL_POLICY_NAME))
+                 *(Step(Operation.ATTACH_ROLE_POLICY, arn) for arn in settings.managed_policy_arns),
+                 *(Step(Operation.PUT_ROLE_POLICY, name) for name in sorted(settings.inline_policies(resource.name)))]
         return PlannedChange(resource, Action.CREATE, "does not exist", tuple(steps))
     if not role.managed:
         raise ConfigError(
@@ -90,12 +92,31 @@ def plan_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange
     return _change(resource, [detail for detail, _ in differences], [step for _, step in differences])
 
 
+def plan_session_role(settings: DeploySettings, role: RoleState | None) -> PlannedChange:
+    """The account's session role: assumed by lambdash's function roles, it may only send to session queues."""
+    resource = Resource(ResourceKind.SESSIONS, SESSION_ROLE_NAME)
+    if role is None:
+        steps = (Step(Operation.CREATE_ROLE),
+                 *(Step(Operation.PUT_ROLE_POLICY, name) for name in sorted(settings.inline_policies(resource.name))))
+        return PlannedChange(resource, Action.CREATE, "does not exist (the account's lambdash functions share it: "
+                                                      "sessions hand out its send-only credentials)", steps)
+    if not role.managed:
+        raise ConfigError(
+            f"role {role.name} exists but was not created by lambdash (no lambdash=managed tag); sessions "
+            "(lambdash -i, the REPL's :i and :py) need it as lambdash makes it: remove it, then deploy again"
+        )
+    differences = [*_role_policy_differences(settings, role), *_inline_policy_differences(settings, role)]
+    return _change(resource, [detail for detail, _ in differences], [step for _, step in differences])
+
+
 def _role_policy_differences(settings: DeploySettings, role: RoleState) -> list[tuple[str, Step]]:
     """The trust policy, and the managed policies attached that should not be or missing that should."""
-    wanted = settings.managed_policy_arns
+    session_role = role.name == SESSION_ROLE_NAME
+    wanted = () if session_role else settings.managed_policy_arns
     differences = []
-    if canonical(role.trust_policy) != canonical(settings.trust_policy):
-        differences.append(("trust policy is not lambda.amazonaws.com only", Step(Operation.UPDATE_TRUST_POLICY)))
+    if canonical(role.trust_policy) != canonical(settings.role_trust_policy(role.name)):
+        trusted = "lambdash's function roles" if session_role else "lambda.amazonaws.com"
+        differences.append((f"trust policy is not {trusted} only", Step(Operation.UPDATE_TRUST_POLICY)))
     differences += [(f"{_policy_name(arn)} is not attached", Step(Operation.ATTACH_ROLE_POLICY, arn))
                     for arn in wanted if arn not in role.attached_policy_arns]
     differences += [(f"{_policy_name(arn)} is attached but not wanted", Step(Operation.DETACH_ROLE_POLICY, arn))
@@ -104,18 +125,19 @@ def _role_policy_differences(settings: DeploySettings, role: RoleState) -> list[
 
 
 def _inline_policy_differences(settings: DeploySettings, role: RoleState) -> list[tuple[str, Step]]:
-    """The role's only inline policy is the spill policy, exactly, when there is a bucket."""
-    spill = settings.spill_policy
+    """The role's inline policies are exactly deploy's: the spill policy (with a bucket) and the sessions policy."""
+    wanted = settings.inline_policies(role.name)
     differences = []
     for name, document in sorted(role.inline_policies.items()):
-        if name != SPILL_POLICY_NAME or spill is None:
+        if name not in wanted:
             differences.append((f"inline policy {name} is not wanted", Step(Operation.DELETE_ROLE_POLICY, name)))
-        elif canonical(document) != canonical(spill):
-            differences.append((f"inline policy {name} differs (wanted: {settings.bucket}/{settings.prefix}/* only)",
+        elif canonical(document) != canonical(wanted[name]):
+            scope = (f"{settings.bucket}/{settings.prefix}/* only" if name == SPILL_POLICY_NAME
+                     else "session queues and the session role only")
+            differences.append((f"inline policy {name} differs (wanted: {scope})",
                                 Step(Operation.PUT_ROLE_POLICY, name)))
-    if spill is not None and SPILL_POLICY_NAME not in role.inline_policies:
-        differences.append((f"inline policy {SPILL_POLICY_NAME} is missing",
-                            Step(Operation.PUT_ROLE_POLICY, SPILL_POLICY_NAME)))
+    differences += [(f"inline policy {name} is missing", Step(Operation.PUT_ROLE_POLICY, name))
+                    for name in sorted(wanted) if name not in role.inline_policies]
     return differences
 
 

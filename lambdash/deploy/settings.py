@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 from lambdash.deploy.documents import (
     BASIC_EXECUTION_POLICY,
     EFS_CLIENT_POLICY,
+    SESSION_SEND_POLICY_NAME,
+    SESSIONS_POLICY_NAME,
+    SPILL_POLICY_NAME,
     VPC_ACCESS_POLICY,
     lifecycle_rule,
+    session_send_policy,
+    session_trust_policy,
+    sessions_policy,
     spill_policy,
     trust_policy,
 )
@@ -35,10 +41,12 @@ from lambdash_handler.contract import (
     DEFAULT_PREFIX,
     ENV_BUCKET,
     ENV_EXEC_WRAPPER,
+    ENV_LIKE_HANDLER,
     ENV_PREFIX,
     EXEC_WRAPPER_NAME,
     PACKAGE_NAME,
 )
+from lambdash_handler.contract.session import ENV_SESSION_ROLE, QUEUE_PREFIX, SESSION_ROLE_NAME
 
 if TYPE_CHECKING:
     from lambdash.aws.deploy import CallerIdentity
@@ -123,6 +131,9 @@ class DeploySettings:
     # was made.
     twin_of: str | None = None
     original_record: str = ""
+    # A twin with its original's code (--with-code): that code's CodeSha256, and the original's Handler setting.
+    code_of: str | None = None
+    code_handler: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -152,10 +163,48 @@ class DeploySettings:
 
     @property
     def spill_policy(self) -> dict[str, Any] | None:
-        """The role's only inline policy: objects under the prefix of the spill bucket, nothing else."""
+        """The role's spill policy: objects under the prefix of the spill bucket, nothing else."""
         if self.bucket is None:
             return None
         return spill_policy(f"arn:{self.partition}:s3:::{self.bucket}/{self.prefix}/*")
+
+    @property
+    def session_role_arn(self) -> str:
+        """The role the function assumes to hand a session's client send-only credentials (one per account)."""
+        return f"arn:{self.partition}:iam::{self.account}:role/{SESSION_ROLE_NAME}"
+
+    @property
+    def sessions(self) -> bool:
+        """Whether deploy sets up sessions: with lambdash's own role (a borrowed one is never changed)."""
+        return self.own_role
+
+    @property
+    def sessions_policy(self) -> dict[str, Any]:
+        queues = f"arn:{self.partition}:sqs:{self.region}:{self.account}"
+        return sessions_policy(f"{queues}:{QUEUE_PREFIX}*", f"{queues}:*", self.session_role_arn)
+
+    @property
+    def session_trust_policy(self) -> dict[str, Any]:
+        return session_trust_policy(f"arn:{self.partition}:iam::{self.account}:root",
+                                    f"arn:{self.partition}:iam::{self.account}:role/lambdash-*-role")
+
+    @property
+    def session_send_policy(self) -> dict[str, Any]:
+        # Every region's session queues: the role is the account's, shared by its lambdash functions everywhere.
+        return session_send_policy(f"arn:{self.partition}:sqs:*:{self.account}:{QUEUE_PREFIX}*")
+
+    def role_trust_policy(self, role: str) -> dict[str, Any]:
+        """The trust policy of one of deploy's roles: the function's, or the session role."""
+        return self.session_trust_policy if role == SESSION_ROLE_NAME else self.trust_policy
+
+    def inline_policies(self, role: str) -> dict[str, dict[str, Any]]:
+        """The inline policies one of deploy's roles has, exactly, by name."""
+        if role == SESSION_ROLE_NAME:
+            return {SESSION_SEND_POLICY_NAME: self.session_send_policy}
+        policies = {SESSIONS_POLICY_NAME: self.sessions_policy} if self.sessions else {}
+        if self.spill_policy is not None:
+            policies[SPILL_POLICY_NAME] = self.spill_policy
+        return policies
 
     @property
     def lifecycle_rule(self) -> dict[str, Any]:
@@ -172,6 +221,10 @@ class DeploySettings:
             environment[ENV_EXEC_WRAPPER] = DEPLOYED_EXEC_WRAPPER
         if self.bucket is not None:
             environment.update({ENV_BUCKET: self.bucket, ENV_PREFIX: self.prefix})
+        if self.sessions:
+            environment[ENV_SESSION_ROLE] = self.session_role_arn
+        if self.code_handler:
+            environment[ENV_LIKE_HANDLER] = self.code_handler
         return environment
 
     def public_dict(self) -> dict[str, Any]:

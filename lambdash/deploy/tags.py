@@ -29,6 +29,8 @@ SETTINGS_TAG_KEY = "lambdash:settings"
 # tags, because a Lambda tag value holds at most 256 characters.
 TWIN_OF_TAG_KEY = "lambdash:like"
 ORIGINAL_RECORD_TAG_KEY = "lambdash:like-record"
+# A twin with its original's code (--with-code): the CodeSha256 of that code when it was copied.
+CODE_OF_TAG_KEY = "lambdash:like-code"
 TWIN_RECORD_TAG_KEY = "lambdash:twin"
 
 
@@ -53,6 +55,8 @@ def function_tags(settings: DeploySettings) -> dict[str, str]:
     if settings.twin_of is not None:
         tags.update({TWIN_OF_TAG_KEY: settings.twin_of, ORIGINAL_RECORD_TAG_KEY: settings.original_record,
                      TWIN_RECORD_TAG_KEY: twin_record(settings)})
+    if settings.code_of is not None:
+        tags[CODE_OF_TAG_KEY] = settings.code_of
     return tags
 
 

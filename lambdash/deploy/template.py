@@ -19,9 +19,14 @@ from lambdash.deploy.documents import (
     BASIC_EXECUTION_POLICY,
     LIFECYCLE_RULE_ID,
     PUBLIC_ACCESS_BLOCK,
+    SESSION_SEND_POLICY_NAME,
+    SESSIONS_POLICY_NAME,
     SPILL_POLICY_NAME,
     SSE_ALGORITHM,
     VPC_ACCESS_POLICY,
+    session_send_policy,
+    session_trust_policy,
+    sessions_policy,
     spill_policy,
     trust_policy,
 )
@@ -29,6 +34,7 @@ from lambdash.deploy.package import CodeArtifact
 from lambdash.deploy.settings import DEPLOYED_EXEC_WRAPPER, FUNCTION_DESCRIPTION, DeployOptions, DeploySettings
 from lambdash.deploy.tags import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, SETTINGS_TAG_KEY, settings_record
 from lambdash_handler.contract import ENV_BUCKET, ENV_EXEC_WRAPPER, ENV_PREFIX, HANDLER
+from lambdash_handler.contract.session import ENV_SESSION_ROLE, QUEUE_PREFIX, SESSION_ROLE_NAME
 
 CODE_KEY_PREFIX = "lambdash-code"
 
@@ -66,6 +72,11 @@ def build_template(
         "CodeKey": {
             "Type": "String", "Default": code_key or default_code_key(code),
             "Description": "S3 key of the handler zip (the default names this lambdash's handler by its hash)",
+        },
+        "CreateSessionRole": {
+            "Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+            "Description": f"Make the account's {SESSION_ROLE_NAME} role, which sessions (lambdash -i, :i, :py) hand "
+                           "out send-only credentials of; false when the account has it already (one per account)",
         },
     }
     managed_tags = [{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}]
@@ -131,14 +142,39 @@ def build_template(
         variables[ENV_BUCKET] = {"Ref": "SpillBucket"}
         variables[ENV_PREFIX] = options.prefix
         outputs["SpillBucket"] = {"Value": {"Ref": "SpillBucket"}}
-    if variables:
-        function_properties["Environment"] = {"Variables": variables}
+    # Sessions, as deploy sets them up: the function runs its session queues and hands out the session role's
+    # credentials, narrowed to one queue.
+    queues = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}"
+    session_role = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{SESSION_ROLE_NAME}"
+    role_properties.setdefault("Policies", []).append({
+        "PolicyName": SESSIONS_POLICY_NAME,
+        "PolicyDocument": sessions_policy({"Fn::Sub": f"{queues}:{QUEUE_PREFIX}*"}, {"Fn::Sub": f"{queues}:*"},
+                                          {"Fn::Sub": session_role}),
+    })
+    variables[ENV_SESSION_ROLE] = {"Fn::Sub": session_role}
+    resources["SessionRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "MakeSessionRole",
+        "Properties": {
+            "RoleName": SESSION_ROLE_NAME,
+            "Description": "Assumed by lambdash functions to hand a session's client credentials that may only "
+                           "send to that session's queue",
+            "AssumeRolePolicyDocument": session_trust_policy(
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-*-role"}),
+            "Policies": [{"PolicyName": SESSION_SEND_POLICY_NAME, "PolicyDocument": session_send_policy(
+                {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:*:${{AWS::AccountId}}:{QUEUE_PREFIX}*"})}],
+            "Tags": managed_tags,
+        },
+    }
+    function_properties["Environment"] = {"Variables": variables}
     resources["FunctionRole"] = {"Type": "AWS::IAM::Role", "Properties": role_properties}
     resources["Function"] = {"Type": "AWS::Lambda::Function", "Properties": function_properties}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "lambdash: a shell inside AWS Lambda, reachable by its owner only (made by `lambdash template`)",
         "Parameters": parameters,
+        "Conditions": {"MakeSessionRole": {"Fn::Equals": [{"Ref": "CreateSessionRole"}, "true"]}},
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdash.deploy.documents import EFS_CLIENT_POLICY, VPC_ACCESS_POLICY
-from lambdash.deploy.drift import describe_file_systems, describe_layers, layer_label
+from lambdash.deploy.drift import describe_file_systems, describe_layers, layer_label, short_sha
 from lambdash.deploy.layers import layer_findings
 from lambdash.deploy.observed import FunctionState, LayerListing
 from lambdash.deploy.plan import Plan
@@ -34,6 +34,7 @@ from lambdash.deploy.settings import (
     lambdash_owns,
 )
 from lambdash.deploy.tags import (
+    CODE_OF_TAG_KEY,
     ORIGINAL_RECORD_TAG_KEY,
     TWIN_RECORD_TAG_KEY,
     decode_record,
@@ -42,6 +43,7 @@ from lambdash.deploy.tags import (
 )
 from lambdash.errors import ConfigError
 from lambdash.lambda_defaults import DEFAULT_RUNTIME
+from lambdash_handler.contract import ENV_LIKE_HANDLER
 
 # -- the runtime: Python on the same operating system ----------------------------------------------------------------
 
@@ -111,6 +113,8 @@ class TwinOptions:
     original: FunctionReference
     with_env: bool = False
     with_role: bool = False
+    # Copy the function's code package beside lambdash's handler (``function_code``).
+    with_code: bool = False
     # Layer version ARNs, or layer ARNs without a version (any version of that layer).
     skip_layers: tuple[str, ...] = ()
 
@@ -159,6 +163,8 @@ def twin_settings(
         execution_role_arn=original.role_arn if options.with_role else None,
         twin_of=original.arn,
         original_record=original_record(original),
+        code_of=original.code_sha256 if options.with_code else None,
+        code_handler=(original.handler or None) if options.with_code else None,
     )
 
 
@@ -260,6 +266,12 @@ def describe_twin(
     rows.extend(("file system", f"{system.arn} at {system.mount_path}") for system in settings.file_systems)
     if settings.file_systems and settings.own_role:
         rows.append(("file system", f"the role gets {EFS_CLIENT_POLICY} to mount them"))
+    if settings.code_of is not None:
+        rows.append(("code", f"{name}'s code (sha256 {short_sha(settings.code_of)}) beside lambdash's handler: "
+                             f"the REPL's :py imports it" + (f"; its handler is {settings.code_handler}"
+                                                             if settings.code_handler else "")))
+    elif original.package_type == "Zip":
+        rows.append(("code", f"lambdash's handler only: --with-code copies {name}'s code in too, for :py"))
     rows.extend(_environment_rows(settings, original, options))
     if settings.own_role:
         rows.append(("role", f"lambdash's own {settings.role_name}, least privilege "
@@ -309,6 +321,8 @@ def _policy(name: str) -> str:
 def extra_permissions(settings: DeploySettings, original: FunctionState) -> list[str]:
     """What the deployer needs beyond a plain deploy's permissions."""
     permissions = [f"lambda:GetFunctionConfiguration on {original.arn}"]
+    if settings.code_of is not None:
+        permissions.append(f"lambda:GetFunction on {original.arn} (its code)")
     if original.layers:
         permissions.append("lambda:GetLayerVersion on its layers")
     if settings.kms_key_arn:
@@ -384,6 +398,8 @@ def recorded_twin_settings(settings: DeploySettings, function: FunctionState) ->
         environment_copied=copied_env,
         kms_key_arn=function.kms_key_arn if copied_env else None,
         execution_role_arn=function.role_arn if borrowed_role else None,
+        code_of=function.tags.get(CODE_OF_TAG_KEY),
+        code_handler=function.environment.get(ENV_LIKE_HANDLER) if CODE_OF_TAG_KEY in function.tags else None,
     )
     now = decode_record(twin_record(twin))
     labels = {"layers": "layers", "ipv6": "IPv6 dual stack", "fs": "file systems",
@@ -427,6 +443,10 @@ def drift_from_original(twin: FunctionState, original: FunctionState) -> list[st
                          f"(the twin's: {twin.kms_key_arn or '(AWS managed)'})")
     if copied.get("role", "own") != "own" and was.get("role") != now["role"]:
         drift.append(f"role now {original.role_arn} (the twin runs with {twin.role_arn})")
+    code_of = twin.tags.get(CODE_OF_TAG_KEY)
+    if code_of is not None and code_of != original.code_sha256:
+        drift.append(f"code sha256 {short_sha(code_of)} -> {short_sha(original.code_sha256)}: the twin has "
+                     "the code it was made with")
     return drift
 
 

@@ -31,10 +31,11 @@ LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
 
 @dataclass(frozen=True)
 class CredentialPair:
-    """An access key id and its secret."""
+    """An access key id and its secret, and the session token that goes with temporary ones."""
 
     access_key_id: str
     secret_access_key: str
+    session_token: str | None = None
 
     @classmethod
     def random(cls) -> CredentialPair:

@@ -31,11 +31,13 @@ module is that child.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import io
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -45,13 +47,17 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from lambdash.local.credentials import CredentialPair
 from lambdash.local.http import split_host
 from lambdash.local.signature import check_presigned, check_signature, declared_sha256, is_presigned
+from lambdash_handler.contract.session import ENV_SESSION_ROLE, SESSION_ROLE_NAME
 
 BUCKET = "lambdash-local"
+# moto's account (its DEFAULT_ACCOUNT_ID) holds the session role the sandboxes assume.
+SESSION_ROLE_ARN = f"arn:aws:iam::123456789012:role/{SESSION_ROLE_NAME}"
 CHILD_EXIT_SECONDS = 10.0
 # A child that stopped is started again on the next connection, at most this many times.
 MAX_RESTARTS = 3
@@ -104,6 +110,8 @@ class EmbeddedS3:
             "AWS_ENDPOINT_URL_STS": self.endpoint_url,
             "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
+            # Sessions: the role the handler assumes in moto's STS to hand out send-only credentials.
+            ENV_SESSION_ROLE: SESSION_ROLE_ARN,
         }
 
     def start_on_first_use(self, spawn: Callable[[Callable[[], Any]], Any]) -> None:
@@ -223,10 +231,19 @@ class RequestGuard:
     ``port`` is the endpoint's own: a Host header must name it, on 127.0.0.1 or localhost.
     """
 
-    def __init__(self, app: WSGIApp, pair: CredentialPair, port: int) -> None:
+    def __init__(self, app: WSGIApp, pair: CredentialPair, port: int,
+                 issued: Callable[[str], CredentialPair | None] = lambda access_key_id: None) -> None:
         self.app = app
         self.pair = pair
         self.port = port
+        # Temporary credentials this S3's own STS handed a sandbox (a session's send-only ones): they pass too.
+        self.issued = issued
+
+    def pair_for(self, access_key_id: str) -> CredentialPair:
+        """The sandboxes' pair, or the temporary credentials STS issued under ``access_key_id``."""
+        if access_key_id == self.pair.access_key_id:
+            return self.pair
+        return self.issued(access_key_id) or self.pair
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -252,18 +269,39 @@ class RequestGuard:
         if is_presigned(target):
             if method not in PRESIGNED_METHODS:
                 raise Refused("AccessDenied", f"a presigned URL is for {', '.join(PRESIGNED_METHODS)}, not {method}")
-            _refuse_unless_none(check_presigned(self.pair, method=method, target=target, headers=headers))
+            pair = self.pair_for(_credential_key(target))
+            _refuse_unless_none(check_presigned(pair, method=method, target=target, headers=headers))
             return
-        _refuse_unless_none(check_signature(self.pair, method=method, target=target, headers=headers, body=None,
+        pair = self.pair_for(_credential_key(dict(headers).get("authorization", "")))
+        _refuse_unless_none(check_signature(pair, method=method, target=target, headers=headers, body=None,
                                             service=None))
         declared = declared_sha256(headers)
         if declared is not None:
             environ["wsgi.input"] = _checked_copy(_body(environ), declared)
             return
         body = b"".join(_body(environ, limit=UNDECLARED_BODY_LIMIT_BYTES))
-        _refuse_unless_none(check_signature(self.pair, method=method, target=target, headers=headers, body=body,
+        _refuse_unless_none(check_signature(pair, method=method, target=target, headers=headers, body=body,
                                             service=None))
         environ["wsgi.input"] = io.BytesIO(body)
+
+
+def _credential_key(text: str) -> str:
+    """The access key id a SigV4 Authorization header or presigned query names (Credential=KEY/...)."""
+    found = re.search(r"Credential=([^/&,\s]+)", unquote(text))
+    return found.group(1) if found else ""
+
+
+def issued_by_moto(access_key_id: str) -> CredentialPair | None:
+    """Temporary credentials moto's STS issued (AssumeRole) under ``access_key_id``, while they are valid."""
+    from moto.sts.models import sts_backends
+
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    for account in list(sts_backends.values()):
+        for backend in list(account.values()):
+            role = backend.get_assumed_role_from_access_key(access_key_id)
+            if role is not None and role.expiration > now:
+                return CredentialPair(role.access_key_id, role.secret_access_key, role.session_token)
+    return None
 
 
 def _refuse_unless_none(refusal: Any) -> None:
@@ -358,7 +396,7 @@ def _serve(descriptor: int, bucket: str, region: str, parent: int) -> None:
     listener = socket.socket(fileno=descriptor)
     host, port = listener.getsockname()[:2]
     listener.detach()
-    guarded = RequestGuard(DomainDispatcherApplication(create_backend_app), pair, port)
+    guarded = RequestGuard(DomainDispatcherApplication(create_backend_app), pair, port, issued_by_moto)
     server = make_server(host, port, guarded, threaded=True, request_handler=MotoRequestHandler, fd=descriptor)
     server.serve_forever()
 

@@ -91,7 +91,8 @@ def _expected_signature(pair: CredentialPair, request: AWSRequest, *, service: s
         (True, False): _QuerySigner, (True, True): _S3QuerySigner,
     }
     # S3 signs the path as sent; every other service normalizes it and encodes it once more.
-    signer = kinds[query, service == "s3"](Credentials(pair.access_key_id, pair.secret_access_key), service, region)
+    credentials = Credentials(pair.access_key_id, pair.secret_access_key, pair.session_token)
+    signer = kinds[query, service == "s3"](credentials, service, region)
     signer.signed_header_names = signed_headers
     signature: str = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     return signature
@@ -130,7 +131,7 @@ def check_signature(
     if len(scope) != 5 or scope[4] != "aws4_request":
         return Refusal("IncompleteSignatureException", f"Credential is malformed: {fields['Credential']}")
     access_key_id, scope_date, region, scope_service, _ = scope
-    refusal = _check_key_and_time(pair, access_key_id, first.get("x-amz-date", ""), "x-amz-security-token" in first,
+    refusal = _check_key_and_time(pair, access_key_id, first.get("x-amz-date", ""), first.get("x-amz-security-token"),
                                   now=now)
     if refusal is not None:
         return refusal
@@ -205,7 +206,7 @@ def check_presigned(
         return Refusal("IncompleteSignatureException", f"Credential is malformed: {auth['X-Amz-Credential']}")
     access_key_id, scope_date, region, service, _ = scope
     stamp = auth["X-Amz-Date"]
-    refusal = _check_key_and_time(pair, access_key_id, stamp, "X-Amz-Security-Token" in auth, now=now,
+    refusal = _check_key_and_time(pair, access_key_id, stamp, auth.get("X-Amz-Security-Token"), now=now,
                                   expires=auth["X-Amz-Expires"])
     if refusal is not None:
         return refusal
@@ -231,11 +232,15 @@ def check_presigned(
 
 
 def _check_key_and_time(
-    pair: CredentialPair, access_key_id: str, stamp: str, has_token: bool, *, now: datetime.datetime | None,
+    pair: CredentialPair, access_key_id: str, stamp: str, token: str | None, *, now: datetime.datetime | None,
     expires: str | None = None,
 ) -> Refusal | None:
-    """The access key id, no session token, and the signing time: near now, or (presigned) not expired."""
-    if not hmac.compare_digest(access_key_id.encode(), pair.access_key_id.encode()) or has_token:
+    """The access key id, the pair's session token (none for a lasting pair), and the signing time: near now,
+    or (presigned) not expired."""
+    same_token = (token is None and pair.session_token is None) or (
+        token is not None and pair.session_token is not None
+        and hmac.compare_digest(token.encode(), pair.session_token.encode()))
+    if not hmac.compare_digest(access_key_id.encode(), pair.access_key_id.encode()) or not same_token:
         return Refusal("UnrecognizedClientException", "The security token included in the request is invalid.")
     try:
         signed_at = datetime.datetime.strptime(stamp, SIGV4_TIMESTAMP).replace(tzinfo=datetime.UTC)

@@ -49,6 +49,8 @@ class MetaCommand:
     arguments: tuple[str, ...] = ()
     min_arguments: int = 0
     max_arguments: int = 0
+    # The rest of the line is one argument, as typed (a command for the remote shell to parse).
+    raw: bool = False
 
 
 def parse_meta_line(line: str) -> tuple[str, list[str]]:
@@ -62,6 +64,13 @@ def parse_meta_line(line: str) -> tuple[str, list[str]]:
 
 def run_meta(session: ReplSession, line: str) -> None:
     """Run one meta-command line."""
+    name, *rest = line.strip().split(None, 1)
+    raw = META_COMMANDS.get(name)
+    if raw is not None and raw.raw:
+        if len(rest) < raw.min_arguments:
+            raise UsageError(f"usage: {raw.usage}")
+        raw.handler(session, rest)
+        return
     name, arguments = parse_meta_line(line)
     command = META_COMMANDS.get(name)
     if command is None:
@@ -239,6 +248,18 @@ def _put(session: ReplSession, arguments: list[str]) -> None:
     session.terminal.message(f"copied {size} bytes from {local} to {written}")
 
 
+def _interactive(session: ReplSession, arguments: list[str]) -> None:
+    from lambdash.repl.interactive import run_interactive
+
+    run_interactive(session, arguments[0], kind="input")
+
+
+def _python(session: ReplSession, arguments: list[str]) -> None:
+    from lambdash.repl.interactive import python_console
+
+    python_console(session)
+
+
 def _remote_runner(session: ReplSession) -> RunCommand:
     """Run through the session: with the carried cwd, audited, and abandoned on Ctrl-C."""
     return lambda command, stdin: session.call_remote_command(command, stdin=stdin)
@@ -296,6 +317,16 @@ _COMMANDS = [
                 "http(s)://URL (status, redirects, timings, TLS certificate) and aws:SERVICE (the\n"
                 "endpoint's reachability). `lambdash probe --help` explains each verdict.", _probe,
                 min_arguments=1, max_arguments=MAX_PROBE_CHECKS),
+    MetaCommand(":i", ":i COMMAND", "run COMMAND with what you type relayed to it while it runs",
+                "A session: each line you type here goes to the command on Enter (with its own history),\n"
+                "its output shows as it comes, and its unfinished last line starts yours. Ctrl-C sends\n"
+                "SIGINT to the command, Ctrl-D sends EOF; the prompt comes back when it ends.", _interactive,
+                min_arguments=1, max_arguments=1, raw=True),
+    MetaCommand(":py", ":py", "open a Python console in the sandbox",
+                "The interpreter keeps its state until Ctrl-D, which returns here. Lines are edited and\n"
+                "highlighted here, with a history of their own; results print as Python prints them.\n"
+                "In a twin made with `deploy --like --with-code`, the function's code is importable.",
+                _python),
     MetaCommand(":get", ":get REMOTE [LOCAL]", "copy a file out of the sandbox",
                 "REMOTE is relative to the carried cwd. LOCAL defaults to REMOTE's name in the local\n"
                 "current directory; an existing directory gets the file under that name.", _get,

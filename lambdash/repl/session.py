@@ -35,6 +35,7 @@ from prompt_toolkit.shortcuts import CompleteStyle
 from lambdash.config import Target
 from lambdash.errors import ExitStatus, LambdashError
 from lambdash.repl.completer import Location, ShellCompleter
+from lambdash.repl.interactive import input_hint
 from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
@@ -190,6 +191,9 @@ class ReplSession:
                 hint = full_screen_hint(command)
                 if hint:
                     self.terminal.notice(hint)
+            reading = input_hint(command)
+            if reading:
+                self.terminal.notice(reading)
             if self.terminal.stdout_isatty:
                 self.printer.offer_pager(self.prompt.output.get_size().rows)
         return result

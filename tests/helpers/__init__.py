@@ -19,6 +19,7 @@ from tests.helpers.environment import (
     state_dir,
 )
 from tests.helpers.handler import FakeContext
+from tests.helpers.live import LiveLambdash
 from tests.helpers.processes import embedded_s3_children, still_running
 from tests.helpers.serve import serving
 from tests.helpers.waiting import bucket_keys, free_port, wait_for_port, wait_until
@@ -31,6 +32,7 @@ __all__ = [
     "TEST_CREDENTIALS",
     "Beacon",
     "FakeContext",
+    "LiveLambdash",
     "bucket_keys",
     "clean_environ",
     "closed_loopback_url",

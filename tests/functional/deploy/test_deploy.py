@@ -67,8 +67,13 @@ def client(service: str, moto_url: str) -> Any:
 
 
 def action_lines(stdout: str) -> list[list[str]]:
-    """The plan's lines as [kind, name, action]."""
-    return [line.split()[:3] for line in stdout.splitlines() if line.startswith("  ")]
+    """The plan's lines as [kind, name, action], but the account's session role's.
+
+    The moto server is the whole session's, and the session role is the account's: the
+    first test to deploy makes it (``test_deploy_sets_up_sessions`` checks it).
+    """
+    return [line.split()[:3] for line in stdout.splitlines() if line.startswith("  ")
+            and not line.startswith("  sessions ")]
 
 
 def modified_handler(tmp_path: Path) -> Path:
@@ -77,6 +82,39 @@ def modified_handler(tmp_path: Path) -> Path:
     with (copy / "app.py").open("a") as app:
         app.write("\n# a change to the handler\n")
     return copy
+
+
+def test_deploy_sets_up_sessions(run: Run, names: tuple[str, str], moto_url: str) -> None:
+    """The function role runs its session queues; the account's session role may only send to them."""
+    name, bucket = names
+    status, out, err = run("deploy", "--name", name, "--bucket", bucket)
+    assert status == 0, err
+    (sessions,) = [line.split()[:3] for line in out.splitlines() if line.startswith("  sessions ")]
+    assert sessions[:2] == ["sessions", "lambdash-session"]
+    iam = client("iam", moto_url)
+    role = iam.get_role(RoleName="lambdash-session")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole",
+        "Condition": {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/lambdash-*-role"}}}]
+    assert role["Tags"] == [{"Key": "lambdash", "Value": "managed"}]
+    assert iam.list_role_policies(RoleName="lambdash-session")["PolicyNames"] == ["lambdash-session-send"]
+    send = iam.get_role_policy(RoleName="lambdash-session", PolicyName="lambdash-session-send")["PolicyDocument"]
+    assert send["Statement"] == [{"Sid": "SendToSessionQueues", "Effect": "Allow", "Action": "sqs:SendMessage",
+                                  "Resource": f"arn:aws:sqs:*:{ACCOUNT}:lambdash-session-*"}]
+    granted = iam.get_role_policy(RoleName=f"lambdash-{name}-role", PolicyName="lambdash-sessions")["PolicyDocument"]
+    assert [statement["Sid"] for statement in granted["Statement"]] == [
+        "SessionQueues", "ListSessionQueues", "HandOutSendOnlyCredentials"]
+    # Destroying a function leaves the account's session role to the others.
+    status, out, _ = run("destroy", "--name", name, "--yes")
+    assert status == 0
+    assert iam.get_role(RoleName="lambdash-session")["Role"]["RoleName"] == "lambdash-session"
+    # Status of a function deployed before sessions existed shows what deploy would add.
+    assert run("deploy", "--name", name, "--bucket", bucket)[0] == 0
+    iam.delete_role_policy(RoleName=f"lambdash-{name}-role", PolicyName="lambdash-sessions")
+    status, out, _ = run("status", "--name", name)
+    assert f"  - role lambdash-{name}-role: inline policy lambdash-sessions is missing" in out.splitlines()
+    assert "sessions      role lambdash-session (send-only credentials, one queue per session)" in out.splitlines()
+    assert run("destroy", "--name", name, "--yes")[0] == 0
 
 
 def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tuple[str, str], moto_url: str) -> None:
@@ -95,7 +133,7 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     assert role["Tags"] == [{"Key": "lambdash", "Value": "managed"}]
     attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     assert [policy["PolicyArn"] for policy in attached] == [BASIC]
-    assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == ["lambdash-spill"]
+    assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == ["lambdash-sessions", "lambdash-spill"]
     spill = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="lambdash-spill")["PolicyDocument"]
     assert spill["Statement"] == [{"Sid": "SpillObjects", "Effect": "Allow",
                                    "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
@@ -117,7 +155,8 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
         "python3.13", ["arm64"], 1024, 300, {"Size": 512}, "lambdash_handler.app.handle", role["Arn"])
     assert config["Environment"]["Variables"] == {
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
-        "LAMBDASH_BUCKET": bucket, "LAMBDASH_PREFIX": "lambdash"}
+        "LAMBDASH_BUCKET": bucket, "LAMBDASH_PREFIX": "lambdash",
+        "LAMBDASH_SESSION_ROLE": f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"}
     assert config["CodeSha256"] == build_zip().sha256
     assert found["Tags"]["lambdash"] == "managed"
     assert found["Tags"]["lambdash:settings"] == (
@@ -176,13 +215,15 @@ def test_dry_run_prints_the_plan_and_creates_nothing(run: Run, names: tuple[str,
     assert status == 0, err
     role = f"lambdash-{name}-role"
     width = len(role)
-    assert out == (
-        f"function {name} in us-east-1 (account {ACCOUNT}):\n"
-        f"  bucket   {bucket:<{width}}  create     does not exist\n"
-        f"  role     {role:<{width}}  create     does not exist\n"
-        f"  function {name:<{width}}  create     does not exist\n"
-        "dry run: nothing was changed\n"
-    )
+    # The account's session role may be there already (made by another test), or not.
+    shown = [line for line in out.splitlines() if not line.startswith("  sessions ")]
+    assert shown == [
+        f"function {name} in us-east-1 (account {ACCOUNT}):",
+        f"  bucket   {bucket:<{width}}  create     does not exist",
+        f"  role     {role:<{width}}  create     does not exist",
+        f"  function {name:<{width}}  create     does not exist",
+        "dry run: nothing was changed",
+    ]
     with pytest.raises(client("lambda", moto_url).exceptions.ResourceNotFoundException):
         client("lambda", moto_url).get_function(FunctionName=name)
     with pytest.raises(client("iam", moto_url).exceptions.NoSuchEntityException):
@@ -197,7 +238,7 @@ def test_dry_run_as_json(run: Run, names: tuple[str, str]) -> None:
     document = json.loads(out)
     assert document["dry_run"] is True
     assert document["changed"] is True
-    assert [change["action"] for change in document["changes"]] == ["create"] * 3
+    assert [change["action"] for change in document["changes"] if change["kind"] != "sessions"] == ["create"] * 3
     assert document["settings"]["bucket"] == bucket
 
 
@@ -208,16 +249,18 @@ def test_the_default_bucket_is_named_for_account_and_region(run: Run, moto_url: 
     assert action_lines(out)[0] == ["bucket", f"lambdash-{ACCOUNT}-us-east-1", "create"]
 
 
-def test_no_bucket_means_no_bucket_no_inline_policy_no_spill_environment(
+def test_no_bucket_means_no_bucket_no_spill_policy_no_spill_environment(
     run: Run, names: tuple[str, str], moto_url: str
 ) -> None:
     name, _ = names
     status, out, err = run("deploy", "--name", name, "--no-bucket", "--no-stream")
     assert status == 0, err
     assert [line[0] for line in action_lines(out)] == ["role", "function"]
-    assert client("iam", moto_url).list_role_policies(RoleName=f"lambdash-{name}-role")["PolicyNames"] == []
-    # Without a bucket and without streaming, the function needs no environment at all.
-    assert "Environment" not in client("lambda", moto_url).get_function_configuration(FunctionName=name)
+    assert client("iam", moto_url).list_role_policies(RoleName=f"lambdash-{name}-role")["PolicyNames"] == [
+        "lambdash-sessions"]
+    # Without a bucket and without streaming, the function's environment names only its session role.
+    assert client("lambda", moto_url).get_function_configuration(FunctionName=name)["Environment"] == {
+        "Variables": {"LAMBDASH_SESSION_ROLE": f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"}}
     assert run("destroy", "--name", name, "--yes")[0] == 0
 
 
@@ -307,9 +350,10 @@ def test_status_shows_streaming_switched_off_outside_lambdash_as_drift(run: Run,
     status, out, _ = run("status", "--name", name)
     assert status == 0
     assert "streaming     off (buffered answers only); deployed on: drift" in out.splitlines()
-    assert f"  - function {name}: environment LAMBDASH_BUCKET={bucket} LAMBDASH_PREFIX=lambdash -> " \
+    session = f"LAMBDASH_SESSION_ROLE=arn:aws:iam::{ACCOUNT}:role/lambdash-session"
+    assert f"  - function {name}: environment LAMBDASH_BUCKET={bucket} LAMBDASH_PREFIX=lambdash {session} -> " \
            f"AWS_LAMBDA_EXEC_WRAPPER=/var/task/lambdash_handler/exec-wrapper LAMBDASH_BUCKET={bucket} " \
-           "LAMBDASH_PREFIX=lambdash" in out.splitlines()
+           f"LAMBDASH_PREFIX=lambdash {session}" in out.splitlines()
     # Deployed with --no-stream, no wrapper is wanted: status says off, and no drift.
     assert run("deploy", "--name", name, "--bucket", bucket, "--no-stream")[0] == 0
     status, out, _ = run("status", "--name", name)
@@ -466,7 +510,7 @@ def test_access_denied_on_iam_names_the_missing_permission() -> None:
     with pytest.raises(TransportError) as caught:
         apply_plan(plan, deploy_client, build_zip(), lambda message: None)
     assert caught.value.message == (
-        "access denied: these credentials may not call iam:CreateRole (on role lambdash-shell-role); "
+        "access denied: these credentials may not call iam:CreateRole (on role lambdash-session); "
         "grant iam:CreateRole to the identity that deploys")
 
 
@@ -494,7 +538,8 @@ def test_a_bucket_someone_else_holds_is_refused_while_planning() -> None:
     sts_stubber.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev",
                                                      "UserId": "AIDA"})
     iam, iam_stubber = stubbed("iam")
-    iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
+    for _ in ("the function's role", "the session role"):
+        iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
     s3, s3_stubber = stubbed("s3")
     s3_stubber.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
     lam, lambda_stubber = stubbed("lambda")

@@ -19,6 +19,8 @@ from lambdash.terminal import Terminal
 
 VPC_OPTIONS = ["--subnet", "subnet-0123abcd", "--subnet", "subnet-4567abcd", "--security-group", "sg-0123abcd"]
 
+# The session role as the template names it (one per account).
+SESSION_ROLE = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/lambdash-session"}
 
 def template(*argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.BytesIO(), io.BytesIO()
@@ -59,7 +61,7 @@ def test_the_resources_are_deploys() -> None:
     document = as_json()
     settings = DeploySettings(name="lambdash", region="r", account="a", bucket="b")
     resources = document["Resources"]
-    assert sorted(resources) == ["Function", "FunctionRole", "SpillBucket"]
+    assert sorted(resources) == ["Function", "FunctionRole", "SessionRole", "SpillBucket"]
 
     bucket = resources["SpillBucket"]["Properties"]
     assert bucket["BucketName"] == {"Fn::Sub": "lambdash-${AWS::AccountId}-${AWS::Region}"}
@@ -77,7 +79,11 @@ def test_the_resources_are_deploys() -> None:
     assert role["AssumeRolePolicyDocument"] == settings.trust_policy
     assert role["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]
-    (policy,) = role["Policies"]
+    policy, sessions = role["Policies"]
+    assert sessions["PolicyName"] == "lambdash-sessions"
+    assert [statement["Resource"] for statement in sessions["PolicyDocument"]["Statement"]] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:lambdash-session-*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"}, SESSION_ROLE]
     assert policy["PolicyName"] == "lambdash-spill"
     assert policy["PolicyDocument"]["Statement"] == [{
         "Sid": "SpillObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
@@ -90,7 +96,16 @@ def test_the_resources_are_deploys() -> None:
         "MemorySize": 1024, "Timeout": 300, "EphemeralStorage": {"Size": 512}}
     assert function["Environment"] == {"Variables": {
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
-        "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": "lambdash"}}
+        "LAMBDASH_BUCKET": {"Ref": "SpillBucket"}, "LAMBDASH_PREFIX": "lambdash",
+        "LAMBDASH_SESSION_ROLE": SESSION_ROLE}}
+    session_role = resources["SessionRole"]
+    assert session_role["Condition"] == "MakeSessionRole"
+    assert document["Conditions"] == {"MakeSessionRole": {"Fn::Equals": [{"Ref": "CreateSessionRole"}, "true"]}}
+    assert session_role["Properties"]["RoleName"] == "lambdash-session"
+    (send,) = session_role["Properties"]["Policies"]
+    assert send["PolicyDocument"]["Statement"] == [{
+        "Sid": "SendToSessionQueues", "Effect": "Allow", "Action": "sqs:SendMessage",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sqs:*:${AWS::AccountId}:lambdash-session-*"}}]
     assert function["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert function["Tags"][0] == {"Key": "lambdash", "Value": "managed"}
     assert "FunctionUrlConfig" not in json.dumps(document)
@@ -99,11 +114,14 @@ def test_the_resources_are_deploys() -> None:
 
 def test_without_a_bucket_there_is_no_bucket_policy_or_spill_environment() -> None:
     document = as_json("--no-bucket")
-    assert sorted(document["Resources"]) == ["Function", "FunctionRole"]
-    assert "Policies" not in document["Resources"]["FunctionRole"]["Properties"]
+    assert sorted(document["Resources"]) == ["Function", "FunctionRole", "SessionRole"]
+    assert [policy["PolicyName"] for policy in document["Resources"]["FunctionRole"]["Properties"]["Policies"]] == [
+        "lambdash-sessions"]
+    session = {"LAMBDASH_SESSION_ROLE": SESSION_ROLE}
     assert document["Resources"]["Function"]["Properties"]["Environment"] == {
-        "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper"}}
-    assert "Environment" not in as_json("--no-bucket", "--no-stream")["Resources"]["Function"]["Properties"]
+        "Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper", **session}}
+    assert as_json("--no-bucket", "--no-stream")["Resources"]["Function"]["Properties"]["Environment"] == {
+        "Variables": session}
 
 
 def test_a_vpc_adds_its_config_and_the_vpc_access_policy() -> None:

@@ -166,7 +166,9 @@ def original(moto_like_aws: str) -> Original:
 def action_lines(stdout: str) -> list[list[str]]:
     """The plan's resource lines as [kind, name, action] (above the rows of what the twin takes)."""
     plan = stdout.split("\nlike ", 1)[0]
-    return [line.split()[:3] for line in plan.splitlines() if line.startswith("  ")]
+    # The account's session role is made by whichever test deploys first on the shared moto server.
+    return [line.split()[:3] for line in plan.splitlines() if line.startswith("  ")
+            and not line.startswith("  sessions ")]
 
 
 def twin_rows(stdout: str) -> list[str]:
@@ -200,6 +202,7 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
         "shadows the runtime's own: lambdash's handler imports this one",
         f"  vpc          subnets {original.subnet}; security groups {original.group}; IPv6 dual stack on; "
         "the role gets AWSLambdaVPCAccessExecutionRole",
+        f"  code         lambdash's handler only: --with-code copies {original.name}'s code in too, for :py",
         f"  environment  not copied: {original.name} has 3 variables (API_URL, AWS_LAMBDA_EXEC_WRAPPER, "
         "DB_PASSWORD); --with-env copies them",
         f"  role         lambdash's own {role}, least privilege (--with-role runs the twin with the role of "
@@ -223,7 +226,8 @@ def test_deploy_like_makes_a_twin_with_the_same_settings(run: Run, original: Ori
             config["VpcConfig"]["Ipv6AllowedForDualStack"]) == ([original.subnet], [original.group], True)
     assert config["Environment"]["Variables"] == {
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
-        "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash"}
+        "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash",
+        "LAMBDASH_SESSION_ROLE": f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"}
     assert not config.get("KMSKeyArn")
     assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/{role}"
     attached = client("iam", moto_like_aws).list_attached_role_policies(RoleName=role)["AttachedPolicies"]
@@ -252,7 +256,8 @@ def test_with_env_copies_the_environment_and_its_key_and_never_prints_a_value(
     assert config["Environment"]["Variables"] == {
         "API_URL": API_URL, "DB_PASSWORD": SECRET,
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
-        "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash"}
+        "LAMBDASH_BUCKET": original.bucket, "LAMBDASH_PREFIX": "lambdash",
+        "LAMBDASH_SESSION_ROLE": f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"}
     assert config["KMSKeyArn"] == original.kms_key
     # Nothing shows a value: not the plan, its JSON, the progress, status, or status --json.
     outputs = [out, err, *run("deploy", "--like", original.name, "--name", twin, "--bucket", original.bucket,
@@ -491,7 +496,8 @@ def test_file_systems_are_mounted_as_in_the_function_with_efs_access() -> None:
         ec2_stubber.add_response("describe_security_groups", {"SecurityGroups": [{
             "GroupId": "sg-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0"}]})
     iam, iam_stubber = stubbed("iam")
-    iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
+    for _ in ("the function's role", "the session role"):
+        iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
     deploy_client = DeployClient(Target(function="reports-twin", region="us-east-1"),
                                  clients={"lambda": lam, "sts": sts, "ec2": ec2, "iam": iam})
     code = build_zip()
@@ -502,7 +508,8 @@ def test_file_systems_are_mounted_as_in_the_function_with_efs_access() -> None:
 
     role = next(change for change in twin.plan.changes if change.resource.kind == "role")
     assert [str(step) for step in role.steps] == [
-        "create_role", f"attach_role_policy({BASIC})", f"attach_role_policy({VPC})", f"attach_role_policy({EFS})"]
+        "create_role", f"attach_role_policy({BASIC})", f"attach_role_policy({VPC})", f"attach_role_policy({EFS})",
+        "put_role_policy(lambdash-sessions)"]
     lines = twin.lines()
     assert f"  file system  {access_point} at /mnt/reports" in lines
     assert "  file system  the role gets AmazonElasticFileSystemClientReadWriteAccess to mount them" in lines
@@ -544,7 +551,8 @@ def test_an_unreadable_environment_is_said_and_not_copied() -> None:
     sts_stubber.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev",
                                                      "UserId": "AIDA"})
     iam, iam_stubber = stubbed("iam")
-    iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
+    for _ in ("the function's role", "the session role"):
+        iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
     deploy_client = DeployClient(Target(function="twin", region="us-east-1"),
                                  clients={"lambda": lam, "sts": sts, "iam": iam})
     twin = prepare_twin(deploy_client, DeployOptions(name="twin", use_bucket=False),

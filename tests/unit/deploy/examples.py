@@ -49,8 +49,13 @@ def as_deployed(wanted: DeploySettings, code_sha256: str = SHA) -> ObservedState
     role = RoleState(
         name=wanted.role_name, arn=wanted.role_arn, tags={"lambdash": "managed"},
         trust_policy=wanted.trust_policy, attached_policy_arns=wanted.managed_policy_arns,
-        inline_policies={"lambdash-spill": wanted.spill_policy} if wanted.spill_policy else {},
+        inline_policies=wanted.inline_policies(wanted.role_name),
     )
+    session_role = RoleState(
+        name="lambdash-session", arn=wanted.session_role_arn, tags={"lambdash": "managed"},
+        trust_policy=wanted.session_trust_policy, attached_policy_arns=(),
+        inline_policies=wanted.inline_policies("lambdash-session"),
+    ) if wanted.sessions else None
     bucket = None if wanted.bucket is None else BucketState(
         name=wanted.bucket, access=BucketAccess.OWNED, tags={"lambdash": "managed"},
         public_access_block=dict(PUBLIC_ACCESS_BLOCK), sse_algorithm="AES256",
@@ -65,7 +70,7 @@ def as_deployed(wanted: DeploySettings, code_sha256: str = SHA) -> ObservedState
         security_group_ids=wanted.security_group_ids, description=FUNCTION_DESCRIPTION, state="Active",
         last_update_status="Successful", last_modified="2025-01-01T00:00:00.000+0000",
     )
-    return ObservedState(role=role, bucket=bucket, function=function)
+    return ObservedState(role=role, bucket=bucket, function=function, session_role=session_role)
 
 
 def change_of(plan: Plan, kind: ResourceKind) -> Any:

@@ -16,9 +16,10 @@ def test_the_plan_prints_one_aligned_line_per_resource_and_is_json() -> None:
     plan = plan_deploy(wanted, observed, SHA)
     assert plan.lines() == [
         "bucket   lambdash-123456789012-eu-west-1  no-change  up to date",
+        "sessions lambdash-session                 no-change  up to date",
         "role     lambdash-shell-role              no-change  up to date",
         "function shell                            update     memory 2048 MB -> 1024 MB",
     ]
     document = json.loads(json.dumps(plan.to_dict()))
     assert document["changed"] is True
-    assert document["changes"][2]["steps"] == ["update_function_configuration"]
+    assert document["changes"][3]["steps"] == ["update_function_configuration"]

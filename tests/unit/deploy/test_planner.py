@@ -17,33 +17,37 @@ from tests.unit.deploy.examples import BASIC, SHA, VPC, as_deployed, change_of, 
 def test_a_first_deploy_creates_bucket_role_and_function_in_that_order() -> None:
     plan = plan_deploy(settings(), ObservedState(role=None, bucket=None, function=None), SHA)
     assert [(change.resource.kind, change.action) for change in plan.changes] == [
-        (ResourceKind.BUCKET, Action.CREATE), (ResourceKind.ROLE, Action.CREATE),
-        (ResourceKind.FUNCTION, Action.CREATE),
+        (ResourceKind.BUCKET, Action.CREATE), (ResourceKind.SESSIONS, Action.CREATE),
+        (ResourceKind.ROLE, Action.CREATE), (ResourceKind.FUNCTION, Action.CREATE),
     ]
-    assert all(change.reason == "does not exist" for change in plan.changes)
+    assert all(change.reason.startswith("does not exist") for change in plan.changes)
+    assert change_of(plan, ResourceKind.SESSIONS).steps == (
+        Step(Operation.CREATE_ROLE), Step(Operation.PUT_ROLE_POLICY, "lambdash-session-send"))
     assert change_of(plan, ResourceKind.BUCKET).steps == (
         Step(Operation.CREATE_BUCKET), Step(Operation.PUT_BUCKET_TAGS), Step(Operation.PUT_PUBLIC_ACCESS_BLOCK),
         Step(Operation.PUT_BUCKET_ENCRYPTION), Step(Operation.PUT_BUCKET_LIFECYCLE),
     )
     assert change_of(plan, ResourceKind.ROLE).steps == (
         Step(Operation.CREATE_ROLE), Step(Operation.ATTACH_ROLE_POLICY, BASIC),
-        Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"),
+        Step(Operation.PUT_ROLE_POLICY, "lambdash-sessions"), Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"),
     )
     assert change_of(plan, ResourceKind.FUNCTION).steps == (Step(Operation.CREATE_FUNCTION),)
     assert plan.changed
 
 
-def test_without_a_bucket_there_is_no_bucket_and_no_inline_policy() -> None:
+def test_without_a_bucket_there_is_no_bucket_and_no_spill_policy() -> None:
     plan = plan_deploy(settings(bucket=None), ObservedState(role=None, bucket=None, function=None), SHA)
-    assert [change.resource.kind for change in plan.changes] == [ResourceKind.ROLE, ResourceKind.FUNCTION]
+    assert [change.resource.kind for change in plan.changes] == [
+        ResourceKind.SESSIONS, ResourceKind.ROLE, ResourceKind.FUNCTION]
     assert change_of(plan, ResourceKind.ROLE).steps == (
-        Step(Operation.CREATE_ROLE), Step(Operation.ATTACH_ROLE_POLICY, BASIC))
+        Step(Operation.CREATE_ROLE), Step(Operation.ATTACH_ROLE_POLICY, BASIC),
+        Step(Operation.PUT_ROLE_POLICY, "lambdash-sessions"))
 
 
 def test_a_deploy_of_what_exists_changes_nothing_and_says_so() -> None:
     wanted = settings()
     plan = plan_deploy(wanted, as_deployed(wanted), SHA)
-    assert [change.action for change in plan.changes] == [Action.NO_CHANGE] * 3
+    assert [change.action for change in plan.changes] == [Action.NO_CHANGE] * 4
     assert all(change.reason == "up to date" and not change.steps for change in plan.changes)
     assert not plan.changed
 
@@ -90,7 +94,8 @@ def test_an_environment_changed_outside_is_set_back() -> None:
     change = change_of(plan_deploy(wanted, observed, SHA), ResourceKind.FUNCTION)
     assert change.reason == (
         "environment EXTRA=1 -> AWS_LAMBDA_EXEC_WRAPPER=/var/task/lambdash_handler/exec-wrapper "
-        "LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash"
+        "LAMBDASH_BUCKET=lambdash-123456789012-eu-west-1 LAMBDASH_PREFIX=lambdash "
+        "LAMBDASH_SESSION_ROLE=arn:aws:iam::123456789012:role/lambdash-session"
     )
 
 
@@ -120,7 +125,7 @@ def test_the_role_gets_back_to_least_privilege() -> None:
     assert change.steps == (
         Step(Operation.UPDATE_TRUST_POLICY), Step(Operation.DETACH_ROLE_POLICY, admin),
         Step(Operation.DELETE_ROLE_POLICY, "extra"),
-        Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"),
+        Step(Operation.PUT_ROLE_POLICY, "lambdash-spill"), Step(Operation.PUT_ROLE_POLICY, "lambdash-sessions"),
     )
     assert "AdministratorAccess is attached but not wanted" in change.details
 
@@ -134,7 +139,8 @@ def test_a_policy_returned_in_another_but_equal_form_is_no_change() -> None:
         "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}}
     observed = replace(observed, role=replace(present(observed.role), trust_policy=trust,
                                               inline_policies={"lambdash-spill": {**spill_policy,
-                                                                                  "Statement": [statement]}}))
+                                                                                  "Statement": [statement]},
+                                                               "lambdash-sessions": wanted.sessions_policy}))
     assert change_of(plan_deploy(wanted, observed, SHA), ResourceKind.ROLE).action is Action.NO_CHANGE
 
 
@@ -213,8 +219,8 @@ def test_destroy_removes_function_then_role_then_bucket() -> None:
         (ResourceKind.BUCKET, Action.DELETE),
     ]
     assert change_of(plan, ResourceKind.ROLE).steps == (
-        Step(Operation.DETACH_ROLE_POLICY, BASIC), Step(Operation.DELETE_ROLE_POLICY, "lambdash-spill"),
-        Step(Operation.DELETE_ROLE))
+        Step(Operation.DETACH_ROLE_POLICY, BASIC), Step(Operation.DELETE_ROLE_POLICY, "lambdash-sessions"),
+        Step(Operation.DELETE_ROLE_POLICY, "lambdash-spill"), Step(Operation.DELETE_ROLE))
     assert change_of(plan, ResourceKind.BUCKET).steps == (Step(Operation.EMPTY_BUCKET), Step(Operation.DELETE_BUCKET))
 
 

@@ -22,12 +22,16 @@ def test_managed_policies_are_basic_logging_plus_vpc_access_only_in_a_vpc() -> N
         BASIC, VPC)
 
 
-def test_the_environment_names_the_bucket_and_the_exec_wrapper() -> None:
+def test_the_environment_names_the_bucket_the_exec_wrapper_and_the_session_role() -> None:
     wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper"}
+    session = {"LAMBDASH_SESSION_ROLE": "arn:aws:iam::123456789012:role/lambdash-session"}
     assert settings(bucket="spills").environment == {
-        **wrapper, "LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash"}
-    assert settings(bucket=None).environment == wrapper
-    assert settings(bucket=None, stream=False).environment == {}
+        **wrapper, "LAMBDASH_BUCKET": "spills", "LAMBDASH_PREFIX": "lambdash", **session}
+    assert settings(bucket=None).environment == {**wrapper, **session}
+    assert settings(bucket=None, stream=False).environment == session
+    # A twin run with its function's own role (--with-role) gets no sessions set up: that role is never changed.
+    assert settings(bucket=None, stream=False,
+                    execution_role_arn="arn:aws:iam::123456789012:role/orders").environment == {}
 
 
 def test_the_default_bucket_is_per_account_and_region() -> None:

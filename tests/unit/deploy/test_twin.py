@@ -76,7 +76,8 @@ def test_with_env_copies_all_but_lambdash_variables_and_the_exec_wrapper() -> No
     assert twin.environment == {
         "API_URL": "https://x.invalid", "DB_PASSWORD": "secret",
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/lambdash_handler/exec-wrapper",
-        "LAMBDASH_BUCKET": f"lambdash-{ACCOUNT}-eu-west-1", "LAMBDASH_PREFIX": "lambdash"}
+        "LAMBDASH_BUCKET": f"lambdash-{ACCOUNT}-eu-west-1", "LAMBDASH_PREFIX": "lambdash",
+        "LAMBDASH_SESSION_ROLE": f"arn:aws:iam::{ACCOUNT}:role/lambdash-session"}
     assert twin.kms_key_arn == KEY
     assert "secret" not in repr(twin)
     assert "secret" not in str(twin.public_dict())
