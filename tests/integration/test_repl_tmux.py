@@ -13,12 +13,13 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LAMBDASH, state_dir
+from tests.helpers import LAMBDASH, serving, state_dir, wait_until
 
 pytestmark = [
     pytest.mark.tmux,
@@ -62,14 +63,17 @@ class Pane:
         return self.tmux("has-session", "-t", "repl").returncode == 0
 
 
-@pytest.fixture
-def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
+@contextmanager
+def repl_in_tmux(tmp_path: Path, home: Path, *options: str) -> Iterator[Pane]:
+    """``lambdash OPTIONS repl`` in a 120x40 tmux pane of its own, for the length of a ``with`` block."""
     socket, status_file = tmp_path / "tmux.sock", tmp_path / "status"
     # The tmux server passes on this process's (hermetic) environment, with these on top.
     environment = {"TERM": "screen", "PAGER": "cat"}
     assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
+    arguments = " ".join(shlex.quote(option) for option in options)
     # The shell around lambdash records its exit status once the REPL ends.
-    command = f"env {assignments} {shlex.quote(LAMBDASH)} --local repl; echo $? > {shlex.quote(str(status_file))}"
+    command = (f"env {assignments} {shlex.quote(LAMBDASH)} {arguments} repl; "
+               f"echo $? > {shlex.quote(str(status_file))}")
     made = Pane(socket, status_file, state_dir(home))
     started = made.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "repl", command)
     assert started.returncode == 0, started.stderr
@@ -77,6 +81,12 @@ def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
         yield made
     finally:
         made.tmux("kill-server")
+
+
+@pytest.fixture
+def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
+    with repl_in_tmux(tmp_path, home, "--local") as made:
+        yield made
 
 
 def prompt_lines(screen: str) -> list[str]:
@@ -169,3 +179,16 @@ def test_a_one_shot_shows_output_as_it_is_written(tmp_path: Path, home: Path) ->
         shown.wait_for(lambda screen: screen.startswith("1\n2\n3\n4\n5\n"), 20, "the last line")
     finally:
         shown.tmux("kill-server")
+
+
+def test_a_served_target_is_named_by_its_endpoint(tmp_path: Path, home: Path) -> None:
+    with serving() as endpoint, repl_in_tmux(tmp_path, home, "--endpoint-url", endpoint) as shown:
+        label = f"lambdash @ {endpoint}"
+        shown.wait_for(lambda screen: f" {label} │ no sandbox yet" in screen, 20, "the toolbar naming the endpoint")
+        shown.type("echo served")
+        shown.send("Enter")
+        shown.wait_for(lambda screen: "\nserved\n" in screen, 20, "the output of echo served")
+        shown.send("C-d")
+        wait_until(shown.status_file.exists, 10, message="the REPL did not end after Ctrl-D")
+    records = [json.loads(line) for line in (shown.state_dir / "audit.jsonl").read_text().splitlines()]
+    assert [(record["target"], record["command"]) for record in records] == [(label, "echo served")]
