@@ -202,6 +202,7 @@ def _run(
             command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
             base_env=environ, env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
+            last_status=request.last_status,
         )
         assert result.stdout_path is not None
         assert result.stderr_path is not None
@@ -251,7 +252,7 @@ def _run_streaming(
                 command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
                 cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
                 keep_background=request.keep_background, capture_state=request.capture_state,
-                heartbeat=HEARTBEAT_SECONDS,
+                last_status=request.last_status, heartbeat=HEARTBEAT_SECONDS,
             )
         except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
             refusal = {**error_response("InvalidRequest", str(problem), problem.code),

@@ -63,6 +63,8 @@ class Request:
     timeout: float | None = None
     keep_background: bool = False
     capture_state: bool = False
+    # With capture_state: the status the command starts with as `$?` (the REPL's last one).
+    last_status: int = 0
     output: OutputSettings = field(default_factory=OutputSettings)
     redact: bool = True
     # The user's own key for the HMAC a redacted value shows (see ``redaction``).
@@ -125,7 +127,8 @@ def parse_request(event: Any) -> Request:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
     known = {"v", "op", "command", "command_key", "command_sha256", "shell", "stdin", "stdin_key", "stdin_sha256",
              "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact", "redact_key", "stream", "checks"}
+             "keep_background", "capture_state", "last_status", "output", "redact", "redact_key", "stream",
+             "checks"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
@@ -159,6 +162,7 @@ def parse_request(event: Any) -> Request:
         timeout=_parse_timeout(event.get("timeout")),
         keep_background=_expect(event.get("keep_background", False), bool, "keep_background"),
         capture_state=capture_state,
+        last_status=_parse_last_status(event.get("last_status"), capture_state),
         output=_parse_output(event.get("output")),
         stream=_expect(event.get("stream", False), bool, "stream"),
     )
@@ -276,6 +280,17 @@ def _parse_env(value: Any, *, carried: bool = False) -> dict[str, str | None]:
 def env_entry_bytes(name: str, value: str) -> int:
     """What ``NAME=value`` takes in a program's environment, its closing NUL included."""
     return len(name.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape")) + 2
+
+
+def _parse_last_status(value: Any, capture_state: bool) -> int:
+    if value is None:
+        return 0
+    _expect(value, int, "last_status")
+    if not 0 <= value <= 255:
+        raise InvalidRequest(f"last_status must be 0 to 255, not {value}")
+    if not capture_state:
+        raise InvalidRequest("last_status needs capture_state (it is the REPL's `$?`)")
+    return int(value)
 
 
 def _parse_timeout(value: Any) -> float | None:

@@ -199,15 +199,17 @@ def run_command(
     timeout: float,
     keep_background: bool = False,
     capture_state: bool = False,
+    last_status: int = 0,
 ) -> CommandResult:
     """Run ``command`` with ``shell_path -c`` and wait at most ``timeout`` seconds.
 
     Its output goes to spool files. On timeout the whole process group is killed
     and the partial output stays in the spool files. When the shell exits,
     whatever it left running in its process group is killed too, unless
-    ``keep_background`` is set.
+    ``keep_background`` is set. With ``capture_state``, the command starts with
+    ``last_status`` as ``$?``.
     """
-    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
     with (
         open(stdout_path, "wb") as out,
@@ -248,6 +250,7 @@ def run_command_streaming(
     timeout: float,
     keep_background: bool = False,
     capture_state: bool = False,
+    last_status: int = 0,
     heartbeat: float = 10.0,
     chunk: int = 64 * 1024,
 ) -> CommandResult:
@@ -259,7 +262,7 @@ def run_command_streaming(
     already in the pipes is read; what kept background jobs write later goes to
     the sandbox's log (see ``KeptOutput``). The result's spool paths are None.
     """
-    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     try:
@@ -343,7 +346,7 @@ class _Launch:
     """Starting a command the one way: its argv and environment, and reading back the state it left."""
 
     def __init__(self, command: str, spool: Spool, shell_path: str, base_env: Mapping[str, str],
-                 env_overlay: Mapping[str, str | None], capture_state: bool) -> None:
+                 env_overlay: Mapping[str, str | None], capture_state: bool, last_status: int = 0) -> None:
         self.shell_path = shell_path
         if len(command) > ARGV_COMMAND_MAX_CHARACTERS:
             # The kernel limits one argument to 128 KiB: a bigger command runs from a file, sourced.
@@ -362,7 +365,7 @@ class _Launch:
         self.channel: StateChannel | None = None
         if capture_state:
             assert self.env is not None
-            self.channel = StateChannel(self.env)
+            self.channel = StateChannel(self.env, last_status)
             self.env.update(self.channel.environment)
             self.argv = [name, "-c", WRAPPER, name, command]
         self.started = 0.0

@@ -259,8 +259,9 @@ _COMMANDS = [
     MetaCommand(":help", ":help [NAME]", "list the meta-commands and keys, or explain one",
                 "With a name (:help get), shows that meta-command's help.", _help,
                 arguments=("meta_name",), max_arguments=1),
-    MetaCommand(":exit", ":exit", "leave the REPL (Ctrl-D and a bare `exit` do too)",
-                "Ends the REPL with status 0.", _exit),
+    MetaCommand(":exit", ":exit", "leave the REPL (Ctrl-D does too; `exit [N]` as in a shell)",
+                "Ends the REPL with status 0. `exit N` ends it with status N, and `exit` alone with\n"
+                "the last command's status, as a shell does.", _exit),
     MetaCommand(":timeout", ":timeout [SECONDS|off]", "stop each command after this long",
                 "A command that runs longer is killed and shows [timed out]; its partial output is printed.\n"
                 "Without an argument, shows the current timeout. `off` leaves only the function's own limit.",

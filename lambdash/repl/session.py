@@ -8,7 +8,8 @@ bytes, so tests drive it with ``create_pipe_input()`` and ``DummyOutput()`` and
 read what it printed.
 
 How it stays alive: Ctrl-C at the prompt clears the line; Ctrl-C while a command
-runs abandons the wait at once (see ``interruptible``); Ctrl-D leaves with status 0; a
+runs abandons the wait at once (see ``interruptible``); Ctrl-D leaves with status 0
+(``exit [N]`` with N, or the last command's status); a
 lambdash error prints one line; anything else is reported in one line, and the
 loop goes on.
 """
@@ -16,6 +17,7 @@ loop goes on.
 from __future__ import annotations
 
 import queue
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -51,8 +53,10 @@ Value = TypeVar("Value")
 
 # The prompt shows at most this much of the cwd.
 PROMPT_CWD_CHARACTERS = 40
-# Typed alone, these leave the REPL as they would leave a shell.
-LEAVING_COMMANDS = frozenset({"exit", "logout"})
+# `exit` or `logout`, alone or with a status, leaves the REPL as it would leave a shell.
+LEAVING_COMMAND = re.compile(r"(?:exit|logout)(?:\s+(-?[0-9]+))?")
+# The `$?` after a command the user walked away from (as a shell sets it after Ctrl-C).
+INTERRUPTED_STATUS = 130
 # The prompt itself failing this many times in a row means the terminal is gone: stop then.
 MAX_PROMPT_FAILURES = 5
 
@@ -163,9 +167,12 @@ class ReplSession:
         if text.startswith(":"):
             run_meta(self, text)
             return
-        if text in LEAVING_COMMANDS:
-            # Each command runs in a fresh remote shell, so `exit` there would do nothing: leave instead.
-            raise LeaveRepl(ExitStatus.OK)
+        leaving = LEAVING_COMMAND.fullmatch(text)
+        if leaving:
+            # Each command runs in a fresh remote shell, so `exit` there would do nothing: leave instead,
+            # with the status given, or the last command's (as a shell does).
+            status = leaving.group(1)
+            raise LeaveRepl(int(status) % 256 if status is not None else self.shell.state.last_status)
         self.run_command(line)
 
     def run_command(self, command: str) -> RemoteResult:
@@ -177,9 +184,11 @@ class ReplSession:
             result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live)
         except Interrupted:
             self.last = LastCommand(None, time.monotonic() - started, interrupted=True)
+            self.shell.note_status(INTERRUPTED_STATUS)
             raise
         except LambdashError:
             self.last = LastCommand(None, time.monotonic() - started)
+            self.shell.note_status(ExitStatus.ERROR)
             raise
         self.last = LastCommand(result.status, time.monotonic() - started)
         if self.json_output:

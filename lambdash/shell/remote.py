@@ -54,6 +54,8 @@ OUTPUT_CHUNK_BYTES = 3 * 256 * 1024
 
 # What a command reads: bytes, or a file or pipe read as it is sent (memory stays flat).
 Stdin = bytes | BinaryIO | None
+# Request fields a handler older than them refuses before running anything: the request is sent again without.
+NEWER_FIELDS = ("last_status",)
 
 
 def text_or_base64(data: bytes) -> dict[str, str]:
@@ -291,6 +293,8 @@ class RemoteShell:
         self.client = client
         self.bucket = bucket
         self.streaming = True
+        # The NEWER_FIELDS the target's handler turned out not to know.
+        self.unknown_fields: set[str] = set()
 
     def run(
         self,
@@ -305,12 +309,14 @@ class RemoteShell:
         shell: str = "sh",
         on_throttle: Callable[[int, float], None] | None = None,
         live: LiveOutput | None = None,
+        last_status: int = 0,
     ) -> RemoteResult:
         """Run one command and return its result; lambdash's own failures raise LambdashError.
 
         With ``live``, the output is streamed to it while the command runs, where the
         target can stream; the result then holds only what was not streamed (a
-        spilled rest), and what was already shown is not in it again.
+        spilled rest), and what was already shown is not in it again. With
+        ``capture_state``, the command starts with ``last_status`` as ``$?``.
         """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
@@ -333,6 +339,8 @@ class RemoteShell:
             request["env"] = dict(env)
         if capture_state:
             request["capture_state"] = True
+            if last_status:
+                request["last_status"] = last_status
         if keep_background:
             request["keep_background"] = True
         if self.bucket:
@@ -342,6 +350,20 @@ class RemoteShell:
             encoded = request.pop("command").encode("utf-8", "surrogateescape")
             request["command_key"], request["command_sha256"] = self._upload_through_bucket(
                 io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
+        while True:
+            for name in self.unknown_fields:
+                request.pop(name, None)
+            try:
+                return self._send_run(request, live, on_throttle)
+            except RequestRefused as refusal:
+                refused = next((name for name in NEWER_FIELDS if name in request
+                                and f"unknown field {name!r}" in refusal.message), None)
+                if refused is None:
+                    raise
+                self.unknown_fields.add(refused)  # nothing ran: the handler refused it first
+
+    def _send_run(self, request: dict[str, Any], live: LiveOutput | None,
+                  on_throttle: Callable[[int, float], None] | None) -> RemoteResult:
         if live is not None and self.streaming:
             streamed = self._run_streaming(request, live, on_throttle)
             if streamed is not None:

@@ -22,7 +22,7 @@ import pytest
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.shell.remote import RemoteShell
-from lambdash_handler.app import respond, respond_streaming
+from lambdash_handler.app import error_response, respond, respond_streaming
 from lambdash_handler.contract import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION, schema_path
 from lambdash_handler.contract.records import RESULT, RecordReader
 from tests.helpers import FakeContext, free_port
@@ -120,6 +120,36 @@ def test_a_run_with_its_state_carried_in_and_out(lambda_service: InProcessLambda
     assert set(lambda_service.requests[0]) >= {"cwd", "env", "capture_state", "keep_background", "timeout", "shell"}
 
 
+def test_a_run_starting_with_the_last_status(lambda_service: InProcessLambda) -> None:
+    result = shell_on(lambda_service).run("echo $?", capture_state=True, last_status=4, shell="bash")
+    assert result.stdout.read("stdout") == b"4\n"
+    assert lambda_service.requests[0]["last_status"] == 4
+
+
+class OlderLambda(InProcessLambda):
+    """A handler from before ``last_status``: it refuses the field, as parse_request refuses any unknown one."""
+
+    def invoke(self, **call: Any) -> dict[str, Any]:
+        request = json.loads(call["Payload"])
+        if "last_status" not in request:
+            return super().invoke(**call)
+        self.requests.append(request)
+        refusal = {**error_response("InvalidRequest", "unknown field 'last_status'", "invalid"),
+                   "request_id": "r", "sandbox": {"id": "s"}}
+        return {"Payload": io.BytesIO(json.dumps(refusal).encode()), "StatusCode": 200,
+                "ResponseMetadata": {"RequestId": str(uuid.uuid4())}}
+
+
+def test_a_handler_older_than_a_field_is_asked_again_without_it() -> None:
+    older = OlderLambda()
+    shell = shell_on(older)
+    first = shell.run("echo ran", capture_state=True, last_status=1)
+    second = shell.run("echo again", capture_state=True, last_status=1)
+    assert (first.stdout.read("stdout"), second.stdout.read("stdout")) == (b"ran\n", b"again\n")
+    # Refused once; the shell then remembers the handler does not know it.
+    assert ["last_status" in request for request in older.requests] == [True, False, False]
+
+
 def test_a_command_and_stdin_too_big_for_the_request_go_through_the_bucket(
         lambda_service: InProcessLambda, s3: Any, bucket: str) -> None:
     script = "# " + "x" * 6_300_000 + "\nwc -c\n"
@@ -206,6 +236,8 @@ def test_a_streamed_runs_result_record_is_valid() -> None:
     pytest.param({"v": 1, "op": "probe"}, id="probe-without-checks"),
     pytest.param({"v": 1, "op": "probe", "checks": ["127.0.0.1:1"] * (MAX_PROBE_CHECKS + 1)}, id="too-many-checks"),
     pytest.param({"v": 1, "op": "inventory", "redact_key": "abc"}, id="short-redact-key"),
+    pytest.param({"v": 1, "command": "ls", "last_status": 1}, id="last-status-without-capture-state"),
+    pytest.param({"v": 1, "command": "ls", "capture_state": True, "last_status": 256}, id="last-status-too-big"),
 ])
 def test_a_request_the_handler_refuses_does_not_validate(event: dict[str, Any]) -> None:
     assert not REQUEST.is_valid(event)

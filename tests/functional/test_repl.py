@@ -111,6 +111,19 @@ def test_cd_dash_cd_without_argument_and_tilde_behave_as_in_bash(shell: RemoteSh
     assert run.out == "/tmp\n/usr\n/usr\n"
 
 
+def test_cd_alone_goes_to_tmp_when_the_sandbox_has_no_home(shell: RemoteShell) -> None:
+    run = repl(shell, lines("cd", "pwd", "echo ~", "env | grep -c ^HOME="))
+    # HOME is the shell's own (Lambda sets none): programs still see no HOME.
+    assert run.out == "/tmp\n/tmp\n0\n"
+
+
+def test_the_last_status_is_the_next_commands_dollar_question_mark(shell: RemoteShell) -> None:
+    run = repl(shell, lines("false", "echo $?", "sh -c 'exit 3'", "echo $?; echo again $?", "kill -9 $$",
+                            "echo $?"))
+    assert run.out == "1\n3\nagain 0\n137\n"
+    assert "[exit 1]" in run.err
+
+
 def test_a_failed_cd_prints_the_shells_error_and_leaves_the_cwd_alone(shell: RemoteShell) -> None:
     run = repl(shell, lines("cd /tmp", "cd /nope", "pwd"))
     assert "cd: /nope: No such file or directory" in run.err
@@ -263,6 +276,18 @@ def test_exit_ends_with_status_0(shell: RemoteShell, leave: str) -> None:
     run = repl(shell, leave + ENTER + "echo never" + ENTER)
     assert run.status == 0
     assert run.stdout == b""
+
+
+def test_exit_with_a_status_leaves_with_it(shell: RemoteShell) -> None:
+    run = repl(shell, "exit 3" + ENTER + "echo never" + ENTER)
+    assert run.status == 3
+    assert run.stdout == b""
+
+
+def test_exit_alone_leaves_with_the_last_commands_status(shell: RemoteShell) -> None:
+    run = repl(shell, "sh -c 'exit 5'" + ENTER + "exit" + ENTER + "echo never" + ENTER)
+    assert run.status == 5
+    assert run.err == "[exit 5]\n"
 
 
 def test_json_on_prints_each_result_as_json(shell: RemoteShell) -> None:
