@@ -200,7 +200,7 @@ def _run(
         command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         result = run_command(
             command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
-            base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+            base_env=_command_environment(request, environ), env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
             last_status=request.last_status,
         )
@@ -250,7 +250,8 @@ def _run_streaming(
         try:
             result = run_command_streaming(
                 command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
-                cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+                cwd=request.cwd, base_env=_command_environment(request, environ), env_overlay=request.env,
+                timeout=limit.seconds,
                 keep_background=request.keep_background, capture_state=request.capture_state,
                 last_status=request.last_status, heartbeat=HEARTBEAT_SECONDS,
             )
@@ -278,6 +279,18 @@ def _run_streaming(
         output.finish(response, describe_rest)
     response["timings"].update(output_ms=_ms(time.monotonic() - output_started))
     return response
+
+
+def _command_environment(request: Request, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment the request's env applies to: the sandbox's, with the client's terminal (COLUMNS, LINES, TERM).
+
+    The terminal's variables sit under the request's env, so a value the user set
+    (`export COLUMNS=60` in the REPL) wins, and the state a command leaves is told
+    relative to them: they are never carried as the user's own.
+    """
+    if request.terminal is None:
+        return environ
+    return {**environ, **request.terminal.environment()}
 
 
 def _answer_deadline(context: LambdaContext) -> float:

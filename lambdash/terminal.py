@@ -7,6 +7,7 @@ and the progress bar live here too, so every report paints and draws alike.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -87,6 +88,15 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}"
 
 
+@dataclass(frozen=True)
+class OutputTerminal:
+    """The terminal a remote command's output is shown on: its size now, and its type (TERM)."""
+
+    columns: int
+    lines: int
+    term: str | None
+
+
 @dataclass
 class Terminal:
     """The process's standard streams and what they are connected to."""
@@ -98,6 +108,8 @@ class Terminal:
     stdout_isatty: bool = False
     stderr_isatty: bool = False
     no_color: bool = False
+    # The terminal's type, as TERM says.
+    term: str | None = None
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -109,7 +121,23 @@ class Terminal:
             stdout_isatty=sys.stdout.isatty(),
             stderr_isatty=sys.stderr.isatty(),
             no_color="NO_COLOR" in environ or environ.get("TERM") == "dumb",
+            term=environ.get("TERM") or None,
         )
+
+    def output_terminal(self) -> OutputTerminal | None:
+        """What a remote command should know of the terminal its stdout is shown on; None when stdout is not one."""
+        if not self.stdout_isatty:
+            return None
+        try:
+            # The size now (after any resize), not a COLUMNS or LINES exported long ago.
+            size = os.get_terminal_size(self.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            size = shutil.get_terminal_size()
+        # The handler takes a TERM of printable ASCII only, as every terminal type is.
+        term = self.term
+        if term is not None and not (term.isascii() and term.isprintable() and len(term) <= 256):
+            term = None
+        return OutputTerminal(columns=size.columns, lines=size.lines, term=term)
 
     @property
     def color(self) -> bool:

@@ -49,7 +49,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     with open_shell(target, timeout=args.timeout) as shell:
         try:
             result = shell.run(command, stdin=stdin, timeout=args.timeout, shell="bash" if args.bash else "sh",
-                               keep_background=args.keep_background, live=live)
+                               keep_background=args.keep_background, live=live,
+                               terminal=terminal.output_terminal())
         except LambdashError as problem:
             audit.record(target=target.label, command=command, request_id=None, exit_status=None,
                          sandbox_id=None, error=problem.message)

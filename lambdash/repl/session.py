@@ -47,7 +47,7 @@ from lambdash.repl.shell_state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
 from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteResult, RemoteShell, Stdin
-from lambdash.terminal import Terminal
+from lambdash.terminal import OutputTerminal, Terminal
 
 Value = TypeVar("Value")
 
@@ -181,7 +181,8 @@ class ReplSession:
         # Shown as it is written, unless :stream off, or :json (one document at the end).
         live = self.printer.begin() if self.stream_output and not self.json_output else None
         try:
-            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live)
+            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live,
+                                              terminal=self.terminal.output_terminal())
         except Interrupted:
             self.last = LastCommand(None, time.monotonic() - started, interrupted=True)
             self.shell.note_status(INTERRUPTED_STATUS)
@@ -207,12 +208,16 @@ class ReplSession:
 
     def call_remote_command(self, command: str, *, stdin: Stdin = None, adopt_state: bool = False,
                             on_throttle: Callable[[int, float], None] | None = None,
-                            live: ResultPrinter | None = None) -> RemoteResult:
-        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream)."""
+                            live: ResultPrinter | None = None, terminal: OutputTerminal | None = None
+                            ) -> RemoteResult:
+        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream).
+
+        ``terminal`` goes only with what the user typed: a file copied by ``:get`` is no terminal's output.
+        """
 
         def work() -> RemoteResult:
             return self.shell.run(command, stdin=stdin, timeout=self.timeout, keep_state=adopt_state,
-                                  on_throttle=on_throttle, live=live)
+                                  on_throttle=on_throttle, live=live, terminal=terminal)
 
         def settled(outcome: Settled[RemoteResult]) -> None:
             self._record(command, outcome)

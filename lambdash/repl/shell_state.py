@@ -26,6 +26,7 @@ from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
 from lambdash.shell.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
+from lambdash.terminal import OutputTerminal
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/request.py).
 _MISSING_CWD = "cwd_missing"
@@ -92,10 +93,13 @@ class CarriedShell:
 
     def run(self, command: str, *, stdin: Stdin = None, timeout: float | None = None,
             keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None,
-            live: LiveOutput | None = None) -> RemoteResult:
-        """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
+            live: LiveOutput | None = None, terminal: OutputTerminal | None = None) -> RemoteResult:
+        """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves.
+
+        ``terminal`` is the one its output is shown on, if any (see ``RemoteShell.run``).
+        """
         state = self.snapshot()
-        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state, live)
+        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state, live, terminal)
         with self._lock:
             seen = SandboxSeen.from_response(result.sandbox)
             if keep_state:
@@ -115,7 +119,7 @@ class CarriedShell:
 
     def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: Stdin, timeout: float | None,
                             on_throttle: Callable[[int, float], None] | None, keep_state: bool,
-                            live: LiveOutput | None) -> RemoteResult:
+                            live: LiveOutput | None, terminal: OutputTerminal | None) -> RemoteResult:
         rewind = _rewinder(stdin)
         for _ in range(3):
             rewind()
@@ -124,6 +128,7 @@ class CarriedShell:
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
                     shell=self.shell_name, on_throttle=on_throttle,
                     keep_background=self.keep_background and keep_state, live=live, last_status=state.last_status,
+                    terminal=terminal,
                 )
             except RequestRefused as problem:
                 if problem.code == _MISSING_CWD and state.cwd is not None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.shell.presigned import delete_object, download_verified, upload
-from lambdash.terminal import ProgressFactory
+from lambdash.terminal import OutputTerminal, ProgressFactory
 from lambdash_handler.contract import (
     DEFAULT_PROBE_TIMEOUT_SECONDS,
     ENV_BUCKET,
@@ -55,7 +55,7 @@ OUTPUT_CHUNK_BYTES = 3 * 256 * 1024
 # What a command reads: bytes, or a file or pipe read as it is sent (memory stays flat).
 Stdin = bytes | BinaryIO | None
 # Request fields a handler older than them refuses before running anything: the request is sent again without.
-NEWER_FIELDS = ("last_status",)
+NEWER_FIELDS = ("last_status", "terminal")
 
 
 def text_or_base64(data: bytes) -> dict[str, str]:
@@ -310,13 +310,16 @@ class RemoteShell:
         on_throttle: Callable[[int, float], None] | None = None,
         live: LiveOutput | None = None,
         last_status: int = 0,
+        terminal: OutputTerminal | None = None,
     ) -> RemoteResult:
         """Run one command and return its result; lambdash's own failures raise LambdashError.
 
         With ``live``, the output is streamed to it while the command runs, where the
         target can stream; the result then holds only what was not streamed (a
         spilled rest), and what was already shown is not in it again. With
-        ``capture_state``, the command starts with ``last_status`` as ``$?``.
+        ``capture_state``, the command starts with ``last_status`` as ``$?``. With
+        ``terminal`` (the output is shown on one), the command gets its size and type
+        as COLUMNS, LINES and TERM.
         """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
@@ -343,6 +346,8 @@ class RemoteShell:
                 request["last_status"] = last_status
         if keep_background:
             request["keep_background"] = True
+        if terminal is not None:
+            request["terminal"] = {"columns": terminal.columns, "lines": terminal.lines, "term": terminal.term}
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
         if len(command) > COMMAND_CHECK_SIZE_CHARACTERS and len(json.dumps(request)) > REQUEST_MAX_BYTES:

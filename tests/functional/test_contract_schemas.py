@@ -22,6 +22,7 @@ import pytest
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.shell.remote import RemoteShell
+from lambdash.terminal import OutputTerminal
 from lambdash_handler.app import error_response, respond, respond_streaming
 from lambdash_handler.contract import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION, schema_path
 from lambdash_handler.contract.records import RESULT, RecordReader
@@ -124,6 +125,18 @@ def test_a_run_starting_with_the_last_status(lambda_service: InProcessLambda) ->
     result = shell_on(lambda_service).run("echo $?", capture_state=True, last_status=4, shell="bash")
     assert result.stdout.read("stdout") == b"4\n"
     assert lambda_service.requests[0]["last_status"] == 4
+
+
+def test_a_run_for_a_terminal_gets_its_size_and_type_under_the_env_given(lambda_service: InProcessLambda) -> None:
+    shell = shell_on(lambda_service)
+    shown_on = OutputTerminal(columns=100, lines=30, term="xterm-256color")
+    result = shell.run("echo $COLUMNS $LINES $TERM", terminal=shown_on)
+    assert result.stdout.read("stdout") == b"100 30 xterm-256color\n"
+    result = shell.run("echo $COLUMNS; export LINES=5", env={"COLUMNS": "50"}, capture_state=True, terminal=shown_on)
+    assert result.stdout.read("stdout") == b"50\n"
+    # The terminal's own variables are not the user's: only what the user changed comes back.
+    assert result.state is not None
+    assert result.state.env == {"COLUMNS": "50", "LINES": "5"}
 
 
 class OlderLambda(InProcessLambda):
@@ -236,6 +249,12 @@ def test_a_streamed_runs_result_record_is_valid() -> None:
     pytest.param({"v": 1, "op": "probe"}, id="probe-without-checks"),
     pytest.param({"v": 1, "op": "probe", "checks": ["127.0.0.1:1"] * (MAX_PROBE_CHECKS + 1)}, id="too-many-checks"),
     pytest.param({"v": 1, "op": "inventory", "redact_key": "abc"}, id="short-redact-key"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 0, "lines": 24}}, id="terminal-without-columns"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80}}, id="terminal-without-lines"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80, "lines": 24, "term": "x\ty"}},
+                 id="terminal-type-not-printable"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80, "lines": 24, "colour": 1}},
+                 id="terminal-unknown-field"),
     pytest.param({"v": 1, "command": "ls", "last_status": 1}, id="last-status-without-capture-state"),
     pytest.param({"v": 1, "command": "ls", "capture_state": True, "last_status": 256}, id="last-status-too-big"),
 ])

@@ -192,3 +192,34 @@ def test_a_served_target_is_named_by_its_endpoint(tmp_path: Path, home: Path) ->
         wait_until(shown.status_file.exists, 10, message="the REPL did not end after Ctrl-D")
     records = [json.loads(line) for line in (shown.state_dir / "audit.jsonl").read_text().splitlines()]
     assert [(record["target"], record["command"]) for record in records] == [(label, "echo served")]
+
+
+def test_commands_get_the_terminals_size_and_type_unless_the_user_set_them(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    width, height = pane.tmux("display-message", "-p", "-t", "repl", "#{pane_width} #{pane_height}").stdout.split()
+    pane.type("echo size $COLUMNS x $LINES on $TERM; ls -C /usr | head -1 | wc -c")
+    pane.send("Enter")
+    shown = pane.wait_for(lambda screen: len(prompt_lines(screen)) >= 2, 20, "the next prompt")
+    assert f"\nsize {width} x {height} on screen\n" in shown
+    # ls lays its columns out for the terminal's width, as it does on a terminal.
+    assert int(shown.split("on screen\n")[1].split()[0]) > 40
+    pane.type("export COLUMNS=33; echo now $COLUMNS")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nnow 33\n" in screen, 20, "the exported value")
+    pane.type("echo still $COLUMNS")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nstill 33\n" in screen, 20, "the exported value kept")
+    pane.send("C-d")
+
+
+def test_a_one_shot_on_a_terminal_gets_its_size_and_type(tmp_path: Path, home: Path) -> None:
+    shown = Pane(tmp_path / "tmux.sock", tmp_path / "status", state_dir(home))
+    command = (f"env TERM=screen {shlex.quote(LAMBDASH)} --local 'echo size $COLUMNS x $LINES on $TERM'; "
+               f"env TERM=screen {shlex.quote(LAMBDASH)} --local 'echo \"piped [$COLUMNS]\"' | cat; sleep 30")
+    started = shown.tmux("new-session", "-d", "-x", "90", "-y", "20", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = shown.wait_for(lambda screen: "piped" in screen, 40, "both one-shots")
+        assert screen.startswith("size 90 x 20 on screen\npiped []\n")
+    finally:
+        shown.tmux("kill-server")
