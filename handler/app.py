@@ -202,7 +202,7 @@ def _run(
             command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
             base_env=_command_environment(request, environ), env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
-            last_status=request.last_status,
+            last_status=request.last_status, stop_full_screen=request.terminal is not None,
         )
         assert result.stdout_path is not None
         assert result.stderr_path is not None
@@ -253,7 +253,8 @@ def _run_streaming(
                 cwd=request.cwd, base_env=_command_environment(request, environ), env_overlay=request.env,
                 timeout=limit.seconds,
                 keep_background=request.keep_background, capture_state=request.capture_state,
-                last_status=request.last_status, heartbeat=HEARTBEAT_SECONDS,
+                last_status=request.last_status, stop_full_screen=request.terminal is not None,
+                heartbeat=HEARTBEAT_SECONDS,
             )
         except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
             refusal = {**error_response("InvalidRequest", str(problem), problem.code),
@@ -365,6 +366,7 @@ def _result_envelope(
         "time_limit": limit.to_json(),
         "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
         **({"state_error": result.state_error} if result.state_error else {}),
+        **({"full_screen": result.full_screen} if result.full_screen else {}),
         **({"warnings": list(result.state.notes)} if result.state is not None and result.state.notes else {}),
         "timings": {"command_ms": _ms(result.duration)},
         # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .full_screen import FullScreenWatch
 from .request import InvalidRequest, env_entry_bytes
 from .shell_state import WRAPPER, ShellState, StateChannel
 
@@ -45,6 +46,8 @@ class CommandResult:
     state: ShellState | None
     # Why the state a command asked to capture could not be read back (None when it was, or was not asked for).
     state_error: str | None = None
+    # Why the command was stopped as a full-screen program (see ``full_screen``), or None.
+    full_screen: str | None = None
 
 
 class Spool:
@@ -200,6 +203,7 @@ def run_command(
     keep_background: bool = False,
     capture_state: bool = False,
     last_status: int = 0,
+    stop_full_screen: bool = False,
 ) -> CommandResult:
     """Run ``command`` with ``shell_path -c`` and wait at most ``timeout`` seconds.
 
@@ -207,7 +211,8 @@ def run_command(
     and the partial output stays in the spool files. When the shell exits,
     whatever it left running in its process group is killed too, unless
     ``keep_background`` is set. With ``capture_state``, the command starts with
-    ``last_status`` as ``$?``.
+    ``last_status`` as ``$?``. With ``stop_full_screen``, a full-screen program is
+    stopped (see ``full_screen``): its stdout ends where it began to draw.
     """
     launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
@@ -217,9 +222,10 @@ def run_command(
         open(stdin_path if stdin_path else os.devnull, "rb") as stdin,
     ):
         process = launch.start(stdin, out, err, cwd)
+    watch = _SpoolWatch(stdout_path) if stop_full_screen else None
     timed_out = False
     try:
-        returncode = wait_for_exit(process, timeout, launch.channel)
+        returncode = wait_for_exit(process, timeout, launch.channel, watch)
     except subprocess.TimeoutExpired:
         timed_out = True
         kill_group(process.pid)
@@ -230,7 +236,46 @@ def run_command(
     elif _group_alive(process.pid):
         spool.keep(stdout_path, process.pid)
         spool.keep(stderr_path, process.pid)
-    return launch.result(returncode, timed_out, duration, stdout_path, stderr_path)
+    full_screen = None
+    if watch is not None:
+        full_screen = watch.check(budget=None)  # the rest it wrote, up to its end
+        if watch.full_screen.sighted_at is not None:
+            os.truncate(stdout_path, watch.full_screen.sighted_at)  # what it drew is for a terminal it has not
+    return launch.result(returncode, timed_out, duration, stdout_path, stderr_path, full_screen)
+
+
+# How often a spooled stdout is looked at for a full-screen program, and how much of it at most each time.
+SPOOL_WATCH_SECONDS = 0.1
+SPOOL_WATCH_READ_BYTES = 16 * 1024 * 1024
+
+
+class _SpoolWatch:
+    """Reads what a command adds to its stdout spool file, for ``FullScreenWatch``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.full_screen = FullScreenWatch()
+        self.offset = 0
+
+    def wake_at(self) -> float:
+        """When to look again (a monotonic time)."""
+        return time.monotonic() + SPOOL_WATCH_SECONDS
+
+    def check(self, budget: int | None = SPOOL_WATCH_READ_BYTES) -> str | None:
+        """Read what is new (at most ``budget`` bytes); why the command must be stopped, or None."""
+        try:
+            with open(self.path, "rb") as spooled:
+                spooled.seek(self.offset)
+                while self.full_screen.stopped is None and (budget is None or budget > 0):
+                    chunk = spooled.read(_COPY_CHUNK if budget is None else min(_COPY_CHUNK, budget))
+                    if not chunk:
+                        break
+                    self.offset += len(chunk)
+                    budget = None if budget is None else budget - len(chunk)
+                    self.full_screen.feed(chunk)
+        except OSError:
+            pass
+        return self.full_screen.stopped
 
 
 # Takes what the command wrote, as it writes it: ("stdout" or "stderr", bytes); b"" is a heartbeat.
@@ -251,6 +296,7 @@ def run_command_streaming(
     keep_background: bool = False,
     capture_state: bool = False,
     last_status: int = 0,
+    stop_full_screen: bool = False,
     heartbeat: float = 10.0,
     chunk: int = 64 * 1024,
 ) -> CommandResult:
@@ -261,6 +307,8 @@ def run_command_streaming(
     after every ``heartbeat`` seconds of silence. When the shell exits, what is
     already in the pipes is read; what kept background jobs write later goes to
     the sandbox's log (see ``KeptOutput``). The result's spool paths are None.
+    With ``stop_full_screen``, a full-screen program is stopped (see ``full_screen``)
+    and what it drew never reaches the sink.
     """
     launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     out_read, out_write = os.pipe()
@@ -288,6 +336,7 @@ def run_command_streaming(
         poller.register(pidfd, select.POLLIN)
     if launch.channel is not None:
         poller.register(launch.channel.fd, select.POLLIN)
+    outputs = _LiveOutputs(sink, stop_full_screen)
     last_sent = time.monotonic()
     try:
         while returncode is None:
@@ -307,12 +356,16 @@ def run_command_streaming(
                 elif descriptor in names:
                     data = _read_some(descriptor, chunk)
                     if data:
-                        sink(names[descriptor], data)
+                        outputs.take(names[descriptor], data)
                         last_sent = time.monotonic()
                     else:  # EOF: every writer closed it
                         poller.unregister(descriptor)
             if pidfd is None and returncode is None:
                 returncode = process.poll()
+            if returncode is None and outputs.stopped is not None:
+                kill_group(process.pid)
+                returncode = process.wait()
+                break
             if time.monotonic() - last_sent >= heartbeat:
                 sink("", b"")
                 last_sent = time.monotonic()
@@ -322,7 +375,8 @@ def run_command_streaming(
         # What is in the pipes now is the command's; a kept job's later writes are not.
         for descriptor, name in names.items():
             while data := _read_some(descriptor, chunk):
-                sink(name, data)
+                outputs.take(name, data)
+        outputs.finish()
         if keep_background and _group_alive(process.pid):
             KEPT_OUTPUT.follow([out_read, err_read], process.pid)
             names = {}
@@ -331,7 +385,45 @@ def run_command_streaming(
             os.close(pidfd)
         for descriptor in names:
             os.close(descriptor)
-    return launch.result(returncode, timed_out, duration, None, None)
+    return launch.result(returncode, timed_out, duration, None, None, outputs.stopped)
+
+
+class _LiveOutputs:
+    """A streamed command's output on its way to the sink, held back where it must not be shown yet.
+
+    With a ``FullScreenWatch``, the few bytes of stdout that may begin a full-screen
+    sequence wait for the next ones; from a sequence on, stdout is dropped.
+    """
+
+    def __init__(self, sink: OutputSink, stop_full_screen: bool) -> None:
+        self._sink = sink
+        self._watch = FullScreenWatch() if stop_full_screen else None
+        self._held = b""  # stdout not shown yet (the start of what may be a sequence), from offset _shown on
+        self._shown = 0
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the command must be stopped as a full-screen program, or None."""
+        return self._watch.stopped if self._watch is not None else None
+
+    def take(self, name: str, data: bytes) -> None:
+        if name != "stdout" or self._watch is None:
+            self._sink(name, data)
+            return
+        if self._watch.stopped is not None:
+            return  # more of what it drew
+        held = self._held + data
+        shown = self._watch.feed(data)
+        ready, self._shown = shown - self._shown, shown
+        self._held = held[ready:] if self._watch.stopped is None else b""
+        if ready > 0:
+            self._sink("stdout", held[:ready])
+
+    def finish(self) -> None:
+        """The command has ended: what is still held goes out (unless it was stopped)."""
+        if self._held and self._watch is not None and self._watch.stopped is None:
+            self._sink("stdout", self._held)
+        self._held = b""
 
 
 def _read_some(descriptor: int, size: int) -> bytes:
@@ -391,7 +483,7 @@ class _Launch:
         return process
 
     def result(self, returncode: int, timed_out: bool, duration: float, stdout_path: Path | None,
-               stderr_path: Path | None) -> CommandResult:
+               stderr_path: Path | None, full_screen: str | None = None) -> CommandResult:
         state, state_error = None, None
         if self.channel is not None:
             state, state_error = self.channel.state(self.base_env)
@@ -406,26 +498,36 @@ class _Launch:
             duration=duration,
             state=state,
             state_error=state_error,
+            full_screen=full_screen,
         )
 
 
-def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: StateChannel | None = None) -> int:
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: StateChannel | None = None,
+                  watch: _SpoolWatch | None = None) -> int:
     """Wait for the process to exit, at most ``timeout`` seconds, reading its state report as it comes.
 
     Popen.wait with a timeout polls with growing sleeps, which adds up to a
-    millisecond to a short command; a pidfd wakes us the moment it exits.
+    millisecond to a short command; a pidfd wakes us the moment it exits. With
+    ``watch``, its stdout is looked at as it grows, and a full-screen program's
+    process group is killed (``watch.stopped`` says why).
     """
     deadline = time.monotonic() + timeout
     try:
         pidfd = os.pidfd_open(process.pid)
     except (AttributeError, OSError):  # no pidfd on this kernel or platform
-        if channel is None:
+        if channel is None and watch is None:
             return process.wait(timeout=timeout)
         while (returncode := process.poll()) is None:
             if time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(process.args, timeout) from None
-            channel.wait_readable(min(0.05, deadline - time.monotonic()))
-            channel.read_available()
+            if watch is not None and watch.check() is not None:
+                kill_group(process.pid)
+                return process.wait()
+            if channel is not None:
+                channel.wait_readable(min(0.05, deadline - time.monotonic()))
+                channel.read_available()
+            else:
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         return returncode
     try:
         poller = select.poll()
@@ -433,14 +535,18 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: Sta
         if channel is not None:
             poller.register(channel.fd, select.POLLIN)
         while True:
-            remaining = deadline - time.monotonic()
-            ready = [descriptor for descriptor, _ in poller.poll(max(0.0, remaining) * 1000)]
+            now = time.monotonic()
+            wake = deadline if watch is None else min(deadline, watch.wake_at())
+            ready = [descriptor for descriptor, _ in poller.poll(max(0.0, wake - now) * 1000)]
             if pidfd in ready:
                 break
             if channel is not None and channel.fd in ready:
                 if not channel.read_available():
                     poller.unregister(channel.fd)
-            elif not ready:
+            elif watch is not None and watch.check() is not None:
+                kill_group(process.pid)
+                break
+            elif not ready and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(process.args, timeout)
     finally:
         os.close(pidfd)

@@ -90,6 +90,9 @@ def deliver(result: RemoteResult, terminal: Terminal) -> None:
     result.stderr.write_to(terminal.stderr, "stderr", progress)
     for text in result.warnings:
         terminal.warning(text)
+    if result.full_screen:
+        terminal.warning(f"the command was stopped: {result.full_screen}, and the sandbox has no terminal "
+                         "for a full-screen program")
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         terminal.warning(f"the command was stopped at its time limit ({limit} s); the output above is partial")

@@ -175,9 +175,19 @@ FULL_SCREEN_PROGRAMS = {
 }
 
 
-def full_screen_hint(command: str) -> str | None:
-    """A hint for a full-screen program that failed for want of a terminal, or None."""
+def full_screen_hint(command: str, stopped: str | None = None) -> str | None:
+    """A hint for a full-screen program, or None.
+
+    ``stopped`` is why the handler stopped the command (see ``RemoteResult.full_screen``):
+    the hint then names that, and the program when the command names a known one.
+    Without it, the hint is for a known program that failed for want of a terminal.
+    """
     words = command.split()
+    if stopped is not None:
+        known = [word.rsplit("/", 1)[-1] for word in words if word.rsplit("/", 1)[-1] in FULL_SCREEN_PROGRAMS]
+        who = known[0] if known else "the command"
+        instead = f"; {FULL_SCREEN_PROGRAMS[known[0]]}" if known else ""
+        return f"{who} was stopped: {stopped}, and the sandbox has no terminal{instead}"
     program = words[0].rsplit("/", 1)[-1] if words else ""
     advice = FULL_SCREEN_PROGRAMS.get(program)
     if advice is None:
@@ -186,7 +196,12 @@ def full_screen_hint(command: str) -> str | None:
 
 
 def status_note(result: RemoteResult) -> str | None:
-    """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded."""
+    """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded.
+
+    A command stopped as a full-screen program gets none: its hint says what happened.
+    """
+    if result.full_screen:
+        return None
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         return f"[timed out after {limit} s]" if limit is not None else "[timed out]"

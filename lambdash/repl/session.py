@@ -197,7 +197,7 @@ class ReplSession:
         else:
             self.printer.show(result)
             if result.status != 0:
-                hint = full_screen_hint(command)
+                hint = full_screen_hint(command, result.full_screen)
                 if hint:
                     self.terminal.notice(hint)
             if self.terminal.stdout_isatty:
@@ -275,7 +275,8 @@ class ReplSession:
         )
         if outcome.abandoned:
             if result is not None:
-                note = status_note(result) or "[exit 0]"
+                note = status_note(result) or ("[stopped as a full-screen program]" if result.full_screen
+                                                else "[exit 0]")
                 self._late_notices.put(
                     f"the interrupted command finished in the background {note} (request {result.request_id})"
                 )

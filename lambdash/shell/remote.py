@@ -184,6 +184,12 @@ class RemoteResult:
         return self.exit_status if self.exit_status is not None else ExitStatus.ERROR
 
     @property
+    def full_screen(self) -> str | None:
+        """Why the handler stopped the command as a full-screen program (sent with a terminal), or None."""
+        reason = self.raw.get("full_screen")
+        return str(reason) if reason else None
+
+    @property
     def lost(self) -> int:
         return self.stdout.lost + self.stderr.lost
 
@@ -319,7 +325,8 @@ class RemoteShell:
         spilled rest), and what was already shown is not in it again. With
         ``capture_state``, the command starts with ``last_status`` as ``$?``. With
         ``terminal`` (the output is shown on one), the command gets its size and type
-        as COLUMNS, LINES and TERM.
+        as COLUMNS, LINES and TERM, and the handler stops it if it acts as a
+        full-screen program (the result's ``full_screen`` says why).
         """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":

@@ -9,6 +9,7 @@ documents show that the schemas refuse what the handler refuses.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -228,6 +229,19 @@ def test_a_streamed_runs_result_record_is_valid() -> None:
     result = json.loads(results[0])
     assert result["stdout"]["streamed"] == len(b"streamed\n")
     assert_valid_response(result)
+
+
+def test_a_full_screen_program_stopped_is_a_valid_answer_both_ways() -> None:
+    event = {"v": 1, "command": "printf 'shown\\033[?1049hdrawn'; sleep 30", "terminal": {"columns": 80, "lines": 24}}
+    buffered = answer(event)
+    sent = bytearray()
+    streamed = respond_streaming({**event, "stream": True}, FakeContext(), sent.extend, environ=SANDBOX_ENVIRON)
+    for response in (buffered, streamed):
+        assert_valid_response(response)
+        assert response["full_screen"] == "it switched to the terminal's alternate screen (ESC[?1049h)"
+        assert (response["signal"], response["stdout"]["size"]) == (9, len(b"shown"))
+    assert base64.b64decode(buffered["stdout"]["data"]) == b"shown"
+    REQUEST.validate(event)
 
 
 # --- (c) what they refuse ----------------------------------------------------------------------

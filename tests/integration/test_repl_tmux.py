@@ -89,6 +89,11 @@ def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
         yield made
 
 
+def shown_lines(screen: str) -> list[str]:
+    """The screen's lines that are not blank, the bottom toolbar last."""
+    return [line.rstrip() for line in screen.splitlines() if line.strip()]
+
+
 def prompt_lines(screen: str) -> list[str]:
     return [line for line in screen.splitlines() if line.startswith("local")]
 
@@ -221,5 +226,40 @@ def test_a_one_shot_on_a_terminal_gets_its_size_and_type(tmp_path: Path, home: P
     try:
         screen = shown.wait_for(lambda screen: "piped" in screen, 40, "both one-shots")
         assert screen.startswith("size 90 x 20 on screen\npiped []\n")
+    finally:
+        shown.tmux("kill-server")
+
+
+def test_a_full_screen_program_is_stopped_at_once_with_a_hint(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    stopped = "vi was stopped: it asked the terminal to report the mouse (ESC[?1000h)"
+    # Streamed, then buffered: either way it is back well before the function's time limit (300 s).
+    for turn, (setting, count) in enumerate([(":stream on", 1), (":stream off", 2)]):
+        pane.type(setting)
+        pane.send("Enter")
+        pane.type(f"vi /tmp/x{turn}")
+        pane.send("Enter")
+        pane.wait_for(lambda screen, count=count: screen.count(stopped) == count  # type: ignore[misc]
+                      and shown_lines(screen)[-2].startswith("local") and shown_lines(screen)[-2].endswith("$"),
+                      30, f"vi stopped ({setting}) and the prompt back")
+    # A pipeline that merely carries the bytes is not a full-screen program.
+    pane.type(r"printf '\033[?1049h' | od -c | head -1; sleep 1; echo done")
+    pane.send("Enter")
+    screen = pane.wait_for(lambda screen: "\ndone\n" in screen, 20, "the pipeline's output")
+    assert "033   [   ?   1   0   4   9   h" in screen
+    assert screen.count(" was stopped") == 2
+    pane.send("C-d")
+
+
+def test_a_one_shot_full_screen_program_is_stopped_with_a_warning(tmp_path: Path, home: Path) -> None:
+    shown = Pane(tmp_path / "tmux.sock", tmp_path / "status", state_dir(home))
+    command = f"env TERM=screen {shlex.quote(LAMBDASH)} --local vi /tmp/x; echo status $?; sleep 30"
+    started = shown.tmux("new-session", "-d", "-x", "200", "-y", "20", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = shown.wait_for(lambda screen: "status " in screen, 30, "vi stopped")
+        assert ("lambdash: warning: the command was stopped: it asked the terminal to report the mouse "
+                "(ESC[?1000h), and the sandbox has no terminal for a full-screen program\n") in screen
+        assert "\nstatus 137\n" in screen
     finally:
         shown.tmux("kill-server")
