@@ -41,7 +41,7 @@ from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
 from lambdash.repl.meta_commands import META_COMMANDS, LeaveRepl, run_meta
-from lambdash.repl.results import ResultPrinter, full_screen_hint, status_note
+from lambdash.repl.results import LiveView, ResultPrinter, full_screen_hint, status_note
 from lambdash.repl.scanner import needs_continuation, scan
 from lambdash.repl.shell_state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
@@ -208,7 +208,7 @@ class ReplSession:
 
     def call_remote_command(self, command: str, *, stdin: Stdin = None, adopt_state: bool = False,
                             on_throttle: Callable[[int, float], None] | None = None,
-                            live: ResultPrinter | None = None, terminal: OutputTerminal | None = None
+                            live: LiveView | None = None, terminal: OutputTerminal | None = None
                             ) -> RemoteResult:
         """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream).
 
@@ -223,12 +223,11 @@ class ReplSession:
             self._record(command, outcome)
 
         try:
-            return self._wait(RemoteCall(work, settled, name="remote-command"))
+            return self._wait(RemoteCall(work, settled, name="remote-command"), live)
         except Interrupted:
-            if live is not None:
-                live.abandon()  # nothing more of it is shown; its stream is closed at the next piece
             # Audited at once: nothing guarantees the REPL is still alive when the command ends.
-            self.audit.record(target=self.target.label, command=command, request_id=None, exit_status=None,
+            self.audit.record(target=self.target.label, command=command,
+                              request_id=live.request_id if live is not None else None, exit_status=None,
                               sandbox_id=None, error="interrupted at the prompt; the command may still be running",
                               interrupted=True)
             raise
@@ -245,15 +244,19 @@ class ReplSession:
             self.shell.sandbox = seen
         return seen
 
-    def _wait(self, call: RemoteCall[Value]) -> Value:
+    def _wait(self, call: RemoteCall[Value], live: LiveView | None = None) -> Value:
         call.start()
         try:
             return call.wait()
         except Interrupted:
+            if live is not None:
+                # Nothing more of it is shown; its stream is read on, so its status comes at a later prompt.
+                live.abandon()
             if self.terminal.stdin_isatty:
                 self.terminal.message("")  # end the line the terminal echoed ^C on
-            # Lambda names the request only in its answer; the id is shown when the command ends.
-            self.terminal.message("lambdash: interrupted; the remote command may still be running (request unknown)")
+            # A stream names its request when it begins; a buffered answer only at its end, when it is shown.
+            request = live.request_id if live is not None and live.request_id else "unknown"
+            self.terminal.message(f"lambdash: interrupted; the remote command may still be running (request {request})")
             raise
 
     def _record(self, command: str, outcome: Settled[RemoteResult]) -> None:

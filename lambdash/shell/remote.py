@@ -22,7 +22,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.shell.presigned import delete_object, download_verified, upload
@@ -287,6 +287,14 @@ class LiveOutput(Protocol):
         """Bytes of ``name`` ("stdout" or "stderr"), to be shown at once."""
 
 
+@runtime_checkable
+class NamesItsRequest(Protocol):
+    """A LiveOutput that wants Lambda's id for the invocation as soon as the stream begins (for Ctrl-C)."""
+
+    def begun(self, request_id: str) -> None:
+        """The stream has begun: its request id is known (before any output)."""
+
+
 class RemoteShell:
     """Runs commands on one target through its LambdaClient.
 
@@ -394,6 +402,8 @@ class RemoteShell:
         except StreamingUnavailable:
             self.streaming = False
             return None
+        if isinstance(live, NamesItsRequest):
+            live.begun(streamed.request_id)
         reader = RecordReader()
         result: dict[str, Any] | None = None
         unframed: bytearray | None = None

@@ -392,6 +392,29 @@ def test_ctrl_c_while_a_command_runs_returns_to_the_prompt(shell: RemoteShell, t
     assert records[1]["command"] == "echo back"
 
 
+def test_a_stream_walked_away_from_never_writes_into_the_next_commands_output(shell: RemoteShell) -> None:
+    terminal = make_terminal()
+    assert isinstance(terminal.stdout, io.BytesIO)
+    shown = terminal.stdout
+
+    def press_ctrl_c_once_it_ticks() -> None:
+        deadline = time.monotonic() + 10
+        while b"tick" not in shown.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+
+    presser = threading.Thread(target=press_ctrl_c_once_it_ticks)
+    presser.start()
+    # It ticks on in the background while the next commands run and show their output.
+    run = repl(shell, lines("while :; do echo tick; sleep 0.05; done", "sleep 0.5; echo back", "echo again"),
+               terminal=terminal, timeout=3)
+    presser.join()
+    assert run.out.endswith("tick\nback\nagain\n")
+    assert "request unknown" not in run.err
+    assert "Error" not in run.err
+    assert "unexpected" not in run.err
+
+
 def test_a_transport_error_prints_one_line_and_the_prompt_stays(shell: RemoteShell) -> None:
     nowhere = Target(function="lambdash", region="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}")
     unreachable = RemoteShell(LambdaClient(nowhere))

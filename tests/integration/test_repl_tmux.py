@@ -263,3 +263,33 @@ def test_a_one_shot_full_screen_program_is_stopped_with_a_warning(tmp_path: Path
         assert "\nstatus 137\n" in screen
     finally:
         shown.tmux("kill-server")
+
+
+def test_ctrl_c_during_a_streamed_command_names_its_request_and_reports_its_end(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("echo started; sleep 3; echo finished; exit 4")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nstarted\n" in screen, 20, "the first line, streamed")
+    pane.send("C-c")
+    screen = pane.wait_for(lambda screen: "may still be running (request " in screen and len(prompt_lines(screen)) >= 2,
+                           5, "the prompt back at once, naming the request")
+    request_id = screen.split("may still be running (request ")[1].split(")")[0]
+    assert request_id != "unknown"
+    # Its end is told at the next prompt after it: Enter on an empty line shows one.
+    late = f"the interrupted command finished in the background [exit 4] (request {request_id})"
+    deadline = time.monotonic() + 20
+    while late not in (screen := pane.screen()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the late result was not reported; the screen was:\n{screen}")
+        pane.send("Enter")
+        time.sleep(0.3)
+    assert "finished\n" not in screen  # nothing of it is shown after Ctrl-C
+    assert "Error" not in screen
+    assert "Abandoned" not in screen
+    pane.type("echo after")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nafter\n" in screen, 20, "the next command's output")
+    pane.send("C-d")
+    records = [json.loads(line) for line in (pane.state_dir / "audit.jsonl").read_text().splitlines()]
+    assert [record["request_id"] for record in records[:2]] == [request_id, request_id]
+    assert records[1]["exit_status"] == 4
