@@ -347,6 +347,9 @@ def run_command_streaming(
                 returncode = process.wait()
                 break
             wait = min(deadline - now, max(0.0, last_sent + heartbeat - now), 0.05 if pidfd is None else 3600)
+            wake = outputs.wake_at()
+            if wake is not None:
+                wait = min(wait, max(0.0, wake - now))
             for descriptor, _ in poller.poll(wait * 1000):
                 if descriptor == pidfd:
                     returncode = process.wait()
@@ -360,6 +363,7 @@ def run_command_streaming(
                         last_sent = time.monotonic()
                     else:  # EOF: every writer closed it
                         poller.unregister(descriptor)
+            outputs.tick()
             if pidfd is None and returncode is None:
                 returncode = process.poll()
             if returncode is None and outputs.stopped is not None:
@@ -392,11 +396,12 @@ class _LiveOutputs:
     """A streamed command's output on its way to the sink, held back where it must not be shown yet.
 
     With a ``FullScreenWatch``, the few bytes of stdout that may begin a full-screen
-    sequence wait for the next ones; from a sequence on, stdout is dropped.
+    sequence wait for the next ones; from a sequence on, stdout is dropped. Then
+    ``_WholeLines`` keeps each stream's unfinished line from being split by the other's.
     """
 
-    def __init__(self, sink: OutputSink, stop_full_screen: bool) -> None:
-        self._sink = sink
+    def __init__(self, sink: OutputSink, stop_full_screen: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lines = _WholeLines(sink, clock)
         self._watch = FullScreenWatch() if stop_full_screen else None
         self._held = b""  # stdout not shown yet (the start of what may be a sequence), from offset _shown on
         self._shown = 0
@@ -408,7 +413,7 @@ class _LiveOutputs:
 
     def take(self, name: str, data: bytes) -> None:
         if name != "stdout" or self._watch is None:
-            self._sink(name, data)
+            self._lines.take(name, data)
             return
         if self._watch.stopped is not None:
             return  # more of what it drew
@@ -417,13 +422,80 @@ class _LiveOutputs:
         ready, self._shown = shown - self._shown, shown
         self._held = held[ready:] if self._watch.stopped is None else b""
         if ready > 0:
-            self._sink("stdout", held[:ready])
+            self._lines.take("stdout", held[:ready])
+
+    def wake_at(self) -> float | None:
+        """When ``tick`` has something to let out (a monotonic time), or None."""
+        return self._lines.wake_at()
+
+    def tick(self) -> None:
+        self._lines.release_due()
 
     def finish(self) -> None:
         """The command has ended: what is still held goes out (unless it was stopped)."""
         if self._held and self._watch is not None and self._watch.stopped is None:
-            self._sink("stdout", self._held)
+            self._lines.take("stdout", self._held)
         self._held = b""
+        self._lines.release_all()
+
+
+# An unfinished line waits for the rest this long after the other stream last wrote.
+LINE_WAIT_SECONDS = 0.05
+# An unfinished line longer than this goes out as it is (binary output has no lines to keep whole).
+LINE_HOLD_BYTES = 64 * 1024
+_OTHER = {"stdout": "stderr", "stderr": "stdout"}
+
+
+class _WholeLines:
+    """Keeps each stream's unfinished line whole while the other stream writes.
+
+    stdout and stderr reach one terminal: a line of stderr written while stdout is
+    in the middle of a line would land inside it. So what a stream writes after its
+    last newline is held until the rest of that line comes, until the other stream
+    has been quiet for ``LINE_WAIT_SECONDS`` (a prompt, a progress dot), until it
+    grows past ``LINE_HOLD_BYTES``, or until the command ends. Each stream's bytes
+    stay in order, and whole lines go out at once.
+    """
+
+    def __init__(self, sink: OutputSink, clock: Callable[[], float]) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._partial = {"stdout": b"", "stderr": b""}
+        self._held_since = {"stdout": 0.0, "stderr": 0.0}
+        self._last_write = {"stdout": 0.0, "stderr": 0.0}
+
+    def take(self, name: str, data: bytes) -> None:
+        now = self._clock()
+        self._last_write[name] = now
+        pending = self._partial[name] + data
+        end = pending.rfind(b"\n") + 1
+        if len(pending) - end > LINE_HOLD_BYTES:
+            end = len(pending)
+        if end:
+            self._sink(name, pending[:end])
+        if end < len(pending) and (end or not self._partial[name]):
+            self._held_since[name] = now  # a new unfinished line
+        self._partial[name] = pending[end:]
+
+    def wake_at(self) -> float | None:
+        due = [self._due(name) for name, partial in self._partial.items() if partial]
+        return min(due) if due else None
+
+    def release_due(self) -> None:
+        now = self._clock()
+        for name, partial in self._partial.items():
+            if partial and self._due(name) <= now:
+                self._partial[name] = b""
+                self._sink(name, partial)
+
+    def release_all(self) -> None:
+        for name, partial in self._partial.items():
+            if partial:
+                self._partial[name] = b""
+                self._sink(name, partial)
+
+    def _due(self, name: str) -> float:
+        return max(self._held_since[name], self._last_write[_OTHER[name]]) + LINE_WAIT_SECONDS
 
 
 def _read_some(descriptor: int, size: int) -> bytes:
