@@ -249,9 +249,9 @@ keys:
   Enter            run the line (a trailing \\ or an open quote continues it on the next line)
   Tab              complete commands, remote paths and meta-commands
   Right arrow      take the grey suggestion from history
-  Ctrl-R           search the history
+  Ctrl-R           search the history (Enter runs the line found, Escape edits it)
   Ctrl-C           clear the line; while a command runs, stop waiting for it
-  Ctrl-D           leave (on an empty line)
+  Ctrl-D           leave (on an empty line); `exit [N]` leaves with N or the last status
 The cwd and environment changes are carried by lambdash and sent with every command,
 so they hold whichever sandbox answers."""
 

@@ -25,13 +25,15 @@ from typing import TypeVar
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.enums import DEFAULT_BUFFER
-from prompt_toolkit.filters import has_focus
+from prompt_toolkit.filters import has_focus, is_searching
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
+from prompt_toolkit.search import accept_search
 from prompt_toolkit.shortcuts import CompleteStyle
 
 from lambdash.config import Target
@@ -142,6 +144,7 @@ class ReplSession:
                         return ExitStatus.ERROR
                     continue
                 prompt_failures = 0
+                self.completer.waiting_for = None  # what the line was waiting for is no menu for the next prompt
                 try:
                     self.execute_line(line)
                 except LeaveRepl as leave:
@@ -360,11 +363,15 @@ class ReplSession:
         if loop is None:
             return
 
-        after_tab = self.completer.waiting_after_tab
+        after_tab, text = self.completer.waiting_after_tab, self.completer.waiting_text
 
         def refresh() -> None:
-            if app.is_running:
-                app.current_buffer.start_completion(insert_common_part=after_tab)
+            # Only for the text it was asked for (not a later prompt's), and as it was asked: typing a word, or
+            # Tab (an empty word lists everything only after Tab).
+            buffer = app.current_buffer
+            if app.is_running and buffer.document.text_before_cursor == text:
+                buffer.start_completion(insert_common_part=after_tab, complete_event=CompleteEvent(
+                    text_inserted=not after_tab, completion_requested=after_tab))
 
         loop.call_soon_threadsafe(refresh)
 
@@ -378,7 +385,6 @@ class ReplSession:
 def _key_bindings() -> KeyBindings:
     bindings = KeyBindings()
 
-    # Only in the input line itself: in Ctrl-R's search field Enter must still end the search.
     @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
     def _enter(event: KeyPressEvent) -> None:
         """Run the line, unless it is unfinished (trailing backslash, open quote) or a completion is chosen."""
@@ -390,5 +396,11 @@ def _key_bindings() -> KeyBindings:
             buffer.insert_text("\n")
             return
         buffer.validate_and_handle()
+
+    @bindings.add("enter", filter=is_searching)
+    def _run_found(event: KeyPressEvent) -> None:
+        """Enter in Ctrl-R's search runs the line found, as in bash (Escape takes it to the prompt to edit)."""
+        accept_search()
+        event.app.current_buffer.validate_and_handle()
 
     return bindings

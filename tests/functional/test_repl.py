@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -31,16 +32,19 @@ from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.repl import ReplSession, open_history
 from lambdash.repl.history import history_path
+from lambdash.repl.listing import ListingRequest
 from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
-from tests.helpers import free_port, state_dir
+from tests.helpers import free_port, state_dir, wait_until
 
 LOCAL = Target(local=True)
 ENTER = "\r"
 CTRL_C = "\x03"
 CTRL_D = "\x04"
+CTRL_R = "\x12"
+DOWN = "\x1b[B"
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +186,59 @@ def test_a_line_ending_in_a_backslash_continues_on_the_next(shell: RemoteShell) 
 def test_an_open_quote_continues_on_the_next_line(shell: RemoteShell) -> None:
     run = repl(shell, "echo 'first" + ENTER + "second'" + ENTER + CTRL_D)
     assert run.out == "first\nsecond\n"
+
+
+def test_enter_in_a_history_search_runs_the_line_found(shell: RemoteShell) -> None:
+    history = InMemoryHistory(["echo found-it", "echo other"])
+    # Ctrl-C then clears whatever is left at the prompt, so Ctrl-D leaves either way.
+    run = repl(shell, CTRL_R + "found" + ENTER + CTRL_C + CTRL_D, history=history)
+    assert run.out == "found-it\n"
+
+
+def test_a_listing_landing_after_its_line_ran_opens_no_menu_at_the_next_prompt(shell: RemoteShell,
+                                                                               tmp_path: Path) -> None:
+    release = threading.Event()
+    asked: list[ListingRequest] = []
+
+    def slow_lister(request: ListingRequest) -> list[str]:
+        asked.append(request)
+        if request.kind == "commands":
+            release.wait(10)
+        return ["zz-remote-only"] if request.kind == "commands" else []
+
+    audit = tmp_path / "audit.jsonl"
+    with create_pipe_input() as pipe:
+        session = ReplSession(shell, LOCAL, make_terminal(), input=pipe, output=DummyOutput(), audit=AuditLog(audit),
+                              lister=slow_lister)
+
+        def at_the_next_prompt() -> None:
+            # Down, then Enter twice: with a menu open, Down picks its first name and the second Enter runs it.
+            keys = DOWN + ENTER + ENTER + CTRL_D
+            try:
+                wait_until(lambda: asked, 10, message="typing `ls` asked for no listing")
+                wait_until(lambda: session.last is not None and session.prompt.app.is_running, 20,
+                           message="the prompt after `ls` never came")
+                # A second listing waits behind the first: once it is asked for, the first has landed and
+                # the REPL has been told (and has queued any refresh of the menu before these keys).
+                session.listings.get(ListingRequest(kind="directory", directory="/"))
+                release.set()
+                wait_until(lambda: len(asked) >= 2, 10, message="the second listing was never asked for")
+                loop = session.prompt.app.loop
+                assert loop is not None
+                loop.call_soon_threadsafe(pipe.send_text, keys)
+                keys = ""
+            finally:
+                release.set()
+                if keys:
+                    pipe.send_text(keys)
+
+        typist = threading.Thread(target=at_the_next_prompt)
+        typist.start()
+        pipe.send_text("ls" + ENTER)
+        status = session.run()
+        typist.join()
+    assert status == 0
+    assert [json.loads(line)["command"] for line in audit.read_text().splitlines()] == ["ls"]
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line(shell: RemoteShell) -> None:

@@ -293,3 +293,24 @@ def test_ctrl_c_during_a_streamed_command_names_its_request_and_reports_its_end(
     records = [json.loads(line) for line in (pane.state_dir / "audit.jsonl").read_text().splitlines()]
     assert [record["request_id"] for record in records[:2]] == [request_id, request_id]
     assert records[1]["exit_status"] == 4
+
+
+def test_stderr_never_lands_inside_an_unfinished_stdout_line(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("printf 'out-start '; echo err-line >&2; sleep 0.2; echo out-end")
+    pane.send("Enter")
+    screen = pane.wait_for(lambda screen: "out-end" in screen and len(prompt_lines(screen)) >= 2, 20, "the output")
+    # Each line whole, in whichever order the two lines were read.
+    assert "\nout-start out-end\n" in screen
+    assert "\nerr-line\n" in screen
+    pane.send("C-d")
+
+
+def test_tab_at_an_empty_prompt_lists_command_names_alone(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.send("Tab")
+    screen = pane.wait_for(lambda screen: any(line.strip().startswith("alias") for line in screen.splitlines()), 20,
+                           "the menu of commands")
+    assert [line.strip() for line in screen.splitlines() if line.strip().startswith("alias")] == ["alias"]
+    pane.send("Escape")
+    pane.send("C-d")
