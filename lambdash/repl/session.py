@@ -199,7 +199,7 @@ class ReplSession:
             result.write_json(self.terminal.stdout)
         else:
             self.printer.show(result)
-            if result.status != 0:
+            if result.status != 0 or result.full_screen:
                 hint = full_screen_hint(command, result.full_screen)
                 if hint:
                     self.terminal.notice(hint)

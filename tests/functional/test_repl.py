@@ -292,6 +292,15 @@ def test_output_without_a_final_newline_still_leaves_the_prompt_on_its_own_line(
     assert run.stdout == b"abc\n"
 
 
+@pytest.mark.parametrize("stream", ["on", "off"])
+def test_output_that_switches_the_terminal_to_another_screen_is_cut_there_and_said(shell: RemoteShell,
+                                                                                    stream: str) -> None:
+    run = repl(shell, lines(f":stream {stream}", r"printf 'kept\033[?1049hdrawn'"), terminal=make_terminal(color=True))
+    assert run.stdout == f"stream: {stream}\nkept\n".encode()
+    assert ("the command was stopped: it switched to the terminal's alternate screen (ESC[?1049h), "
+            "and the sandbox has no terminal") in run.err
+
+
 def test_a_signal_and_a_timeout_are_shown(shell: RemoteShell) -> None:
     run = repl(shell, lines("kill -9 $$", ":timeout 0.5", "sleep 5"))
     assert "[signal 9]" in run.err
