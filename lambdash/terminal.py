@@ -7,7 +7,6 @@ and the progress bar live here too, so every report paints and draws alike.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -88,15 +87,6 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f}"
 
 
-@dataclass(frozen=True)
-class OutputTerminal:
-    """The terminal a remote command's output is shown on: its size now, and its type (TERM)."""
-
-    columns: int
-    lines: int
-    term: str | None
-
-
 @dataclass
 class Terminal:
     """The process's standard streams and what they are connected to."""
@@ -108,8 +98,6 @@ class Terminal:
     stdout_isatty: bool = False
     stderr_isatty: bool = False
     no_color: bool = False
-    # The terminal's type, as TERM says.
-    term: str | None = None
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -121,23 +109,7 @@ class Terminal:
             stdout_isatty=sys.stdout.isatty(),
             stderr_isatty=sys.stderr.isatty(),
             no_color="NO_COLOR" in environ or environ.get("TERM") == "dumb",
-            term=environ.get("TERM") or None,
         )
-
-    def output_terminal(self) -> OutputTerminal | None:
-        """What a remote command should know of the terminal its stdout is shown on; None when stdout is not one."""
-        if not self.stdout_isatty:
-            return None
-        try:
-            # The size now (after any resize), not a COLUMNS or LINES exported long ago.
-            size = os.get_terminal_size(self.stdout.fileno())
-        except (OSError, ValueError, io.UnsupportedOperation):
-            size = shutil.get_terminal_size()
-        # The handler takes a TERM of printable ASCII only, as every terminal type is.
-        term = self.term
-        if term is not None and not (term.isascii() and term.isprintable() and len(term) <= 256):
-            term = None
-        return OutputTerminal(columns=size.columns, lines=size.lines, term=term)
 
     @property
     def color(self) -> bool:
@@ -179,6 +151,24 @@ class Terminal:
         self.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         self.stdout.flush()
 
+    def output_terminal(self, environ: Mapping[str, str] = os.environ) -> OutputTerminal | None:
+        """What a remote command should know of the terminal its stdout is shown on; None when stdout is not one.
+
+        The size is the terminal's now (after any resize), not a COLUMNS or LINES
+        exported long ago; the type is ``environ``'s TERM.
+        """
+        if not self.stdout_isatty:
+            return None
+        try:
+            columns, lines = os.get_terminal_size(self.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # no descriptor behind it (io.UnsupportedOperation is both)
+            columns, lines = _whole_number(environ.get("COLUMNS"), 80), _whole_number(environ.get("LINES"), 24)
+        # The handler takes a TERM of printable ASCII only, as every terminal type is.
+        term = environ.get("TERM") or None
+        if term is not None and not (term.isascii() and term.isprintable() and len(term) <= 256):
+            term = None
+        return OutputTerminal(columns, lines, term)
+
     def progress_bars(self) -> ProgressFactory | None:
         """Progress bars on stderr for long transfers, when stderr is a terminal to draw them on."""
         if not self.stderr_isatty:
@@ -188,3 +178,17 @@ class Terminal:
             return ProgressBar(label, total, self.stderr, self.width)
 
         return bar
+
+
+class OutputTerminal:
+    """The terminal a remote command's output is shown on: its size, and its type (TERM)."""
+
+    def __init__(self, columns: int, lines: int, term: str | None) -> None:
+        self.columns, self.lines, self.term = columns, lines, term
+
+    def __repr__(self) -> str:
+        return f"OutputTerminal(columns={self.columns}, lines={self.lines}, term={self.term!r})"
+
+
+def _whole_number(text: str | None, fallback: int) -> int:
+    return int(text) if text and text.isdigit() and int(text) > 0 else fallback
