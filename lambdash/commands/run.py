@@ -56,11 +56,9 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
                          sandbox_id=None, error=problem.message)
             raise
         except KeyboardInterrupt:
-            request_id = live.request_id if live is not None else None
             terminal.message("")
-            terminal.message("lambdash: interrupted; the remote command may still be running"
-                             + (f" (request {request_id})" if request_id else ""))
-            audit.record(target=target.label, command=command, request_id=request_id, exit_status=None,
+            terminal.message("lambdash: interrupted; the remote command may still be running")
+            audit.record(target=target.label, command=command, request_id=None, exit_status=None,
                          sandbox_id=None, error="interrupted; the remote command may still be running",
                          interrupted=True)
             raise
@@ -78,10 +76,6 @@ class LiveTerminal:
 
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
-        self.request_id: str | None = None
-
-    def begun(self, request_id: str) -> None:
-        self.request_id = request_id or None
 
     def write(self, name: str, data: bytes) -> None:
         stream = self.terminal.stdout if name == "stdout" else self.terminal.stderr

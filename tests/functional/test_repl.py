@@ -37,7 +37,8 @@ from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.targets import open_shell
 from lambdash.terminal import RED, RESET, Terminal
-from tests.helpers import free_port, state_dir, wait_until
+from tests.helpers import free_port, state_dir
+from tests.helpers.waiting import wait_until
 
 LOCAL = Target(local=True)
 ENTER = "\r"
