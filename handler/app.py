@@ -205,8 +205,9 @@ def _run(
         command, stdin_path, limit, shell_path = _prepare(request, context, spool, spill)
         result = run_command(
             command, spool=spool, shell_path=shell_path, stdin_path=stdin_path, cwd=request.cwd,
-            base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+            base_env=_command_environment(request, environ), env_overlay=request.env, timeout=limit.seconds,
             keep_background=request.keep_background, capture_state=request.capture_state,
+            last_status=request.last_status, stop_full_screen=request.terminal is not None,
         )
         assert result.stdout_path is not None
         assert result.stderr_path is not None
@@ -265,8 +266,10 @@ def _run_streaming(
             else:
                 result = run_command_streaming(
                     command, spool=spool, sink=output, shell_path=shell_path, stdin_path=stdin_path,
-                    cwd=request.cwd, base_env=environ, env_overlay=request.env, timeout=limit.seconds,
+                    cwd=request.cwd, base_env=_command_environment(request, environ), env_overlay=request.env,
+                    timeout=limit.seconds,
                     keep_background=request.keep_background, capture_state=request.capture_state,
+                    last_status=request.last_status, stop_full_screen=request.terminal is not None,
                     heartbeat=HEARTBEAT_SECONDS,
                 )
         except InvalidRequest as problem:  # nothing ran; the stream has begun, so the refusal is its result
@@ -303,6 +306,18 @@ def _open_session(request: Request, environ: Mapping[str, str]) -> Any:
 
     assert request.session is not None
     return SessionChannel.open(request.session, environ=environ, function_name=environ.get(ENV_FUNCTION_NAME, ""))
+
+
+def _command_environment(request: Request, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment the request's env applies to: the sandbox's, with the client's terminal (COLUMNS, LINES, TERM).
+
+    The terminal's variables sit under the request's env, so a value the user set
+    (`export COLUMNS=60` in the REPL) wins, and the state a command leaves is told
+    relative to them: they are never carried as the user's own.
+    """
+    if request.terminal is None:
+        return environ
+    return {**environ, **request.terminal.environment()}
 
 
 def _answer_deadline(context: LambdaContext) -> float:
@@ -377,6 +392,7 @@ def _result_envelope(
         "time_limit": limit.to_json(),
         "state": None if result.state is None else {"cwd": result.state.cwd, "env": result.state.env},
         **({"state_error": result.state_error} if result.state_error else {}),
+        **({"full_screen": result.full_screen} if result.full_screen else {}),
         **({"warnings": list(result.state.notes)} if result.state is not None and result.state.notes else {}),
         "timings": {"command_ms": _ms(result.duration)},
         # ru_maxrss is in KiB on Linux: lifetime high-water marks of this process and its children.

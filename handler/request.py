@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,22 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class TerminalSettings:
+    """The terminal the client shows the output on: its size and type, for the command's COLUMNS, LINES and TERM."""
+
+    columns: int
+    lines: int
+    term: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The variables a command run for this terminal gets, under the request's own env."""
+        variables = {"COLUMNS": str(self.columns), "LINES": str(self.lines)}
+        if self.term:
+            variables["TERM"] = self.term
+        return variables
+
+
+@dataclass(frozen=True)
 class Request:
     """A validated request to run one command (or one of the other operations)."""
 
@@ -73,6 +90,10 @@ class Request:
     timeout: float | None = None
     keep_background: bool = False
     capture_state: bool = False
+    # With capture_state: the status the command starts with as `$?` (the REPL's last one).
+    last_status: int = 0
+    # Set when the client's output is a terminal (see ``TerminalSettings``).
+    terminal: TerminalSettings | None = None
     output: OutputSettings = field(default_factory=OutputSettings)
     redact: bool = True
     # The user's own key for the HMAC a redacted value shows (see ``redaction``).
@@ -137,7 +158,8 @@ def parse_request(event: Any) -> Request:
         raise InvalidRequest(f"unknown op {op!r} (expected one of: {', '.join(OPERATIONS)})")
     known = {"v", "op", "command", "command_key", "command_sha256", "shell", "stdin", "stdin_key", "stdin_sha256",
              "cwd", "env", "timeout",
-             "keep_background", "capture_state", "output", "redact", "redact_key", "stream", "checks", "session"}
+             "keep_background", "capture_state", "last_status", "terminal", "output", "redact", "redact_key",
+             "stream", "checks", "session"}
     unknown = sorted(set(event) - known)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}")
@@ -171,6 +193,8 @@ def parse_request(event: Any) -> Request:
         timeout=_parse_timeout(event.get("timeout")),
         keep_background=_expect(event.get("keep_background", False), bool, "keep_background"),
         capture_state=capture_state,
+        last_status=_parse_last_status(event.get("last_status"), capture_state),
+        terminal=_parse_terminal(event.get("terminal")),
         output=_parse_output(event.get("output")),
         stream=_expect(event.get("stream", False), bool, "stream"),
         session=_parse_session(event.get("session")),
@@ -289,6 +313,43 @@ def _parse_env(value: Any, *, carried: bool = False) -> dict[str, str | None]:
 def env_entry_bytes(name: str, value: str) -> int:
     """What ``NAME=value`` takes in a program's environment, its closing NUL included."""
     return len(name.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape")) + 2
+
+
+def _parse_last_status(value: Any, capture_state: bool) -> int:
+    if value is None:
+        return 0
+    _expect(value, int, "last_status")
+    if not 0 <= value <= 255:
+        raise InvalidRequest(f"last_status must be 0 to 255, not {value}")
+    if not capture_state:
+        raise InvalidRequest("last_status needs capture_state (it is the REPL's `$?`)")
+    return int(value)
+
+
+# A terminal bigger than this is not a terminal.
+MAX_TERMINAL_CELLS = 10_000
+_TERMINAL_TYPE = re.compile(r"[\x20-\x7e]{1,256}")
+
+
+def _parse_terminal(value: Any) -> TerminalSettings | None:
+    if value is None:
+        return None
+    _expect(value, dict, "terminal")
+    unknown = sorted(set(value) - {"columns", "lines", "term"})
+    if unknown:
+        raise InvalidRequest(f"unknown field terminal.{unknown[0]}")
+    size = {}
+    for name in ("columns", "lines"):
+        if name not in value:
+            raise InvalidRequest(f"terminal.{name} is missing")
+        _expect(value[name], int, f"terminal.{name}")
+        if not 0 < value[name] <= MAX_TERMINAL_CELLS:
+            raise InvalidRequest(f"terminal.{name} must be 1 to {MAX_TERMINAL_CELLS}, not {value[name]}")
+        size[name] = int(value[name])
+    term = _parse_optional_str(value.get("term"), "terminal.term")
+    if term is not None and not _TERMINAL_TYPE.fullmatch(term):
+        raise InvalidRequest("terminal.term must be a terminal type such as xterm-256color")
+    return TerminalSettings(columns=size["columns"], lines=size["lines"], term=term)
 
 
 def _parse_timeout(value: Any) -> float | None:

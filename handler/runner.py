@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .full_screen import FullScreenWatch
 from .request import InvalidRequest, env_entry_bytes
 from .shell_state import WRAPPER, ShellState, StateChannel
 
@@ -45,6 +46,8 @@ class CommandResult:
     state: ShellState | None
     # Why the state a command asked to capture could not be read back (None when it was, or was not asked for).
     state_error: str | None = None
+    # Why the command was stopped as a full-screen program (see ``full_screen``), or None.
+    full_screen: str | None = None
 
 
 class Spool:
@@ -199,15 +202,19 @@ def run_command(
     timeout: float,
     keep_background: bool = False,
     capture_state: bool = False,
+    last_status: int = 0,
+    stop_full_screen: bool = False,
 ) -> CommandResult:
     """Run ``command`` with ``shell_path -c`` and wait at most ``timeout`` seconds.
 
     Its output goes to spool files. On timeout the whole process group is killed
     and the partial output stays in the spool files. When the shell exits,
     whatever it left running in its process group is killed too, unless
-    ``keep_background`` is set.
+    ``keep_background`` is set. With ``capture_state``, the command starts with
+    ``last_status`` as ``$?``. With ``stop_full_screen``, a full-screen program is
+    stopped (see ``full_screen``): its stdout ends where it began to draw.
     """
-    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     stdout_path, stderr_path = spool.file("stdout"), spool.file("stderr")
     with (
         open(stdout_path, "wb") as out,
@@ -215,9 +222,10 @@ def run_command(
         open(stdin_path if stdin_path else os.devnull, "rb") as stdin,
     ):
         process = launch.start(stdin, out, err, cwd)
+    watch = _SpoolWatch(stdout_path) if stop_full_screen else None
     timed_out = False
     try:
-        returncode = wait_for_exit(process, timeout, launch.channel)
+        returncode = wait_for_exit(process, timeout, launch.channel, watch)
     except subprocess.TimeoutExpired:
         timed_out = True
         kill_group(process.pid)
@@ -228,7 +236,46 @@ def run_command(
     elif _group_alive(process.pid):
         spool.keep(stdout_path, process.pid)
         spool.keep(stderr_path, process.pid)
-    return launch.result(returncode, timed_out, duration, stdout_path, stderr_path)
+    full_screen = None
+    if watch is not None:
+        full_screen = watch.check(budget=None)  # the rest it wrote, up to its end
+        if watch.full_screen.sighted_at is not None:
+            os.truncate(stdout_path, watch.full_screen.sighted_at)  # what it drew is for a terminal it has not
+    return launch.result(returncode, timed_out, duration, stdout_path, stderr_path, full_screen)
+
+
+# How often a spooled stdout is looked at for a full-screen program, and how much of it at most each time.
+SPOOL_WATCH_SECONDS = 0.1
+SPOOL_WATCH_READ_BYTES = 16 * 1024 * 1024
+
+
+class _SpoolWatch:
+    """Reads what a command adds to its stdout spool file, for ``FullScreenWatch``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.full_screen = FullScreenWatch()
+        self.offset = 0
+
+    def wake_at(self) -> float:
+        """When to look again (a monotonic time)."""
+        return time.monotonic() + SPOOL_WATCH_SECONDS
+
+    def check(self, budget: int | None = SPOOL_WATCH_READ_BYTES) -> str | None:
+        """Read what is new (at most ``budget`` bytes); why the command must be stopped, or None."""
+        try:
+            with open(self.path, "rb") as spooled:
+                spooled.seek(self.offset)
+                while self.full_screen.stopped is None and (budget is None or budget > 0):
+                    chunk = spooled.read(_COPY_CHUNK if budget is None else min(_COPY_CHUNK, budget))
+                    if not chunk:
+                        break
+                    self.offset += len(chunk)
+                    budget = None if budget is None else budget - len(chunk)
+                    self.full_screen.feed(chunk)
+        except OSError:
+            pass
+        return self.full_screen.stopped
 
 
 # Takes what the command wrote, as it writes it: ("stdout" or "stderr", bytes); b"" is a heartbeat.
@@ -248,6 +295,8 @@ def run_command_streaming(
     timeout: float,
     keep_background: bool = False,
     capture_state: bool = False,
+    last_status: int = 0,
+    stop_full_screen: bool = False,
     heartbeat: float = 10.0,
     chunk: int = 64 * 1024,
 ) -> CommandResult:
@@ -258,8 +307,10 @@ def run_command_streaming(
     after every ``heartbeat`` seconds of silence. When the shell exits, what is
     already in the pipes is read; what kept background jobs write later goes to
     the sandbox's log (see ``KeptOutput``). The result's spool paths are None.
+    With ``stop_full_screen``, a full-screen program is stopped (see ``full_screen``)
+    and what it drew never reaches the sink.
     """
-    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state)
+    launch = _Launch(command, spool, shell_path, base_env, env_overlay, capture_state, last_status)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     try:
@@ -285,6 +336,7 @@ def run_command_streaming(
         poller.register(pidfd, select.POLLIN)
     if launch.channel is not None:
         poller.register(launch.channel.fd, select.POLLIN)
+    outputs = _LiveOutputs(sink, stop_full_screen)
     last_sent = time.monotonic()
     try:
         while returncode is None:
@@ -295,6 +347,9 @@ def run_command_streaming(
                 returncode = process.wait()
                 break
             wait = min(deadline - now, max(0.0, last_sent + heartbeat - now), 0.05 if pidfd is None else 3600)
+            wake = outputs.wake_at()
+            if wake is not None:
+                wait = min(wait, max(0.0, wake - now))
             for descriptor, _ in poller.poll(wait * 1000):
                 if descriptor == pidfd:
                     returncode = process.wait()
@@ -304,12 +359,17 @@ def run_command_streaming(
                 elif descriptor in names:
                     data = _read_some(descriptor, chunk)
                     if data:
-                        sink(names[descriptor], data)
+                        outputs.take(names[descriptor], data)
                         last_sent = time.monotonic()
                     else:  # EOF: every writer closed it
                         poller.unregister(descriptor)
+            outputs.tick()
             if pidfd is None and returncode is None:
                 returncode = process.poll()
+            if returncode is None and outputs.stopped is not None:
+                kill_group(process.pid)
+                returncode = process.wait()
+                break
             if time.monotonic() - last_sent >= heartbeat:
                 sink("", b"")
                 last_sent = time.monotonic()
@@ -319,7 +379,8 @@ def run_command_streaming(
         # What is in the pipes now is the command's; a kept job's later writes are not.
         for descriptor, name in names.items():
             while data := _read_some(descriptor, chunk):
-                sink(name, data)
+                outputs.take(name, data)
+        outputs.finish()
         if keep_background and _group_alive(process.pid):
             KEPT_OUTPUT.follow([out_read, err_read], process.pid)
             names = {}
@@ -328,7 +389,113 @@ def run_command_streaming(
             os.close(pidfd)
         for descriptor in names:
             os.close(descriptor)
-    return launch.result(returncode, timed_out, duration, None, None)
+    return launch.result(returncode, timed_out, duration, None, None, outputs.stopped)
+
+
+class _LiveOutputs:
+    """A streamed command's output on its way to the sink, held back where it must not be shown yet.
+
+    With a ``FullScreenWatch``, the few bytes of stdout that may begin a full-screen
+    sequence wait for the next ones; from a sequence on, stdout is dropped. Then
+    ``_WholeLines`` keeps each stream's unfinished line from being split by the other's.
+    """
+
+    def __init__(self, sink: OutputSink, stop_full_screen: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lines = _WholeLines(sink, clock)
+        self._watch = FullScreenWatch() if stop_full_screen else None
+        self._held = b""  # stdout not shown yet (the start of what may be a sequence), from offset _shown on
+        self._shown = 0
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the command must be stopped as a full-screen program, or None."""
+        return self._watch.stopped if self._watch is not None else None
+
+    def take(self, name: str, data: bytes) -> None:
+        if name != "stdout" or self._watch is None:
+            self._lines.take(name, data)
+            return
+        if self._watch.stopped is not None:
+            return  # more of what it drew
+        held = self._held + data
+        shown = self._watch.feed(data)
+        ready, self._shown = shown - self._shown, shown
+        self._held = held[ready:] if self._watch.stopped is None else b""
+        if ready > 0:
+            self._lines.take("stdout", held[:ready])
+
+    def wake_at(self) -> float | None:
+        """When ``tick`` has something to let out (a monotonic time), or None."""
+        return self._lines.wake_at()
+
+    def tick(self) -> None:
+        self._lines.release_due()
+
+    def finish(self) -> None:
+        """The command has ended: what is still held goes out (unless it was stopped)."""
+        if self._held and self._watch is not None and self._watch.stopped is None:
+            self._lines.take("stdout", self._held)
+        self._held = b""
+        self._lines.release_all()
+
+
+# An unfinished line waits for the rest this long after the other stream last wrote.
+LINE_WAIT_SECONDS = 0.05
+# An unfinished line longer than this goes out as it is (binary output has no lines to keep whole).
+LINE_HOLD_BYTES = 64 * 1024
+_OTHER = {"stdout": "stderr", "stderr": "stdout"}
+
+
+class _WholeLines:
+    """Keeps each stream's unfinished line whole while the other stream writes.
+
+    stdout and stderr reach one terminal: a line of stderr written while stdout is
+    in the middle of a line would land inside it. So what a stream writes after its
+    last newline is held until the rest of that line comes, until the other stream
+    has been quiet for ``LINE_WAIT_SECONDS`` (a prompt, a progress dot), until it
+    grows past ``LINE_HOLD_BYTES``, or until the command ends. Each stream's bytes
+    stay in order, and whole lines go out at once.
+    """
+
+    def __init__(self, sink: OutputSink, clock: Callable[[], float]) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._partial = {"stdout": b"", "stderr": b""}
+        self._held_since = {"stdout": 0.0, "stderr": 0.0}
+        self._last_write = {"stdout": 0.0, "stderr": 0.0}
+
+    def take(self, name: str, data: bytes) -> None:
+        now = self._clock()
+        self._last_write[name] = now
+        pending = self._partial[name] + data
+        end = pending.rfind(b"\n") + 1
+        if len(pending) - end > LINE_HOLD_BYTES:
+            end = len(pending)
+        if end:
+            self._sink(name, pending[:end])
+        if end < len(pending) and (end or not self._partial[name]):
+            self._held_since[name] = now  # a new unfinished line
+        self._partial[name] = pending[end:]
+
+    def wake_at(self) -> float | None:
+        due = [self._due(name) for name, partial in self._partial.items() if partial]
+        return min(due) if due else None
+
+    def release_due(self) -> None:
+        now = self._clock()
+        for name, partial in self._partial.items():
+            if partial and self._due(name) <= now:
+                self._partial[name] = b""
+                self._sink(name, partial)
+
+    def release_all(self) -> None:
+        for name, partial in self._partial.items():
+            if partial:
+                self._partial[name] = b""
+                self._sink(name, partial)
+
+    def _due(self, name: str) -> float:
+        return max(self._held_since[name], self._last_write[_OTHER[name]]) + LINE_WAIT_SECONDS
 
 
 def _read_some(descriptor: int, size: int) -> bytes:
@@ -343,7 +510,7 @@ class _Launch:
     """Starting a command the one way: its argv and environment, and reading back the state it left."""
 
     def __init__(self, command: str, spool: Spool, shell_path: str, base_env: Mapping[str, str],
-                 env_overlay: Mapping[str, str | None], capture_state: bool) -> None:
+                 env_overlay: Mapping[str, str | None], capture_state: bool, last_status: int = 0) -> None:
         self.shell_path = shell_path
         if len(command) > ARGV_COMMAND_MAX_CHARACTERS:
             # The kernel limits one argument to 128 KiB: a bigger command runs from a file, sourced.
@@ -362,7 +529,7 @@ class _Launch:
         self.channel: StateChannel | None = None
         if capture_state:
             assert self.env is not None
-            self.channel = StateChannel(self.env)
+            self.channel = StateChannel(self.env, last_status)
             self.env.update(self.channel.environment)
             self.argv = [name, "-c", WRAPPER, name, command]
         self.started = 0.0
@@ -388,7 +555,7 @@ class _Launch:
         return process
 
     def result(self, returncode: int, timed_out: bool, duration: float, stdout_path: Path | None,
-               stderr_path: Path | None) -> CommandResult:
+               stderr_path: Path | None, full_screen: str | None = None) -> CommandResult:
         state, state_error = None, None
         if self.channel is not None:
             state, state_error = self.channel.state(self.base_env)
@@ -403,26 +570,36 @@ class _Launch:
             duration=duration,
             state=state,
             state_error=state_error,
+            full_screen=full_screen,
         )
 
 
-def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: StateChannel | None = None) -> int:
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: StateChannel | None = None,
+                  watch: _SpoolWatch | None = None) -> int:
     """Wait for the process to exit, at most ``timeout`` seconds, reading its state report as it comes.
 
     Popen.wait with a timeout polls with growing sleeps, which adds up to a
-    millisecond to a short command; a pidfd wakes us the moment it exits.
+    millisecond to a short command; a pidfd wakes us the moment it exits. With
+    ``watch``, its stdout is looked at as it grows, and a full-screen program's
+    process group is killed (``watch.stopped`` says why).
     """
     deadline = time.monotonic() + timeout
     try:
         pidfd = os.pidfd_open(process.pid)
     except (AttributeError, OSError):  # no pidfd on this kernel or platform
-        if channel is None:
+        if channel is None and watch is None:
             return process.wait(timeout=timeout)
         while (returncode := process.poll()) is None:
             if time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(process.args, timeout) from None
-            channel.wait_readable(min(0.05, deadline - time.monotonic()))
-            channel.read_available()
+            if watch is not None and watch.check() is not None:
+                kill_group(process.pid)
+                return process.wait()
+            if channel is not None:
+                channel.wait_readable(min(0.05, deadline - time.monotonic()))
+                channel.read_available()
+            else:
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         return returncode
     try:
         poller = select.poll()
@@ -430,14 +607,18 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float, channel: Sta
         if channel is not None:
             poller.register(channel.fd, select.POLLIN)
         while True:
-            remaining = deadline - time.monotonic()
-            ready = [descriptor for descriptor, _ in poller.poll(max(0.0, remaining) * 1000)]
+            now = time.monotonic()
+            wake = deadline if watch is None else min(deadline, watch.wake_at())
+            ready = [descriptor for descriptor, _ in poller.poll(max(0.0, wake - now) * 1000)]
             if pidfd in ready:
                 break
             if channel is not None and channel.fd in ready:
                 if not channel.read_available():
                     poller.unregister(channel.fd)
-            elif not ready:
+            elif watch is not None and watch.check() is not None:
+                kill_group(process.pid)
+                break
+            elif not ready and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(process.args, timeout)
     finally:
         os.close(pidfd)

@@ -30,24 +30,31 @@ from .limits import SHELL_OWNED_VARIABLES
 from .request import ENV_ENTRY_MAX_BYTES, InvalidRequest, env_entry_bytes
 
 # One line, so the user's command (run by the eval at its end) is on line 1 of the
-# script and the shell's own messages read as they would for `sh -c COMMAND`. The
+# script and the shell's own messages read as they would for `sh -c COMMAND`. It starts
+# the command with the previous command's status as `$?` (``__LAMBDASH_LAST_STATUS``),
+# and with HOME=/tmp, not exported, when the sandbox has no HOME (Lambda sets none, and
+# /tmp is the only place a user can write), so `cd` alone and `~` work as in a login shell. The
 # report is: the cwd, NUL, `export -p`, NUL, each carried shell variable still set as
 # NAME=value NUL, then "end" NUL (`command`: a function the user defines named pwd or
 # printf must not change it). A shell addresses fds over 9 only through /proc.
 WRAPPER = (
     "__lambdash_command=$1 __lambdash_fd=$__LAMBDASH_STATE_FD __lambdash_vars=$__LAMBDASH_SHELL_VARIABLES"
-    " __lambdash_in=$__LAMBDASH_SHELL_VARIABLES_FD;"
-    " unset __LAMBDASH_STATE_FD __LAMBDASH_SHELL_VARIABLES __LAMBDASH_SHELL_VARIABLES_FD; shift;"
+    " __lambdash_in=$__LAMBDASH_SHELL_VARIABLES_FD __lambdash_last=${__LAMBDASH_LAST_STATUS:-0};"
+    " unset __LAMBDASH_STATE_FD __LAMBDASH_SHELL_VARIABLES __LAMBDASH_SHELL_VARIABLES_FD __LAMBDASH_LAST_STATUS;"
+    " shift;"
     " [ -z \"$__lambdash_in\" ] || . \"/proc/self/fd/$__lambdash_in\";"
+    " [ -n \"${HOME+set}\" ] || HOME=/tmp;"
     " __lambdash_report() { command pwd; command printf '\\0'; command export -p; command printf '\\0';"
     " for __lambdash_name in $__lambdash_vars; do"
     " eval \"[ -z \\\"\\${$__lambdash_name+set}\\\" ] || command printf '%s=%s\\\\0' $__lambdash_name"
     " \\\"\\$$__lambdash_name\\\"\"; done; command printf 'end\\0'; };"
     " trap '__lambdash_status=$?; __lambdash_report > \"/proc/self/fd/$__lambdash_fd\" 2>/dev/null;"
     " exit $__lambdash_status' EXIT;"
+    " __lambdash_return() { return \"$1\"; }; __lambdash_return \"$__lambdash_last\";"
     " eval \"$__lambdash_command\""
 )
-WRAPPER_VARIABLES = frozenset({"__LAMBDASH_STATE_FD", "__LAMBDASH_SHELL_VARIABLES", "__LAMBDASH_SHELL_VARIABLES_FD"})
+WRAPPER_VARIABLES = frozenset({"__LAMBDASH_STATE_FD", "__LAMBDASH_SHELL_VARIABLES", "__LAMBDASH_SHELL_VARIABLES_FD",
+                               "__LAMBDASH_LAST_STATUS"})
 # A report bigger than this is not kept (the state rides in the response, which Lambda caps at 6 MB).
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 _READ_BYTES = 256 * 1024
@@ -74,6 +81,8 @@ class StateChannel:
     """
 
     env: dict[str, str]
+    # The status the command starts with as `$?`: the previous command's, in the REPL.
+    last_status: int = 0
     fd: int = field(init=False)
     child_fds: tuple[int, ...] = field(init=False)
     environment: dict[str, str] = field(init=False)
@@ -94,6 +103,8 @@ class StateChannel:
         os.set_blocking(self.fd, False)
         self.child_fds = (report_write,)
         self.environment = {"__LAMBDASH_STATE_FD": str(report_write)}
+        if self.last_status:
+            self.environment["__LAMBDASH_LAST_STATUS"] = str(self.last_status)
         if big:
             script_read, self._script_fd = os.pipe()
             self.child_fds += (script_read,)

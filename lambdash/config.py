@@ -63,11 +63,11 @@ class Target:
 
     @property
     def label(self) -> str:
-        """How the target is shown to people: ``local``, or ``function (region)``."""
+        """How the target is shown to people: ``local``, or ``function (region)``, ``@ endpoint`` when one is set."""
         if self.local:
             return "local"
-        where = self.region or self.endpoint_url
-        return f"{self.function} ({where})" if where else self.function
+        named = f"{self.function} ({self.region})" if self.region else self.function
+        return f"{named} @ {self.endpoint_url}" if self.endpoint_url else named
 
 
 def config_file_warning(environ: Mapping[str, str] = os.environ) -> str | None:

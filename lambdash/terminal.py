@@ -175,6 +175,24 @@ class Terminal:
         self.stdout.write(json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         self.stdout.flush()
 
+    def output_terminal(self, environ: Mapping[str, str] = os.environ) -> OutputTerminal | None:
+        """What a remote command should know of the terminal its stdout is shown on; None when stdout is not one.
+
+        The size is the terminal's now (after any resize), not a COLUMNS or LINES
+        exported long ago; the type is ``environ``'s TERM.
+        """
+        if not self.stdout_isatty:
+            return None
+        try:
+            columns, lines = os.get_terminal_size(self.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # no descriptor behind it (io.UnsupportedOperation is both)
+            columns, lines = _whole_number(environ.get("COLUMNS"), 80), _whole_number(environ.get("LINES"), 24)
+        # The handler takes a TERM of printable ASCII only, as every terminal type is.
+        term = environ.get("TERM") or None
+        if term is not None and not (term.isascii() and term.isprintable() and len(term) <= 256):
+            term = None
+        return OutputTerminal(columns, lines, term)
+
     def progress_bars(self) -> ProgressFactory | None:
         """Progress bars on stderr for long transfers, when stderr is a terminal to draw them on."""
         if not self.stderr_isatty:
@@ -184,3 +202,17 @@ class Terminal:
             return ProgressBar(label, total, self.stderr, self.width)
 
         return bar
+
+
+class OutputTerminal:
+    """The terminal a remote command's output is shown on: its size, and its type (TERM)."""
+
+    def __init__(self, columns: int, lines: int, term: str | None) -> None:
+        self.columns, self.lines, self.term = columns, lines, term
+
+    def __repr__(self) -> str:
+        return f"OutputTerminal(columns={self.columns}, lines={self.lines}, term={self.term!r})"
+
+
+def _whole_number(text: str | None, fallback: int) -> int:
+    return int(text) if text and text.isdigit() and int(text) > 0 else fallback

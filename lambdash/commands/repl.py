@@ -20,8 +20,9 @@ The cwd and environment changes (cd, export, unset) are kept by lambdash and sen
 with every command, so they hold even when Lambda routes a command to another sandbox.
 
 keys: Enter runs the line (a trailing \\ or an open quote continues it); Tab completes
-commands, remote paths and meta-commands; Ctrl-R searches the history; Ctrl-C clears
-the line or stops waiting for a running command; Ctrl-D leaves.
+commands, remote paths and meta-commands; Ctrl-R searches the history (Enter runs
+the line found); Ctrl-C clears the line or stops waiting for a running command;
+Ctrl-D leaves, and so does `exit [N]`, with N or the last command's status.
 
 meta-commands (:help in the REPL explains each):
   :help :exit :timeout SECONDS|off :env :sandbox :json on|off :stream on|off :keep on|off

@@ -60,7 +60,8 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     with open_shell(target, timeout=args.timeout) as shell:
         try:
             result = shell.run(command, stdin=stdin, timeout=args.timeout, shell="bash" if args.bash else "sh",
-                               keep_background=args.keep_background, live=live)
+                               keep_background=args.keep_background, live=live,
+                               terminal=terminal.output_terminal())
         except LambdashError as problem:
             audit.record(target=target.label, command=command, request_id=None, exit_status=None,
                          sandbox_id=None, error=problem.message)
@@ -100,6 +101,9 @@ def deliver(result: RemoteResult, terminal: Terminal) -> None:
     result.stderr.write_to(terminal.stderr, "stderr", progress)
     for text in result.warnings:
         terminal.warning(text)
+    if result.full_screen:
+        terminal.warning(f"the command was stopped: {result.full_screen}, and the sandbox has no terminal "
+                         "for a full-screen program")
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         terminal.warning(f"the command was stopped at its time limit ({limit} s); the output above is partial")

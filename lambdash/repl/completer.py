@@ -84,11 +84,14 @@ class ShellCompleter(Completer):
         self.waiting_for: ListingRequest | None = None
         # Whether that answer was asked for with Tab (then the refresh inserts, as Tab would have).
         self.waiting_after_tab = False
+        # The text before the cursor that answer was for: a refresh is for that text only.
+        self.waiting_text = ""
         self._local_paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         self.waiting_for = None
         self.waiting_after_tab = complete_event.completion_requested
+        self.waiting_text = document.text_before_cursor
         try:
             yield from self._completions(document, complete_event)
         except Exception as problem:  # a completion bug must never reach the prompt
@@ -120,8 +123,8 @@ class ShellCompleter(Completer):
         names = self.builtins | frozenset(remote or ())
         for name in sorted(names):
             if name.startswith(typed):
-                meta = "builtin" if name in self.builtins else None
-                yield Completion(shell_escape(name), -len(raw), display=name, display_meta=meta)
+                # No meta column: filled for the few builtins only, it stood far out on their rows.
+                yield Completion(shell_escape(name), -len(raw), display=name)
 
     def _remote_path_completions(self, raw: str, typed: str, *, directories_only: bool = False
                                  ) -> Iterator[Completion]:

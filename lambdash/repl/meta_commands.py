@@ -270,9 +270,9 @@ keys:
   Enter            run the line (a trailing \\ or an open quote continues it on the next line)
   Tab              complete commands, remote paths and meta-commands
   Right arrow      take the grey suggestion from history
-  Ctrl-R           search the history
+  Ctrl-R           search the history (Enter runs the line found, Escape edits it)
   Ctrl-C           clear the line; while a command runs, stop waiting for it
-  Ctrl-D           leave (on an empty line)
+  Ctrl-D           leave (on an empty line); `exit [N]` leaves with N or the last status
 The cwd and environment changes are carried by lambdash and sent with every command,
 so they hold whichever sandbox answers."""
 
@@ -280,8 +280,9 @@ _COMMANDS = [
     MetaCommand(":help", ":help [NAME]", "list the meta-commands and keys, or explain one",
                 "With a name (:help get), shows that meta-command's help.", _help,
                 arguments=("meta_name",), max_arguments=1),
-    MetaCommand(":exit", ":exit", "leave the REPL (Ctrl-D and a bare `exit` do too)",
-                "Ends the REPL with status 0.", _exit),
+    MetaCommand(":exit", ":exit", "leave the REPL (Ctrl-D does too; `exit [N]` as in a shell)",
+                "Ends the REPL with status 0. `exit N` ends it with status N, and `exit` alone with\n"
+                "the last command's status, as a shell does.", _exit),
     MetaCommand(":timeout", ":timeout [SECONDS|off]", "stop each command after this long",
                 "A command that runs longer is killed and shows [timed out]; its partial output is printed.\n"
                 "Without an argument, shows the current timeout. `off` leaves only the function's own limit.",

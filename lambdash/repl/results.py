@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from typing import IO, BinaryIO, cast
 
 from lambdash.shell.remote import RemoteResult
@@ -23,10 +24,6 @@ from lambdash.terminal import DIM, RED, RESET, YELLOW, Terminal
 # The kept output stays in memory up to this size, then moves to a private temp file.
 KEPT_IN_MEMORY_BYTES = 1_048_576
 DEFAULT_PAGER = "less -R"
-
-
-class StreamAbandoned(Exception):
-    """Raised into a stream the user walked away from, to stop reading it."""
 
 
 class _Tee:
@@ -57,6 +54,39 @@ class _Tee:
         self.shown.flush()
 
 
+class LiveView:
+    """One command's output as it streams in, shown at once until the user walks away from it.
+
+    Each command gets its own, so a command abandoned with Ctrl-C, whose stream is
+    still read to its end in the background (for its status, told at a later
+    prompt), can never write into the next command's output.
+    """
+
+    def __init__(self, out: _Tee, err: _Tee) -> None:
+        self.out, self.err = out, err
+        # Lambda's id for the invocation, once its stream has begun.
+        self.request_id: str | None = None
+        self._lock = threading.Lock()
+        self._abandoned = False
+
+    def begun(self, request_id: str) -> None:
+        self.request_id = request_id or None
+
+    def write(self, name: str, data: bytes) -> None:
+        """Streamed output, shown as it arrives; after ``abandon`` it is read on and shown nowhere."""
+        with self._lock:
+            if self._abandoned:
+                return
+            tee = self.out if name == "stdout" else self.err
+            tee.write(data)
+            tee.flush()
+
+    def abandon(self) -> None:
+        """The user walked away (Ctrl-C): nothing more of this command is shown, from this moment on."""
+        with self._lock:
+            self._abandoned = True
+
+
 class ResultPrinter:
     """Prints results on one terminal and remembers the last output."""
 
@@ -64,42 +94,25 @@ class ResultPrinter:
         self.terminal = terminal
         self.kept: IO[bytes] | None = None
         self.kept_lines = 0
-        self._out: _Tee | None = None
-        self._err: _Tee | None = None
-        self._abandoned = False
+        self._live: LiveView | None = None
 
-    def begin(self) -> ResultPrinter:
-        """Start on a new command's output (which may then be streamed in through ``write``)."""
+    def begin(self) -> LiveView:
+        """Start on a new command's output, which may then be streamed in through the view returned."""
         self.discard()
         terminal = self.terminal
         self.kept = tempfile.SpooledTemporaryFile(max_size=KEPT_IN_MEMORY_BYTES)  # noqa: SIM115 - kept for :less
         red = terminal.stderr_color
-        self._out = _Tee(terminal.stdout, self.kept)
-        self._err = _Tee(terminal.stderr, self.kept, RED.encode() if red else b"", RESET.encode() if red else b"")
-        self._abandoned = False
-        return self
-
-    def write(self, name: str, data: bytes) -> None:
-        """Streamed output, shown as it arrives; after ``abandon`` it stops the stream instead."""
-        if self._abandoned:
-            raise StreamAbandoned()
-        tee = self._out if name == "stdout" else self._err
-        assert tee is not None, "begin() first"
-        tee.write(data)
-        tee.flush()
-
-    def abandon(self) -> None:
-        """The user walked away (Ctrl-C): nothing more of this command is shown."""
-        self._abandoned = True
+        self._live = LiveView(
+            _Tee(terminal.stdout, self.kept),
+            _Tee(terminal.stderr, self.kept, RED.encode() if red else b"", RESET.encode() if red else b""),
+        )
+        return self._live
 
     def show(self, result: RemoteResult) -> None:
         """Write what is left of both streams, then lambdash's notes about the status and any truncation."""
         terminal = self.terminal
-        if self._out is None:
-            self.begin()
-        out, err = self._out, self._err
-        assert out is not None
-        assert err is not None
+        live = self._live or self.begin()
+        out, err = live.out, live.err
         progress = terminal.progress_bars()
         result.stdout.write_to(cast(BinaryIO, out), "stdout", progress)
         if out.size and out.last_byte != b"\n" and result.stderr.size and not err.size:
@@ -113,7 +126,7 @@ class ResultPrinter:
             last.shown.write(b"\n")
             last.shown.flush()
         self.kept_lines = out.newlines + err.newlines
-        self._out = self._err = None
+        self._live = None
         for text in result.warnings:
             terminal.warning(text)
         note = status_note(result)
@@ -158,7 +171,7 @@ class ResultPrinter:
             self.kept.close()
             self.kept = None
         self.kept_lines = 0
-        self._out = self._err = None
+        self._live = None
 
 
 # Programs that draw on a whole terminal screen: the sandbox has no terminal for them.
@@ -175,9 +188,19 @@ FULL_SCREEN_PROGRAMS = {
 }
 
 
-def full_screen_hint(command: str) -> str | None:
-    """A hint for a full-screen program that failed for want of a terminal, or None."""
+def full_screen_hint(command: str, stopped: str | None = None) -> str | None:
+    """A hint for a full-screen program, or None.
+
+    ``stopped`` is why the handler stopped the command (see ``RemoteResult.full_screen``):
+    the hint then names that, and the program when the command names a known one.
+    Without it, the hint is for a known program that failed for want of a terminal.
+    """
     words = command.split()
+    if stopped is not None:
+        known = [word.rsplit("/", 1)[-1] for word in words if word.rsplit("/", 1)[-1] in FULL_SCREEN_PROGRAMS]
+        who = known[0] if known else "the command"
+        instead = f"; {FULL_SCREEN_PROGRAMS[known[0]]}" if known else ""
+        return f"{who} was stopped: {stopped}, and the sandbox has no terminal{instead}"
     program = words[0].rsplit("/", 1)[-1] if words else ""
     advice = FULL_SCREEN_PROGRAMS.get(program)
     if advice is None:
@@ -186,7 +209,12 @@ def full_screen_hint(command: str) -> str | None:
 
 
 def status_note(result: RemoteResult) -> str | None:
-    """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded."""
+    """``[exit N]``, ``[signal N]`` or ``[timed out]``; None when the command succeeded.
+
+    A command stopped as a full-screen program gets none: its hint says what happened.
+    """
+    if result.full_screen:
+        return None
     if result.timed_out:
         limit = result.raw.get("time_limit", {}).get("seconds")
         return f"[timed out after {limit} s]" if limit is not None else "[timed out]"

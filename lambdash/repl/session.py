@@ -8,7 +8,8 @@ bytes, so tests drive it with ``create_pipe_input()`` and ``DummyOutput()`` and
 read what it printed.
 
 How it stays alive: Ctrl-C at the prompt clears the line; Ctrl-C while a command
-runs abandons the wait at once (see ``interruptible``); Ctrl-D leaves with status 0; a
+runs abandons the wait at once (see ``interruptible``); Ctrl-D leaves with status 0
+(``exit [N]`` with N, or the last command's status); a
 lambdash error prints one line; anything else is reported in one line, and the
 loop goes on.
 """
@@ -16,6 +17,7 @@ loop goes on.
 from __future__ import annotations
 
 import queue
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -23,13 +25,15 @@ from typing import TypeVar
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.enums import DEFAULT_BUFFER
-from prompt_toolkit.filters import has_focus
+from prompt_toolkit.filters import has_focus, is_searching
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
+from prompt_toolkit.search import accept_search
 from prompt_toolkit.shortcuts import CompleteStyle
 
 from lambdash.config import Target
@@ -40,20 +44,22 @@ from lambdash.repl.interruptible import Interrupted, RemoteCall, Settled
 from lambdash.repl.lexer import REPL_STYLE, bash_lexer
 from lambdash.repl.listing import Lister, ListingCache, ListingRequest, RemoteLister, commands_scope
 from lambdash.repl.meta_commands import META_COMMANDS, LeaveRepl, run_meta
-from lambdash.repl.results import ResultPrinter, full_screen_hint, status_note
+from lambdash.repl.results import LiveView, ResultPrinter, full_screen_hint, status_note
 from lambdash.repl.scanner import needs_continuation, scan
 from lambdash.repl.shell_state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
 from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteResult, RemoteShell, Stdin
-from lambdash.terminal import Terminal
+from lambdash.terminal import OutputTerminal, Terminal
 
 Value = TypeVar("Value")
 
 # The prompt shows at most this much of the cwd.
 PROMPT_CWD_CHARACTERS = 40
-# Typed alone, these leave the REPL as they would leave a shell.
-LEAVING_COMMANDS = frozenset({"exit", "logout"})
+# `exit` or `logout`, alone or with a status, leaves the REPL as it would leave a shell.
+LEAVING_COMMAND = re.compile(r"(?:exit|logout)(?:\s+(-?[0-9]+))?")
+# The `$?` after a command the user walked away from (as a shell sets it after Ctrl-C).
+INTERRUPTED_STATUS = 130
 # The prompt itself failing this many times in a row means the terminal is gone: stop then.
 MAX_PROMPT_FAILURES = 5
 
@@ -139,6 +145,7 @@ class ReplSession:
                         return ExitStatus.ERROR
                     continue
                 prompt_failures = 0
+                self.completer.waiting_for = None  # what the line was waiting for is no menu for the next prompt
                 try:
                     self.execute_line(line)
                 except LeaveRepl as leave:
@@ -164,9 +171,12 @@ class ReplSession:
         if text.startswith(":"):
             run_meta(self, text)
             return
-        if text in LEAVING_COMMANDS:
-            # Each command runs in a fresh remote shell, so `exit` there would do nothing: leave instead.
-            raise LeaveRepl(ExitStatus.OK)
+        leaving = LEAVING_COMMAND.fullmatch(text)
+        if leaving:
+            # Each command runs in a fresh remote shell, so `exit` there would do nothing: leave instead,
+            # with the status given, or the last command's (as a shell does).
+            status = leaving.group(1)
+            raise LeaveRepl(int(status) % 256 if status is not None else self.shell.state.last_status)
         self.run_command(line)
 
     def run_command(self, command: str) -> RemoteResult:
@@ -175,20 +185,23 @@ class ReplSession:
         # Shown as it is written, unless :stream off, or :json (one document at the end).
         live = self.printer.begin() if self.stream_output and not self.json_output else None
         try:
-            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live)
+            result = self.call_remote_command(command, adopt_state=True, on_throttle=self._throttled, live=live,
+                                              terminal=self.terminal.output_terminal())
         except Interrupted:
             self.last = LastCommand(None, time.monotonic() - started, interrupted=True)
+            self.shell.note_status(INTERRUPTED_STATUS)
             raise
         except LambdashError:
             self.last = LastCommand(None, time.monotonic() - started)
+            self.shell.note_status(ExitStatus.ERROR)
             raise
         self.last = LastCommand(result.status, time.monotonic() - started)
         if self.json_output:
             result.write_json(self.terminal.stdout)
         else:
             self.printer.show(result)
-            if result.status != 0:
-                hint = full_screen_hint(command)
+            if result.status != 0 or result.full_screen:
+                hint = full_screen_hint(command, result.full_screen)
                 if hint:
                     self.terminal.notice(hint)
             reading = input_hint(command)
@@ -202,23 +215,26 @@ class ReplSession:
 
     def call_remote_command(self, command: str, *, stdin: Stdin = None, adopt_state: bool = False,
                             on_throttle: Callable[[int, float], None] | None = None,
-                            live: ResultPrinter | None = None) -> RemoteResult:
-        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream)."""
+                            live: LiveView | None = None, terminal: OutputTerminal | None = None
+                            ) -> RemoteResult:
+        """Run a remote command in a worker thread, audited; Ctrl-C abandons the wait (and a stream).
+
+        ``terminal`` goes only with what the user typed: a file copied by ``:get`` is no terminal's output.
+        """
 
         def work() -> RemoteResult:
             return self.shell.run(command, stdin=stdin, timeout=self.timeout, keep_state=adopt_state,
-                                  on_throttle=on_throttle, live=live)
+                                  on_throttle=on_throttle, live=live, terminal=terminal)
 
         def settled(outcome: Settled[RemoteResult]) -> None:
             self._record(command, outcome)
 
         try:
-            return self._wait(RemoteCall(work, settled, name="remote-command"))
+            return self._wait(RemoteCall(work, settled, name="remote-command"), live)
         except Interrupted:
-            if live is not None:
-                live.abandon()  # nothing more of it is shown; its stream is closed at the next piece
             # Audited at once: nothing guarantees the REPL is still alive when the command ends.
-            self.audit.record(target=self.target.label, command=command, request_id=None, exit_status=None,
+            self.audit.record(target=self.target.label, command=command,
+                              request_id=live.request_id if live is not None else None, exit_status=None,
                               sandbox_id=None, error="interrupted at the prompt; the command may still be running",
                               interrupted=True)
             raise
@@ -235,15 +251,19 @@ class ReplSession:
             self.shell.sandbox = seen
         return seen
 
-    def _wait(self, call: RemoteCall[Value]) -> Value:
+    def _wait(self, call: RemoteCall[Value], live: LiveView | None = None) -> Value:
         call.start()
         try:
             return call.wait()
         except Interrupted:
+            if live is not None:
+                # Nothing more of it is shown; its stream is read on, so its status comes at a later prompt.
+                live.abandon()
             if self.terminal.stdin_isatty:
                 self.terminal.message("")  # end the line the terminal echoed ^C on
-            # Lambda names the request only in its answer; the id is shown when the command ends.
-            self.terminal.message("lambdash: interrupted; the remote command may still be running (request unknown)")
+            # A stream names its request when it begins; a buffered answer only at its end, when it is shown.
+            request = live.request_id if live is not None and live.request_id else "unknown"
+            self.terminal.message(f"lambdash: interrupted; the remote command may still be running (request {request})")
             raise
 
     def _record(self, command: str, outcome: Settled[RemoteResult]) -> None:
@@ -265,7 +285,8 @@ class ReplSession:
         )
         if outcome.abandoned:
             if result is not None:
-                note = status_note(result) or "[exit 0]"
+                note = status_note(result) or ("[stopped as a full-screen program]" if result.full_screen
+                                                else "[exit 0]")
                 self._late_notices.put(
                     f"the interrupted command finished in the background {note} (request {result.request_id})"
                 )
@@ -346,11 +367,15 @@ class ReplSession:
         if loop is None:
             return
 
-        after_tab = self.completer.waiting_after_tab
+        after_tab, text = self.completer.waiting_after_tab, self.completer.waiting_text
 
         def refresh() -> None:
-            if app.is_running:
-                app.current_buffer.start_completion(insert_common_part=after_tab)
+            # Only for the text it was asked for (not a later prompt's), and as it was asked: typing a word, or
+            # Tab (an empty word lists everything only after Tab).
+            buffer = app.current_buffer
+            if app.is_running and buffer.document.text_before_cursor == text:
+                buffer.start_completion(insert_common_part=after_tab, complete_event=CompleteEvent(
+                    text_inserted=not after_tab, completion_requested=after_tab))
 
         loop.call_soon_threadsafe(refresh)
 
@@ -364,7 +389,6 @@ class ReplSession:
 def _key_bindings() -> KeyBindings:
     bindings = KeyBindings()
 
-    # Only in the input line itself: in Ctrl-R's search field Enter must still end the search.
     @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
     def _enter(event: KeyPressEvent) -> None:
         """Run the line, unless it is unfinished (trailing backslash, open quote) or a completion is chosen."""
@@ -376,5 +400,11 @@ def _key_bindings() -> KeyBindings:
             buffer.insert_text("\n")
             return
         buffer.validate_and_handle()
+
+    @bindings.add("enter", filter=is_searching)
+    def _run_found(event: KeyPressEvent) -> None:
+        """Enter in Ctrl-R's search runs the line found, as in bash (Escape takes it to the prompt to edit)."""
+        accept_search()
+        event.app.current_buffer.validate_and_handle()
 
     return bindings

@@ -5,7 +5,8 @@ remember anything. The client does: the cwd and an environment overlay (the
 variables set or unset relative to the sandbox's own environment) go with every
 command, and the state the command left behind comes back and replaces them.
 That makes ``cd``, ``cd -`` (OLDPWD is an exported variable), ``export`` and
-``unset`` behave as in one long-lived shell. When the handler could not read the
+``unset`` behave as in one long-lived shell; the last status goes along too, as
+the next command's ``$?``. When the handler could not read the
 state back (its response says why, in ``state_error``), the last good state is kept
 and a one-line notice says so.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 from lambdash.errors import LambdashError, RequestRefused
 from lambdash.shell.remote import LiveOutput, RemoteResult, RemoteShell, Stdin
+from lambdash.terminal import OutputTerminal
 
 # The handler's codes for the refusals handled here (handler/app.py and handler/request.py).
 _MISSING_CWD = "cwd_missing"
@@ -35,13 +37,14 @@ Notify = Callable[[str], None]
 
 @dataclass
 class CarriedState:
-    """The cwd (None until a command has reported one) and the environment overlay."""
+    """The cwd (None until a command has reported one), the environment overlay, and the last status (`$?`)."""
 
     cwd: str | None = None
     env: dict[str, str | None] = field(default_factory=dict)
+    last_status: int = 0
 
     def copy(self) -> CarriedState:
-        return CarriedState(self.cwd, dict(self.env))
+        return CarriedState(self.cwd, dict(self.env), self.last_status)
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,13 @@ class CarriedShell:
 
     def run(self, command: str, *, stdin: Stdin = None, timeout: float | None = None,
             keep_state: bool = True, on_throttle: Callable[[int, float], None] | None = None,
-            live: LiveOutput | None = None) -> RemoteResult:
-        """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves."""
+            live: LiveOutput | None = None, terminal: OutputTerminal | None = None) -> RemoteResult:
+        """Run ``command`` with the carried state; with ``keep_state`` adopt the state it leaves.
+
+        ``terminal`` is the one its output is shown on, if any (see ``RemoteShell.run``).
+        """
         state = self.snapshot()
-        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state, live)
+        result = self._run_with_fallbacks(command, state, stdin, timeout, on_throttle, keep_state, live, terminal)
         with self._lock:
             seen = SandboxSeen.from_response(result.sandbox)
             if keep_state:
@@ -103,11 +109,17 @@ class CarriedShell:
                     self.state = CarriedState(result.state.cwd, dict(result.state.env))
                 elif result.raw.get("state_error"):
                     self._notify(f"{result.raw['state_error']}; keeping the last cwd and environment")
+                self.state.last_status = result.status
         return result
+
+    def note_status(self, status: int) -> None:
+        """The next command's `$?`, when the last one ended without a result (interrupted, or lambdash failed)."""
+        with self._lock:
+            self.state.last_status = status
 
     def _run_with_fallbacks(self, command: str, state: CarriedState, stdin: Stdin, timeout: float | None,
                             on_throttle: Callable[[int, float], None] | None, keep_state: bool,
-                            live: LiveOutput | None) -> RemoteResult:
+                            live: LiveOutput | None, terminal: OutputTerminal | None) -> RemoteResult:
         rewind = _rewinder(stdin)
         for _ in range(3):
             rewind()
@@ -115,7 +127,8 @@ class CarriedShell:
                 return self.remote.run(
                     command, stdin=stdin, timeout=timeout, cwd=state.cwd, env=state.env, capture_state=True,
                     shell=self.shell_name, on_throttle=on_throttle,
-                    keep_background=self.keep_background and keep_state, live=live,
+                    keep_background=self.keep_background and keep_state, live=live, last_status=state.last_status,
+                    terminal=terminal,
                 )
             except RequestRefused as problem:
                 if problem.code == _MISSING_CWD and state.cwd is not None:

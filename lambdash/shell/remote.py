@@ -22,11 +22,11 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from lambdash.errors import ExitStatus, FunctionError, LambdashError, RequestRefused, TransportError
 from lambdash.shell.presigned import delete_object, download_verified, upload
-from lambdash.terminal import ProgressFactory
+from lambdash.terminal import OutputTerminal, ProgressFactory
 from lambdash_handler.contract import (
     DEFAULT_PROBE_TIMEOUT_SECONDS,
     ENV_BUCKET,
@@ -56,6 +56,8 @@ OUTPUT_CHUNK_BYTES = 3 * 256 * 1024
 
 # What a command reads: bytes, or a file or pipe read as it is sent (memory stays flat).
 Stdin = bytes | BinaryIO | None
+# Request fields a handler older than them refuses before running anything: the request is sent again without.
+NEWER_FIELDS = ("last_status", "terminal")
 
 
 def text_or_base64(data: bytes) -> dict[str, str]:
@@ -184,6 +186,12 @@ class RemoteResult:
         return self.exit_status if self.exit_status is not None else ExitStatus.ERROR
 
     @property
+    def full_screen(self) -> str | None:
+        """Why the handler stopped the command as a full-screen program (sent with a terminal), or None."""
+        reason = self.raw.get("full_screen")
+        return str(reason) if reason else None
+
+    @property
     def lost(self) -> int:
         return self.stdout.lost + self.stderr.lost
 
@@ -281,6 +289,14 @@ class LiveOutput(Protocol):
         """Bytes of ``name`` ("stdout" or "stderr"), to be shown at once."""
 
 
+@runtime_checkable
+class NamesItsRequest(Protocol):
+    """A LiveOutput that wants Lambda's id for the invocation as soon as the stream begins (for Ctrl-C)."""
+
+    def begun(self, request_id: str) -> None:
+        """The stream has begun: its request id is known (before any output)."""
+
+
 class RemoteShell:
     """Runs commands on one target through its LambdaClient.
 
@@ -293,6 +309,8 @@ class RemoteShell:
         self.client = client
         self.bucket = bucket
         self.streaming = True
+        # The NEWER_FIELDS the target's handler turned out not to know.
+        self.unknown_fields: set[str] = set()
 
     def run(
         self,
@@ -307,12 +325,18 @@ class RemoteShell:
         shell: str = "sh",
         on_throttle: Callable[[int, float], None] | None = None,
         live: LiveOutput | None = None,
+        last_status: int = 0,
+        terminal: OutputTerminal | None = None,
     ) -> RemoteResult:
         """Run one command and return its result; lambdash's own failures raise LambdashError.
 
         With ``live``, the output is streamed to it while the command runs, where the
         target can stream; the result then holds only what was not streamed (a
-        spilled rest), and what was already shown is not in it again.
+        spilled rest), and what was already shown is not in it again. With
+        ``capture_state``, the command starts with ``last_status`` as ``$?``. With
+        ``terminal`` (the output is shown on one), the command gets its size and type
+        as COLUMNS, LINES and TERM, and the handler stops it if it acts as a
+        full-screen program (the result's ``full_screen`` says why).
         """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
@@ -335,8 +359,12 @@ class RemoteShell:
             request["env"] = dict(env)
         if capture_state:
             request["capture_state"] = True
+            if last_status:
+                request["last_status"] = last_status
         if keep_background:
             request["keep_background"] = True
+        if terminal is not None:
+            request["terminal"] = {"columns": terminal.columns, "lines": terminal.lines, "term": terminal.term}
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
         if len(command) > COMMAND_CHECK_SIZE_CHARACTERS and len(json.dumps(request)) > REQUEST_MAX_BYTES:
@@ -344,6 +372,20 @@ class RemoteShell:
             encoded = request.pop("command").encode("utf-8", "surrogateescape")
             request["command_key"], request["command_sha256"] = self._upload_through_bucket(
                 io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
+        while True:
+            for name in self.unknown_fields:
+                request.pop(name, None)
+            try:
+                return self._send_run(request, live, on_throttle)
+            except RequestRefused as refusal:
+                refused = next((name for name in NEWER_FIELDS if name in request
+                                and f"unknown field {name!r}" in refusal.message), None)
+                if refused is None:
+                    raise
+                self.unknown_fields.add(refused)  # nothing ran: the handler refused it first
+
+    def _send_run(self, request: dict[str, Any], live: LiveOutput | None,
+                  on_throttle: Callable[[int, float], None] | None) -> RemoteResult:
         if live is not None and self.streaming:
             streamed = self._run_streaming(request, live, on_throttle)
             if streamed is not None:
@@ -362,6 +404,8 @@ class RemoteShell:
         except StreamingUnavailable:
             self.streaming = False
             return None
+        if isinstance(live, NamesItsRequest):
+            live.begun(streamed.request_id)
         reader = RecordReader()
         result: dict[str, Any] | None = None
         unframed: bytearray | None = None

@@ -9,6 +9,7 @@ documents show that the schemas refuse what the handler refuses.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -22,7 +23,8 @@ import pytest
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.shell.remote import RemoteShell
-from lambdash_handler.app import respond, respond_streaming
+from lambdash.terminal import OutputTerminal
+from lambdash_handler.app import error_response, respond, respond_streaming
 from lambdash_handler.contract import MAX_PROBE_CHECKS, MAX_TIMEOUT_SECONDS, PROTOCOL_VERSION, schema_path
 from lambdash_handler.contract.records import RESULT, RecordReader
 from tests.helpers import FakeContext, free_port
@@ -120,6 +122,48 @@ def test_a_run_with_its_state_carried_in_and_out(lambda_service: InProcessLambda
     assert set(lambda_service.requests[0]) >= {"cwd", "env", "capture_state", "keep_background", "timeout", "shell"}
 
 
+def test_a_run_starting_with_the_last_status(lambda_service: InProcessLambda) -> None:
+    result = shell_on(lambda_service).run("echo $?", capture_state=True, last_status=4, shell="bash")
+    assert result.stdout.read("stdout") == b"4\n"
+    assert lambda_service.requests[0]["last_status"] == 4
+
+
+def test_a_run_for_a_terminal_gets_its_size_and_type_under_the_env_given(lambda_service: InProcessLambda) -> None:
+    shell = shell_on(lambda_service)
+    shown_on = OutputTerminal(columns=100, lines=30, term="xterm-256color")
+    result = shell.run("echo $COLUMNS $LINES $TERM", terminal=shown_on)
+    assert result.stdout.read("stdout") == b"100 30 xterm-256color\n"
+    result = shell.run("echo $COLUMNS; export LINES=5", env={"COLUMNS": "50"}, capture_state=True, terminal=shown_on)
+    assert result.stdout.read("stdout") == b"50\n"
+    # The terminal's own variables are not the user's: only what the user changed comes back.
+    assert result.state is not None
+    assert result.state.env == {"COLUMNS": "50", "LINES": "5"}
+
+
+class OlderLambda(InProcessLambda):
+    """A handler from before ``last_status``: it refuses the field, as parse_request refuses any unknown one."""
+
+    def invoke(self, **call: Any) -> dict[str, Any]:
+        request = json.loads(call["Payload"])
+        if "last_status" not in request:
+            return super().invoke(**call)
+        self.requests.append(request)
+        refusal = {**error_response("InvalidRequest", "unknown field 'last_status'", "invalid"),
+                   "request_id": "r", "sandbox": {"id": "s"}}
+        return {"Payload": io.BytesIO(json.dumps(refusal).encode()), "StatusCode": 200,
+                "ResponseMetadata": {"RequestId": str(uuid.uuid4())}}
+
+
+def test_a_handler_older_than_a_field_is_asked_again_without_it() -> None:
+    older = OlderLambda()
+    shell = shell_on(older)
+    first = shell.run("echo ran", capture_state=True, last_status=1)
+    second = shell.run("echo again", capture_state=True, last_status=1)
+    assert (first.stdout.read("stdout"), second.stdout.read("stdout")) == (b"ran\n", b"again\n")
+    # Refused once; the shell then remembers the handler does not know it.
+    assert ["last_status" in request for request in older.requests] == [True, False, False]
+
+
 def test_a_command_and_stdin_too_big_for_the_request_go_through_the_bucket(
         lambda_service: InProcessLambda, s3: Any, bucket: str) -> None:
     script = "# " + "x" * 6_300_000 + "\nwc -c\n"
@@ -187,6 +231,19 @@ def test_a_streamed_runs_result_record_is_valid() -> None:
     assert_valid_response(result)
 
 
+def test_a_full_screen_program_stopped_is_a_valid_answer_both_ways() -> None:
+    event = {"v": 1, "command": "printf 'shown\\033[?1049hdrawn'; sleep 30", "terminal": {"columns": 80, "lines": 24}}
+    buffered = answer(event)
+    sent = bytearray()
+    streamed = respond_streaming({**event, "stream": True}, FakeContext(), sent.extend, environ=SANDBOX_ENVIRON)
+    for response in (buffered, streamed):
+        assert_valid_response(response)
+        assert response["full_screen"] == "it switched to the terminal's alternate screen (ESC[?1049h)"
+        assert (response["signal"], response["stdout"]["size"]) == (9, len(b"shown"))
+    assert base64.b64decode(buffered["stdout"]["data"]) == b"shown"
+    REQUEST.validate(event)
+
+
 # --- (c) what they refuse ----------------------------------------------------------------------
 
 
@@ -206,6 +263,14 @@ def test_a_streamed_runs_result_record_is_valid() -> None:
     pytest.param({"v": 1, "op": "probe"}, id="probe-without-checks"),
     pytest.param({"v": 1, "op": "probe", "checks": ["127.0.0.1:1"] * (MAX_PROBE_CHECKS + 1)}, id="too-many-checks"),
     pytest.param({"v": 1, "op": "inventory", "redact_key": "abc"}, id="short-redact-key"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 0, "lines": 24}}, id="terminal-without-columns"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80}}, id="terminal-without-lines"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80, "lines": 24, "term": "x\ty"}},
+                 id="terminal-type-not-printable"),
+    pytest.param({"v": 1, "command": "ls", "terminal": {"columns": 80, "lines": 24, "colour": 1}},
+                 id="terminal-unknown-field"),
+    pytest.param({"v": 1, "command": "ls", "last_status": 1}, id="last-status-without-capture-state"),
+    pytest.param({"v": 1, "command": "ls", "capture_state": True, "last_status": 256}, id="last-status-too-big"),
 ])
 def test_a_request_the_handler_refuses_does_not_validate(event: dict[str, Any]) -> None:
     assert not REQUEST.is_valid(event)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -30,6 +31,7 @@ from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
 from lambdash.repl import ReplSession, open_history
 from lambdash.repl.history import history_path
+from lambdash.repl.listing import ListingRequest
 from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.targets import open_shell
@@ -40,6 +42,8 @@ LOCAL = Target(local=True)
 ENTER = "\r"
 CTRL_C = "\x03"
 CTRL_D = "\x04"
+CTRL_R = "\x12"
+DOWN = "\x1b[B"
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +114,19 @@ def test_cd_dash_cd_without_argument_and_tilde_behave_as_in_bash(shell: RemoteSh
     assert run.out == "/tmp\n/usr\n/usr\n"
 
 
+def test_cd_alone_goes_to_tmp_when_the_sandbox_has_no_home(shell: RemoteShell) -> None:
+    run = repl(shell, lines("cd", "pwd", "echo ~", "env | grep -c ^HOME="))
+    # HOME is the shell's own (Lambda sets none): programs still see no HOME.
+    assert run.out == "/tmp\n/tmp\n0\n"
+
+
+def test_the_last_status_is_the_next_commands_dollar_question_mark(shell: RemoteShell) -> None:
+    run = repl(shell, lines("false", "echo $?", "sh -c 'exit 3'", "echo $?; echo again $?", "kill -9 $$",
+                            "echo $?"))
+    assert run.out == "1\n3\nagain 0\n137\n"
+    assert "[exit 1]" in run.err
+
+
 def test_a_failed_cd_prints_the_shells_error_and_leaves_the_cwd_alone(shell: RemoteShell) -> None:
     run = repl(shell, lines("cd /tmp", "cd /nope", "pwd"))
     assert "cd: /nope: No such file or directory" in run.err
@@ -166,6 +183,59 @@ def test_an_open_quote_continues_on_the_next_line(shell: RemoteShell) -> None:
     assert run.out == "first\nsecond\n"
 
 
+def test_enter_in_a_history_search_runs_the_line_found(shell: RemoteShell) -> None:
+    history = InMemoryHistory(["echo found-it", "echo other"])
+    # Ctrl-C then clears whatever is left at the prompt, so Ctrl-D leaves either way.
+    run = repl(shell, CTRL_R + "found" + ENTER + CTRL_C + CTRL_D, history=history)
+    assert run.out == "found-it\n"
+
+
+def test_a_listing_landing_after_its_line_ran_opens_no_menu_at_the_next_prompt(shell: RemoteShell,
+                                                                               tmp_path: Path) -> None:
+    release = threading.Event()
+    asked: list[ListingRequest] = []
+
+    def slow_lister(request: ListingRequest) -> list[str]:
+        asked.append(request)
+        if request.kind == "commands":
+            release.wait(10)
+        return ["zz-remote-only"] if request.kind == "commands" else []
+
+    audit = tmp_path / "audit.jsonl"
+    with create_pipe_input() as pipe:
+        session = ReplSession(shell, LOCAL, make_terminal(), input=pipe, output=DummyOutput(), audit=AuditLog(audit),
+                              lister=slow_lister)
+
+        def at_the_next_prompt() -> None:
+            # Down, then Enter twice: with a menu open, Down picks its first name and the second Enter runs it.
+            keys = DOWN + ENTER + ENTER + CTRL_D
+            try:
+                wait_until(lambda: asked, 10, message="typing `ls` asked for no listing")
+                wait_until(lambda: session.last is not None and session.prompt.app.is_running, 20,
+                           message="the prompt after `ls` never came")
+                # A second listing waits behind the first: once it is asked for, the first has landed and
+                # the REPL has been told (and has queued any refresh of the menu before these keys).
+                session.listings.get(ListingRequest(kind="directory", directory="/"))
+                release.set()
+                wait_until(lambda: len(asked) >= 2, 10, message="the second listing was never asked for")
+                loop = session.prompt.app.loop
+                assert loop is not None
+                loop.call_soon_threadsafe(pipe.send_text, keys)
+                keys = ""
+            finally:
+                release.set()
+                if keys:
+                    pipe.send_text(keys)
+
+        typist = threading.Thread(target=at_the_next_prompt)
+        typist.start()
+        pipe.send_text("ls" + ENTER)
+        status = session.run()
+        typist.join()
+    assert status == 0
+    assert [json.loads(line)["command"] for line in audit.read_text().splitlines()] == ["ls"]
+
+
 def test_ctrl_c_at_the_prompt_clears_the_line(shell: RemoteShell) -> None:
     run = repl(shell, "echo never" + CTRL_C + "echo ok" + ENTER + CTRL_D)
     assert run.out == "ok\n"
@@ -217,6 +287,15 @@ def test_output_without_a_final_newline_still_leaves_the_prompt_on_its_own_line(
     assert run.stdout == b"abc\n"
 
 
+@pytest.mark.parametrize("stream", ["on", "off"])
+def test_output_that_switches_the_terminal_to_another_screen_is_cut_there_and_said(shell: RemoteShell,
+                                                                                    stream: str) -> None:
+    run = repl(shell, lines(f":stream {stream}", r"printf 'kept\033[?1049hdrawn'"), terminal=make_terminal(color=True))
+    assert run.stdout == f"stream: {stream}\nkept\n".encode()
+    assert ("the command was stopped: it switched to the terminal's alternate screen (ESC[?1049h), "
+            "and the sandbox has no terminal") in run.err
+
+
 def test_a_signal_and_a_timeout_are_shown(shell: RemoteShell) -> None:
     run = repl(shell, lines("kill -9 $$", ":timeout 0.5", "sleep 5"))
     assert "[signal 9]" in run.err
@@ -258,6 +337,18 @@ def test_exit_ends_with_status_0(shell: RemoteShell, leave: str) -> None:
     run = repl(shell, leave + ENTER + "echo never" + ENTER)
     assert run.status == 0
     assert run.stdout == b""
+
+
+def test_exit_with_a_status_leaves_with_it(shell: RemoteShell) -> None:
+    run = repl(shell, "exit 3" + ENTER + "echo never" + ENTER)
+    assert run.status == 3
+    assert run.stdout == b""
+
+
+def test_exit_alone_leaves_with_the_last_commands_status(shell: RemoteShell) -> None:
+    run = repl(shell, "sh -c 'exit 5'" + ENTER + "exit" + ENTER + "echo never" + ENTER)
+    assert run.status == 5
+    assert run.err == "[exit 5]\n"
 
 
 def test_json_on_prints_each_result_as_json(shell: RemoteShell) -> None:
@@ -363,6 +454,29 @@ def test_ctrl_c_while_a_command_runs_returns_to_the_prompt(shell: RemoteShell, t
     assert records[0]["command"] == "sleep 10"
     assert records[0]["error"] == "interrupted at the prompt; the command may still be running"
     assert records[1]["command"] == "echo back"
+
+
+def test_a_stream_walked_away_from_never_writes_into_the_next_commands_output(shell: RemoteShell) -> None:
+    terminal = make_terminal()
+    assert isinstance(terminal.stdout, io.BytesIO)
+    shown = terminal.stdout
+
+    def press_ctrl_c_once_it_ticks() -> None:
+        deadline = time.monotonic() + 10
+        while b"tick" not in shown.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+
+    presser = threading.Thread(target=press_ctrl_c_once_it_ticks)
+    presser.start()
+    # It ticks on in the background while the next commands run and show their output.
+    run = repl(shell, lines("while :; do echo tick; sleep 0.05; done", "sleep 0.5; echo back", "echo again"),
+               terminal=terminal, timeout=3)
+    presser.join()
+    assert run.out.endswith("tick\nback\nagain\n")
+    assert "request unknown" not in run.err
+    assert "Error" not in run.err
+    assert "unexpected" not in run.err
 
 
 def test_a_transport_error_prints_one_line_and_the_prompt_stays(shell: RemoteShell) -> None:

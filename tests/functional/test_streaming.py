@@ -194,3 +194,14 @@ def test_output_arrives_while_the_command_runs(streaming_local: LocalLambda) -> 
     lines = [(at, payload) for at, kind, payload in answer.arrivals if kind == STDOUT]
     assert [payload for _, payload in lines] == [b"1\n", b"2\n", b"3\n"]
     assert lines[-1][0] - lines[0][0] > 0.8, "the lines came together, not as they were written"
+
+
+def test_a_line_of_one_stream_is_never_split_by_the_other(streaming_local: LocalLambda) -> None:
+    answer = streamed(streaming_local, command("printf 'out-start '; echo err-line >&2; sleep 0.3; echo out-end; "
+                                               "printf 'prompt: '; sleep 0.5; echo answered"))
+    pieces = [(kind, payload) for _, kind, payload in answer.arrivals if kind in (STDOUT, STDERR)]
+    # The unfinished stdout line waits for its end while stderr writes, so stderr comes first, whole.
+    assert pieces[0] == (STDERR, b"err-line\n")
+    assert answer.stdout == b"out-start out-end\nprompt: answered\n"
+    # A line left unfinished while the other stream is quiet (a prompt) still goes out before its end.
+    assert (STDOUT, b"prompt: ") in pieces

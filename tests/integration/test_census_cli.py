@@ -85,7 +85,7 @@ def test_the_text_report(home: Path, served: str) -> None:
 
     assert done.returncode == 0, "the remote statuses are reported, not returned"
     lines = done.stdout.decode().splitlines()
-    assert lines[0] == f"census of `echo hello; exit 3` on lambdash ({served}): 4 invocations, at most 2 at a time"
+    assert lines[0] == f"census of `echo hello; exit 3` on lambdash @ {served}: 4 invocations, at most 2 at a time"
     assert lines[2] == "outputs: 1 distinct in 4 answers"
     assert lines[3] == "     4  hello"
     assert lines[4].startswith("        from ")
@@ -98,7 +98,7 @@ def test_several_targets_are_labelled(home: Path, served: str) -> None:
     document = census_json(served, "-f", "lambdash", "--region", "us-east-1", "--region", "eu-west-1",
                            "-n", "3", "-c", "2", "echo hi")
 
-    labels = ["lambdash (us-east-1)", "lambdash (eu-west-1)"]
+    labels = [f"lambdash (us-east-1) @ {served}", f"lambdash (eu-west-1) @ {served}"]
     assert [summary["target"] for summary in document["summaries"]] == labels
     assert [(record["target"], record["index"]) for record in document["records"]] == [
         (label, index) for label in labels for index in range(3)
@@ -116,7 +116,7 @@ def test_every_invocation_failing_is_an_error(home: Path) -> None:
     assert all(record["error"].startswith("cannot reach ") for record in document["records"])
     message = done.stderr.decode().splitlines()
     assert len(message) == 1
-    assert message[0].startswith(f"lambdash: error: none of the 3 invocations on lambdash ({nowhere}) got an answer: "
+    assert message[0].startswith(f"lambdash: error: none of the 3 invocations on lambdash @ {nowhere} got an answer: "
                                  "cannot reach ")
 
 

@@ -270,13 +270,14 @@ def test_several_targets_are_labelled(home: Path, served: str) -> None:
 
     assert document["schema"] == "lambdash.inventory-set"
     assert document["schema_version"] == 1
-    assert list(document["inventories"]) == ["lambdash (us-east-1)", "lambdash (eu-west-1)"]
+    labels = [f"lambdash (us-east-1) @ {served}", f"lambdash (eu-west-1) @ {served}"]
+    assert list(document["inventories"]) == labels
     assert document["errors"] == {}
     for inventory in document["inventories"].values():
         jsonschema.validate(inventory, SCHEMA)
     assert text.returncode == 0
     headings = [line for line in text.stdout.decode().splitlines() if line.startswith("==> ")]
-    assert headings == ["==> lambdash (us-east-1) <==", "==> lambdash (eu-west-1) <=="]
+    assert headings == [f"==> {label} <==" for label in labels]
 
 
 def test_a_failing_target_among_several_is_reported_and_255(home: Path, served: str) -> None:
@@ -284,6 +285,6 @@ def test_a_failing_target_among_several_is_reported_and_255(home: Path, served: 
 
     assert done.returncode == 255
     document = json.loads(done.stdout)
-    assert list(document["inventories"]) == [f"lambdash ({served})"]
-    assert list(document["errors"]) == [f"missing ({served})"]
-    assert done.stderr.decode().startswith(f"lambdash: error: missing ({served}): function 'missing' not found")
+    assert list(document["inventories"]) == [f"lambdash @ {served}"]
+    assert list(document["errors"]) == [f"missing @ {served}"]
+    assert done.stderr.decode().startswith(f"lambdash: error: missing @ {served}: function 'missing' not found")

@@ -300,7 +300,7 @@ def test_one_shot_commands_are_audited(home: Path, served: str) -> None:
     assert entry["command_bytes"] == 6
     assert entry["command_sha256"] == hashlib.sha256(b"exit 4").hexdigest()
     assert entry["exit_status"] == 4
-    assert entry["target"] == f"lambdash ({served})"
+    assert entry["target"] == f"lambdash @ {served}"
     assert entry["request_id"]
     assert entry["sandbox_id"]
     lambdash("--no-audit", "--endpoint-url", served, "exit 5")

@@ -298,7 +298,7 @@ def test_json_validates_against_the_schema(served: str, listeners: Listeners) ->
         timeout="10")
     jsonschema.validate(document, schema)
     assert status == 1
-    assert document["target"] == f"lambdash ({served})"
+    assert document["target"] == f"lambdash @ {served}"
     assert [check["ok"] for check in document["checks"]] == [True, True, False, True, False]
 
 

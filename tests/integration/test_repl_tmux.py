@@ -13,12 +13,13 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LAMBDASH, state_dir
+from tests.helpers import LAMBDASH, serving, state_dir, wait_until
 
 pytestmark = [
     pytest.mark.tmux,
@@ -62,14 +63,17 @@ class Pane:
         return self.tmux("has-session", "-t", "repl").returncode == 0
 
 
-@pytest.fixture
-def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
+@contextmanager
+def repl_in_tmux(tmp_path: Path, home: Path, *options: str) -> Iterator[Pane]:
+    """``lambdash OPTIONS repl`` in a 120x40 tmux pane of its own, for the length of a ``with`` block."""
     socket, status_file = tmp_path / "tmux.sock", tmp_path / "status"
     # The tmux server passes on this process's (hermetic) environment, with these on top.
     environment = {"TERM": "screen", "PAGER": "cat"}
     assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
+    arguments = " ".join(shlex.quote(option) for option in options)
     # The shell around lambdash records its exit status once the REPL ends.
-    command = f"env {assignments} {shlex.quote(LAMBDASH)} --local repl; echo $? > {shlex.quote(str(status_file))}"
+    command = (f"env {assignments} {shlex.quote(LAMBDASH)} {arguments} repl; "
+               f"echo $? > {shlex.quote(str(status_file))}")
     made = Pane(socket, status_file, state_dir(home))
     started = made.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "repl", command)
     assert started.returncode == 0, started.stderr
@@ -77,6 +81,17 @@ def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
         yield made
     finally:
         made.tmux("kill-server")
+
+
+@pytest.fixture
+def pane(tmp_path: Path, home: Path) -> Iterator[Pane]:
+    with repl_in_tmux(tmp_path, home, "--local") as made:
+        yield made
+
+
+def shown_lines(screen: str) -> list[str]:
+    """The screen's lines that are not blank, the bottom toolbar last."""
+    return [line.rstrip() for line in screen.splitlines() if line.strip()]
 
 
 def prompt_lines(screen: str) -> list[str]:
@@ -169,3 +184,133 @@ def test_a_one_shot_shows_output_as_it_is_written(tmp_path: Path, home: Path) ->
         shown.wait_for(lambda screen: screen.startswith("1\n2\n3\n4\n5\n"), 20, "the last line")
     finally:
         shown.tmux("kill-server")
+
+
+def test_a_served_target_is_named_by_its_endpoint(tmp_path: Path, home: Path) -> None:
+    with serving() as endpoint, repl_in_tmux(tmp_path, home, "--endpoint-url", endpoint) as shown:
+        label = f"lambdash @ {endpoint}"
+        shown.wait_for(lambda screen: f" {label} │ no sandbox yet" in screen, 20, "the toolbar naming the endpoint")
+        shown.type("echo served")
+        shown.send("Enter")
+        shown.wait_for(lambda screen: "\nserved\n" in screen, 20, "the output of echo served")
+        shown.send("C-d")
+        wait_until(shown.status_file.exists, 10, message="the REPL did not end after Ctrl-D")
+    records = [json.loads(line) for line in (shown.state_dir / "audit.jsonl").read_text().splitlines()]
+    assert [(record["target"], record["command"]) for record in records] == [(label, "echo served")]
+
+
+def test_commands_get_the_terminals_size_and_type_unless_the_user_set_them(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    width, height = pane.tmux("display-message", "-p", "-t", "repl", "#{pane_width} #{pane_height}").stdout.split()
+    pane.type("echo size $COLUMNS x $LINES on $TERM; ls -C /usr | head -1 | wc -c")
+    pane.send("Enter")
+    shown = pane.wait_for(lambda screen: len(prompt_lines(screen)) >= 2, 20, "the next prompt")
+    assert f"\nsize {width} x {height} on screen\n" in shown
+    # ls lays its columns out for the terminal's width, as it does on a terminal.
+    assert int(shown.split("on screen\n")[1].split()[0]) > 40
+    pane.type("export COLUMNS=33; echo now $COLUMNS")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nnow 33\n" in screen, 20, "the exported value")
+    pane.type("echo still $COLUMNS")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nstill 33\n" in screen, 20, "the exported value kept")
+    pane.send("C-d")
+
+
+def test_a_one_shot_on_a_terminal_gets_its_size_and_type(tmp_path: Path, home: Path) -> None:
+    shown = Pane(tmp_path / "tmux.sock", tmp_path / "status", state_dir(home))
+    command = (f"env TERM=screen {shlex.quote(LAMBDASH)} --local 'echo size $COLUMNS x $LINES on $TERM'; "
+               f"env TERM=screen {shlex.quote(LAMBDASH)} --local 'echo \"piped [$COLUMNS]\"' | cat; sleep 30")
+    started = shown.tmux("new-session", "-d", "-x", "90", "-y", "20", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = shown.wait_for(lambda screen: "piped" in screen, 40, "both one-shots")
+        assert screen.startswith("size 90 x 20 on screen\npiped []\n")
+    finally:
+        shown.tmux("kill-server")
+
+
+def test_a_full_screen_program_is_stopped_at_once_with_a_hint(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    stopped = "vi was stopped: it asked the terminal to report the mouse (ESC[?1000h)"
+    # Streamed, then buffered: either way it is back well before the function's time limit (300 s).
+    for turn, (setting, count) in enumerate([(":stream on", 1), (":stream off", 2)]):
+        pane.type(setting)
+        pane.send("Enter")
+        pane.type(f"vi /tmp/x{turn}")
+        pane.send("Enter")
+        pane.wait_for(lambda screen, count=count: screen.count(stopped) == count  # type: ignore[misc]
+                      and shown_lines(screen)[-2].startswith("local") and shown_lines(screen)[-2].endswith("$"),
+                      30, f"vi stopped ({setting}) and the prompt back")
+    # A pipeline that merely carries the bytes is not a full-screen program.
+    pane.type(r"printf '\033[?1049h' | od -c | head -1; sleep 1; echo done")
+    pane.send("Enter")
+    screen = pane.wait_for(lambda screen: "\ndone\n" in screen, 20, "the pipeline's output")
+    assert "033   [   ?   1   0   4   9   h" in screen
+    assert screen.count(" was stopped") == 2
+    pane.send("C-d")
+
+
+def test_a_one_shot_full_screen_program_is_stopped_with_a_warning(tmp_path: Path, home: Path) -> None:
+    shown = Pane(tmp_path / "tmux.sock", tmp_path / "status", state_dir(home))
+    command = f"env TERM=screen {shlex.quote(LAMBDASH)} --local vi /tmp/x; echo status $?; sleep 30"
+    started = shown.tmux("new-session", "-d", "-x", "200", "-y", "20", "-s", "repl", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = shown.wait_for(lambda screen: "status " in screen, 30, "vi stopped")
+        assert ("lambdash: warning: the command was stopped: it asked the terminal to report the mouse "
+                "(ESC[?1000h), and the sandbox has no terminal for a full-screen program\n") in screen
+        assert "\nstatus 137\n" in screen
+    finally:
+        shown.tmux("kill-server")
+
+
+def test_ctrl_c_during_a_streamed_command_names_its_request_and_reports_its_end(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("echo started; sleep 3; echo finished; exit 4")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nstarted\n" in screen, 20, "the first line, streamed")
+    pane.send("C-c")
+    screen = pane.wait_for(lambda screen: "may still be running (request " in screen and len(prompt_lines(screen)) >= 2,
+                           5, "the prompt back at once, naming the request")
+    request_id = screen.split("may still be running (request ")[1].split(")")[0]
+    assert request_id != "unknown"
+    # Its end is told at the next prompt after it: Enter on an empty line shows one.
+    late = f"the interrupted command finished in the background [exit 4] (request {request_id})"
+    deadline = time.monotonic() + 20
+    while late not in (screen := pane.screen()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the late result was not reported; the screen was:\n{screen}")
+        pane.send("Enter")
+        time.sleep(0.3)
+    assert "finished\n" not in screen  # nothing of it is shown after Ctrl-C
+    assert "Error" not in screen
+    assert "Abandoned" not in screen
+    pane.type("echo after")
+    pane.send("Enter")
+    pane.wait_for(lambda screen: "\nafter\n" in screen, 20, "the next command's output")
+    pane.send("C-d")
+    records = [json.loads(line) for line in (pane.state_dir / "audit.jsonl").read_text().splitlines()]
+    assert [record["request_id"] for record in records[:2]] == [request_id, request_id]
+    assert records[1]["exit_status"] == 4
+
+
+def test_stderr_never_lands_inside_an_unfinished_stdout_line(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.type("printf 'out-start '; echo err-line >&2; sleep 0.2; echo out-end")
+    pane.send("Enter")
+    screen = pane.wait_for(lambda screen: "out-end" in screen and len(prompt_lines(screen)) >= 2, 20, "the output")
+    # Each line whole, in whichever order the two lines were read.
+    assert "\nout-start out-end\n" in screen
+    assert "\nerr-line\n" in screen
+    pane.send("C-d")
+
+
+def test_tab_at_an_empty_prompt_lists_command_names_alone(pane: Pane) -> None:
+    pane.wait_for(lambda screen: "local$" in screen, 20, "the first prompt")
+    pane.send("Tab")
+    screen = pane.wait_for(lambda screen: any(line.strip().startswith("alias") for line in screen.splitlines()), 20,
+                           "the menu of commands")
+    assert [line.strip() for line in screen.splitlines() if line.strip().startswith("alias")] == ["alias"]
+    pane.send("Escape")
+    pane.send("C-d")
