@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Create or update, idempotently, everything the lambdash function needs:
   - an IAM role lambdash-NAME-role that only Lambda may assume, with
-    AWSLambdaBasicExecutionRole, an inline policy allowing s3:PutObject, GetObject and
-    DeleteObject on BUCKET/lambdash/* only, and AWSLambdaVPCAccessExecutionRole in a VPC;
+    AWSLambdaBasicExecutionRole, an inline policy allowing s3:PutObject, GetObject,
+    DeleteObject and AbortMultipartUpload on BUCKET/lambdash/* only and GetBucketLocation
+    on the bucket, and AWSLambdaVPCAccessExecutionRole in a VPC;
   - unless --no-bucket, the spill bucket (default lambdash-ACCOUNT-REGION) with public
     access fully blocked, SSE-S3 encryption and a rule expiring lambdash/ after 1 day;
   - the function NAME running the handler zip (handler.app.handle), with LAMBDASH_BUCKET

@@ -152,10 +152,11 @@ class DeploySettings:
 
     @property
     def spill_policy(self) -> dict[str, Any] | None:
-        """The role's only inline policy: objects under the prefix of the spill bucket, nothing else."""
+        """The role's only inline policy: objects under the prefix of the spill bucket, and the bucket's region."""
         if self.bucket is None:
             return None
-        return spill_policy(f"arn:{self.partition}:s3:::{self.bucket}/{self.prefix}/*")
+        bucket = f"arn:{self.partition}:s3:::{self.bucket}"
+        return spill_policy(f"{bucket}/{self.prefix}/*", bucket)
 
     @property
     def lifecycle_rule(self) -> dict[str, Any]:

@@ -96,9 +96,13 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     assert [policy["PolicyArn"] for policy in attached] == [BASIC]
     assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == ["lambdash-spill"]
     spill = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="lambdash-spill")["PolicyDocument"]
-    assert spill["Statement"] == [{"Sid": "SpillObjects", "Effect": "Allow",
-                                   "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-                                   "Resource": f"arn:aws:s3:::{bucket}/lambdash/*"}]
+    assert spill["Statement"] == [
+        {"Sid": "SpillObjects", "Effect": "Allow",
+         "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+         "Resource": f"arn:aws:s3:::{bucket}/lambdash/*"},
+        {"Sid": "SpillBucketRegion", "Effect": "Allow", "Action": ["s3:GetBucketLocation"],
+         "Resource": f"arn:aws:s3:::{bucket}"},
+    ]
 
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
