@@ -335,10 +335,25 @@ class DeployClient:
     # -- Lambda function -------------------------------------------------------------------------------------------
 
     def get_function(self, name: str) -> dict[str, Any] | None:
-        """``Configuration`` and ``Tags`` of the function, or None when it does not exist."""
+        """``Configuration`` and ``Tags`` of the function, or None when it does not exist.
+
+        GetFunction answers the tags only to a caller allowed lambda:ListTags; to
+        another it answers ``TagsError`` instead, and a function read without its tags
+        would look like one lambdash did not make.
+        """
         answer = self._call("lambda", "get_function", f"function {name}", missing=("ResourceNotFoundException",),
                             FunctionName=name)
-        return None if answer is None else {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
+        if answer is None:
+            return None
+        if "TagsError" in answer:
+            error = answer["TagsError"]
+            code, message = error.get("ErrorCode", ""), error.get("Message", "")
+            if code in ACCESS_DENIED_CODES or "not authorized" in message:
+                raise TransportError(
+                    f"access denied: these credentials may not call lambda:ListTags (on function {name}), so lambdash "
+                    "cannot tell whether it made the function; grant lambda:ListTags to the identity that deploys")
+            raise TransportError(f"lambda:ListTags on function {name} failed: {code or 'error'}: {message}")
+        return {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
 
     def get_function_configuration(self, function: str) -> dict[str, Any]:
         """The configuration of any function (by name or ARN), e.g. the one a twin is like.

@@ -58,7 +58,7 @@ The deploying identity needs (the README lists them by command):
   s3:    ListBucket CreateBucket GetBucketTagging PutBucketTagging
          GetBucketPublicAccessBlock PutBucketPublicAccessBlock GetEncryptionConfiguration
          PutEncryptionConfiguration GetLifecycleConfiguration PutLifecycleConfiguration
-  lambda: GetFunction GetFunctionUrlConfig GetPolicy CreateFunction UpdateFunctionCode
+  lambda: GetFunction ListTags GetFunctionUrlConfig GetPolicy CreateFunction UpdateFunctionCode
          UpdateFunctionConfiguration TagResource DeleteFunctionUrlConfig RemovePermission
   ec2:   DescribeSubnets DescribeSecurityGroups DescribeVpcs (with --subnet only)
 With --like FUNCTION, also:

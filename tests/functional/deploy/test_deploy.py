@@ -570,3 +570,25 @@ def test_a_function_that_fails_to_start_is_one_line() -> None:
     with pytest.raises(TransportError) as caught:
         deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
     assert caught.value.message == "function shell did not become ready: The subnet ran out of IP addresses"
+
+
+def test_tags_withheld_for_want_of_list_tags_are_an_error_naming_that_permission() -> None:
+    """GetFunction answers TagsError, not Tags, to a caller without lambda:ListTags: never read as "not lambdash's"."""
+    sts, sts_stubber = stubbed("sts")
+    sts_stubber.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev",
+                                                     "UserId": "AIDA"})
+    iam, iam_stubber = stubbed("iam")
+    iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
+    lam, lambda_stubber = stubbed("lambda")
+    lambda_stubber.add_response("get_function", {
+        "Configuration": {"FunctionName": "shell", "FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:shell"},
+        "TagsError": {"ErrorCode": "AccessDeniedException",
+                      "Message": f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: lambda:ListTags"},
+    })
+    deploy_client = DeployClient(Target(function="shell", region="us-east-1"),
+                                 clients={"sts": sts, "iam": iam, "lambda": lam})
+    with pytest.raises(TransportError) as caught:
+        prepare_deploy(deploy_client, DeployOptions(name="shell", use_bucket=False), "sha")
+    assert caught.value.message == (
+        "access denied: these credentials may not call lambda:ListTags (on function shell), so lambdash cannot tell "
+        "whether it made the function; grant lambda:ListTags to the identity that deploys")
