@@ -509,37 +509,74 @@ def test_a_bucket_someone_else_holds_is_refused_while_planning() -> None:
         prepare_deploy(deploy_client, DeployOptions(name="shell", bucket="popular-name"), "sha")
 
 
-def test_lambda_not_yet_seeing_a_new_role_is_retried_with_a_message() -> None:
+class FakeClock:
+    """A clock that moves only when slept on: deploy's waits, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
+# What Lambda answers, with --with-env and a customer key, while KMS does not yet know the new role.
+KMS_NOT_READY = ("Lambda was unable to configure access to your environment variables because the KMS key is invalid "
+                 "for CreateGrant. Please check your KMS key settings. KMS Exception: InvalidArnException KMS Message: "
+                 "ARN does not refer to a valid principal: arn:aws:iam::123456789012:role/lambdash-shell-role")
+
+
+@pytest.mark.parametrize("message", [NOT_ASSUMABLE, KMS_NOT_READY])
+def test_lambda_not_yet_seeing_a_new_role_is_retried_with_a_message(message: str) -> None:
     lam, stubber = stubbed("lambda")
     for _ in range(2):
         stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
-                                 service_message="The role defined for the function cannot be assumed by Lambda.",
-                                 http_status_code=400)
+                                 service_message=message, http_status_code=400)
     stubber.add_response("create_function", {"FunctionName": "shell"})
     stubber.add_response("get_function", {"Configuration": {"FunctionName": "shell", "State": "Active"}})
-    sleeps: list[float] = []
+    clock = FakeClock()
     messages: list[str] = []
     deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
-                                 sleep=sleeps.append, on_progress=messages.append)
+                                 sleep=clock.sleep, clock=clock, on_progress=messages.append)
     deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
     stubber.assert_no_pending_responses()
-    assert sleeps == [1.0, 2.0]
+    assert clock.sleeps == [1.0, 2.0]
     assert messages == ["waiting for IAM to make the new role usable by Lambda (0 s so far)",
                         "waiting for IAM to make the new role usable by Lambda (1 s so far)"]
 
 
-def test_a_role_lambda_never_sees_gives_up_after_about_30_seconds() -> None:
+def test_a_role_lambda_never_sees_is_waited_for_two_minutes_backing_off() -> None:
     lam, stubber = stubbed("lambda")
-    for _ in range(8):
+    for _ in range(16):
         stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
-                                 service_message="The role defined for the function cannot be assumed by Lambda.",
-                                 http_status_code=400)
-    sleeps: list[float] = []
+                                 service_message=KMS_NOT_READY, http_status_code=400)
+    clock = FakeClock()
     deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
-                                 sleep=sleeps.append)
-    with pytest.raises(TransportError, match=r"^Lambda still cannot assume role arn:aws:iam::1:role/r after 31 s"):
+                                 sleep=clock.sleep, clock=clock)
+    with pytest.raises(TransportError) as caught:
         deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
-    assert sum(sleeps) == 31
+    assert caught.value.message == f"Lambda still cannot use role arn:aws:iam::1:role/r after 120 s: {KMS_NOT_READY}"
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, *[10.0] * 10, 5.0]
+    stubber.assert_no_pending_responses()
+
+
+def test_a_kms_key_that_is_itself_invalid_is_not_waited_for() -> None:
+    lam, stubber = stubbed("lambda")
+    stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
+                             service_message="Lambda was unable to configure access to your environment variables "
+                                             "because the KMS key is invalid for CreateGrant. KMS Exception: "
+                                             "KMSInvalidStateException", http_status_code=400)
+    clock = FakeClock()
+    deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
+                                 sleep=clock.sleep, clock=clock)
+    with pytest.raises(TransportError, match=r"^lambda:CreateFunction on function shell failed: "):
+        deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
+    assert clock.sleeps == []
 
 
 def _identity() -> Any:
@@ -582,8 +619,8 @@ def test_tags_withheld_for_want_of_list_tags_are_an_error_naming_that_permission
     lam, lambda_stubber = stubbed("lambda")
     lambda_stubber.add_response("get_function", {
         "Configuration": {"FunctionName": "shell", "FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:shell"},
-        "TagsError": {"ErrorCode": "AccessDeniedException",
-                      "Message": f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: lambda:ListTags"},
+        "TagsError": {"ErrorCode": "AccessDeniedException", "Message": (
+            f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: lambda:ListTags")},
     })
     deploy_client = DeployClient(Target(function="shell", region="us-east-1"),
                                  clients={"sts": sts, "iam": iam, "lambda": lam})
