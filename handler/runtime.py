@@ -229,9 +229,12 @@ def serve_forever(api: RuntimeAPI, app: Any, environ: dict[str, str]) -> None:
         headers, body = api.next()
         context = RuntimeContext(headers, environ)
         request_id = context.aws_request_id
+        # Each invocation's own trace id, or none, as AWS's runtime clients do: never the last one's.
         trace = headers.get("lambda-runtime-trace-id")
         if trace:
             os.environ["_X_AMZN_TRACE_ID"] = trace
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event = json.loads(body) if body else {}
         except ValueError as problem:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import struct
 import threading
@@ -211,3 +212,17 @@ def test_a_stream_reset_while_answering_is_answered_with_an_error_and_the_loop_g
     assert json.loads(error.body)["errorMessage"].startswith("the streamed response broke: ")
     assert stdout_of(server.requests[4].body) == b"next\n"
 
+
+def test_each_invocation_sees_its_own_trace_id_or_none(run_loop: Callable[[FakeRuntimeAPI], None]) -> None:
+    show = {"v": 1, "command": 'printf %s "${_X_AMZN_TRACE_ID-none}"'}
+    server = FakeRuntimeAPI([
+        invocation("one", show, **{"Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793"}),
+        accept("invocation/one/response"),
+        invocation("two", show),
+        accept("invocation/two/response"),
+        no_more_invocations,
+    ])
+    run_loop(server)
+    assert stdout_of(server.requests[1].body) == b"Root=1-5759e988-bd862e3fe1be46a994272793"
+    assert stdout_of(server.requests[3].body) == b"none"
+    assert "_X_AMZN_TRACE_ID" not in os.environ
