@@ -251,7 +251,8 @@ class FunctionReference:
     def matches(self, arn: str) -> bool:
         """Whether a function ARN (as a twin's tag holds it) is this function."""
         other = FunctionReference.parse(arn)
-        if other is None or (other.name, other.qualifier) != (self.name, self.qualifier):
+        # $LATEST is the function itself, unqualified (and a tag records it so).
+        if other is None or (other.name, other.qualifier or "$LATEST") != (self.name, self.qualifier or "$LATEST"):
             return False
         return all(mine is None or mine == theirs for mine, theirs in
                    ((self.region, other.region), (self.account, other.account)))
