@@ -16,12 +16,14 @@ import pytest
 from tests.helpers import (
     HERMETIC_SETTINGS,
     TEST_CREDENTIALS,
+    AwsCallRecorder,
     free_port,
     from_the_callers_shell,
     hermetic_environment,
     state_dir,
     wait_for_port,
 )
+from tests.helpers.iam import documented, violations
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -116,3 +118,18 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
         state_dir(path).mkdir(parents=True, mode=0o700)
         shutil.copy2(kept, state_dir(path) / "local-credentials")
     return path
+
+
+@pytest.fixture(autouse=True)
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsCallRecorder]:
+    """Every AWS call lambdash makes in this process during the test, held to the permissions it documents.
+
+    The deployer's calls are held to the README's table of what the deployer needs,
+    a user's to what a user of the function needs, the handler's to the function's
+    role (see ``tests/helpers/iam.py``); one that needs more fails the test.
+    """
+    recorder = AwsCallRecorder()
+    recorder.install(monkeypatch)
+    yield recorder
+    problems = violations(recorder.calls, documented())
+    assert not problems, "AWS calls that need permissions the README does not list:\n" + "\n".join(problems)

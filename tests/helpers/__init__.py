@@ -16,14 +16,33 @@ from tests.helpers.environment import (
     hermetic_environment,
     state_dir,
 )
-from tests.helpers.handler import FakeContext
+from tests.helpers.handler import FakeContext, unpack_as_lambda_does
+from tests.helpers.iam import AwsCallRecorder
 from tests.helpers.processes import still_running
 from tests.helpers.serve import serving
 from tests.helpers.waiting import bucket_keys, free_port, wait_for_port, wait_until
 
 __all__ = [
-    "CALLERS_ENVIRON", "HERMETIC_SETTINGS", "LAMBDASH", "ROOT", "TEST_CREDENTIALS", "FakeContext", "bucket_keys",
-    "clean_environ", "closed_loopback_url", "config_file", "free_port", "from_the_callers_shell",
-    "hermetic_environment", "run_as_caller", "run_lambdash", "serving", "state_dir", "still_running", "wait_for_port",
+    "CALLERS_ENVIRON",
+    "HERMETIC_SETTINGS",
+    "LAMBDASH",
+    "ROOT",
+    "TEST_CREDENTIALS",
+    "AwsCallRecorder",
+    "FakeContext",
+    "bucket_keys",
+    "clean_environ",
+    "closed_loopback_url",
+    "config_file",
+    "free_port",
+    "from_the_callers_shell",
+    "hermetic_environment",
+    "run_as_caller",
+    "run_lambdash",
+    "serving",
+    "state_dir",
+    "still_running",
+    "unpack_as_lambda_does",
+    "wait_for_port",
     "wait_until",
 ]

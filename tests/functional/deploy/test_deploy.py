@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from lambdash.errors import ConfigError, TransportError
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda
 from lambdash.terminal import Terminal
+from tests.helpers import unpack_as_lambda_does
 
 ACCOUNT = "123456789012"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -402,14 +402,6 @@ def test_destroy_keeps_a_bucket_another_function_spills_to(run: Run, moto_url: s
     assert f"still the spill bucket of {second}" in out
     assert run("destroy", "--name", second, "--yes")[0] == 0
     assert bucket not in [item["Name"] for item in client("s3", moto_url).list_buckets()["Buckets"]]
-
-
-def unpack_as_lambda_does(zip_bytes: bytes, task_root: Path) -> None:
-    """Unpack with each entry's mode, as Lambda does (zipfile alone would drop the run bits)."""
-    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-        archive.extractall(task_root)
-        for entry in archive.infolist():
-            (task_root / entry.filename).chmod((entry.external_attr >> 16) & 0o777)
 
 
 def test_the_deployed_zip_runs_in_the_local_lambda(tmp_path: Path) -> None:
