@@ -36,7 +36,7 @@ Create or update, idempotently, everything the lambdash function needs:
     on the bucket, and AWSLambdaVPCAccessExecutionRole in a VPC;
   - unless --no-bucket, the spill bucket (default lambdash-ACCOUNT-REGION) with public
     access fully blocked, SSE-S3 encryption and a rule expiring lambdash/ after 1 day;
-  - the function NAME running the handler zip (handler.app.handle), with LAMBDASH_BUCKET
+  - the function NAME running the handler zip (lambdash_handler.app.handle), with LAMBDASH_BUCKET
     and LAMBDASH_PREFIX set; no function URL and no resource policy.
 Everything is tagged lambdash=managed. A second run changes nothing and says so.
 Then run commands with: lambdash -f NAME COMMAND
