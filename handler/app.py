@@ -40,10 +40,17 @@ from .limits import (
     MIN_DEADLINE_MARGIN_SECONDS,
     PRESIGN_EXPIRY_SECONDS,
     RESPONSE_SLACK_BYTES,
-    S3_CONNECT_TIMEOUT_SECONDS,
-    S3_READ_TIMEOUT_SECONDS,
 )
-from .output_shaping import OutOfTime, S3Factory, SpillTarget, inline_budget, presign, shape_streams, spill_to_s3
+from .output_shaping import (
+    OutOfTime,
+    S3Factory,
+    SpillTarget,
+    inline_budget,
+    presign,
+    shape_streams,
+    spill_client,
+    spill_to_s3,
+)
 from .request import SHELLS, InvalidRequest, Request, parse_request
 from .runner import KEPT_OUTPUT, CommandResult, Spool, run_command, run_command_streaming
 from .streaming import Send, StreamedOutput
@@ -65,18 +72,6 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-def _default_s3(read_timeout: float) -> Any:
-    # Imported lazily: most invocations never touch S3.
-    import boto3
-    from botocore.config import Config
-
-    # SigV4, so presigned URLs work in every region. Short timeouts and no retries past the
-    # deadline: an S3 that cannot be reached must cost seconds, not the function's answer.
-    attempts = 2 if read_timeout >= S3_READ_TIMEOUT_SECONDS else 1
-    return boto3.client("s3", config=Config(signature_version="s3v4", connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
-                                            read_timeout=read_timeout, retries={"total_max_attempts": attempts}))
-
-
 def handle(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Lambda calls this for every invocation."""
     return respond(event, context)
@@ -86,7 +81,7 @@ def respond(
     event: Any,
     context: LambdaContext,
     *,
-    s3_factory: S3Factory = _default_s3,
+    s3_factory: S3Factory = spill_client,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Answer one event with a JSON response (the buffered contract). Never raises."""
@@ -99,7 +94,7 @@ def respond_streaming(
     context: LambdaContext,
     send: Send,
     *,
-    s3_factory: S3Factory = _default_s3,
+    s3_factory: S3Factory = spill_client,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Answer one event with framed records through ``send``: a command's output as it is written.

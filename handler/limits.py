@@ -25,6 +25,10 @@ PRESIGN_EXPIRY_SECONDS = 600
 # Multipart upload part size for spilled output (S3's minimum is 5 MiB).
 SPILL_PART_BYTES = 8 * 1024 * 1024
 
+# A streamed response may carry this much: Lambda documents 200 MB, and a megabyte is taken as 10**6 bytes, so the
+# result record, the stream's last, always fits.
+STREAM_LIMIT_BYTES = 200_000_000
+
 # Streams at least this big are worth trying to compress.
 COMPRESS_MIN_BYTES = 512
 

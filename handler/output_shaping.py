@@ -10,28 +10,45 @@ All of this must be done before Lambda's deadline, or the answer is lost whole
 ("Task timed out"). So it works to a ``deadline``: it compresses only when there
 is time for it, and a spill that would not finish in time is stopped (its
 multipart upload aborted) and the stream is cut instead, with the reason.
+
+The client fetches a spill through presigned URLs, so they must work the moment
+they are made, from anywhere: they name the bucket's own region
+(``BUCKET.s3.REGION.amazonaws.com``, learned once per bucket), never S3's global
+endpoint, which answers a bucket outside us-east-1 with redirects for its first
+hours and never in the regions opened since March 2019.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .limits import COMPRESS_MIN_BYTES, PRESIGN_EXPIRY_SECONDS, S3_READ_TIMEOUT_SECONDS, SPILL_PART_BYTES
+from .limits import (
+    COMPRESS_MIN_BYTES,
+    PRESIGN_EXPIRY_SECONDS,
+    S3_CONNECT_TIMEOUT_SECONDS,
+    S3_READ_TIMEOUT_SECONDS,
+    SPILL_PART_BYTES,
+)
 
 _READ_CHUNK = 1024 * 1024
 # zlib level 6 on output worth compressing runs at least this fast; slower machines are caught by the clock.
 COMPRESS_BYTES_PER_SECOND = 30 * 1024 * 1024
 # What a spill needs beyond its parts: completing or aborting the upload, presigning, answering.
 SPILL_FINISH_SECONDS = 1.0
-# Makes an S3 client whose calls give up after the given number of seconds.
-S3Factory = Callable[[float], Any]
+# Makes an S3 client for a bucket (its URLs name the bucket's region) whose calls give up after so many seconds.
+S3Factory = Callable[[str, float], Any]
+# What GetBucketLocation answers for the two regions that predate its region names.
+_LEGACY_LOCATIONS = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}
+# The region of each spill bucket this sandbox has learned (a bucket never moves).
+_BUCKET_REGIONS: dict[str, str] = {}
 
 
 class OutOfTime(Exception):
@@ -53,8 +70,75 @@ class SpillTarget:
         if deadline is not None:
             timeout = max(1.0, min(timeout, round(deadline - time.monotonic() - SPILL_FINISH_SECONDS)))
         if timeout not in self._clients:
-            self._clients[timeout] = self.factory(timeout)
+            self._clients[timeout] = self.factory(self.bucket, timeout)
         return self._clients[timeout]
+
+
+def spill_client(bucket: str, read_timeout: float) -> Any:
+    """An S3 client for the spill bucket, in the bucket's own region: the handler's default ``S3Factory``.
+
+    An endpoint of its own (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``: the local
+    Lambda's embedded S3, moto, LocalStack) is used as it is, path style, with no
+    region to learn.
+    """
+    if configured_endpoint(os.environ):
+        return regional_s3_client(None, bucket, read_timeout, addressing_style="path")
+    region = _BUCKET_REGIONS.get(bucket)
+    if region is None:
+        asked = regional_s3_client(None, bucket, read_timeout)
+        region = bucket_region(asked, bucket)
+        if region is None:  # S3 would not say: the bucket is taken to be in the function's region
+            return asked
+        _BUCKET_REGIONS[bucket] = region
+    return regional_s3_client(region, bucket, read_timeout)
+
+
+def configured_endpoint(environ: Mapping[str, str]) -> str | None:
+    """The S3 endpoint the environment names instead of AWS's, as botocore reads it."""
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def regional_s3_client(region: str | None, bucket: str, read_timeout: float, *,
+                       addressing_style: str | None = None) -> Any:
+    """An S3 client whose requests and presigned URLs go to ``region``'s endpoint (None: the function's region).
+
+    Virtual-hosted (``BUCKET.s3.REGION.amazonaws.com``), except for a bucket name with
+    a dot, which no wildcard certificate covers: path style then
+    (``s3.REGION.amazonaws.com/BUCKET``). us-east-1 too gets its regional name.
+    """
+    import boto3  # imported lazily: most invocations never touch S3
+    from botocore.config import Config
+
+    style = addressing_style or ("path" if "." in bucket else "virtual")
+    # Short timeouts and no retries past the deadline: an S3 that cannot be reached costs seconds, not the answer.
+    options: dict[str, Any] = {
+        "signature_version": "s3v4", "connect_timeout": S3_CONNECT_TIMEOUT_SECONDS, "read_timeout": read_timeout,
+        "retries": {"total_max_attempts": 2 if read_timeout >= S3_READ_TIMEOUT_SECONDS else 1},
+        "s3": {"addressing_style": style, "us_east_1_regional_endpoint": "regional"},
+    }
+    # Checksums only where S3 requires them: a presigned PUT must not expect one the client never sends.
+    # The runtime's botocore may predate the setting (1.36).
+    if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
+        options["request_checksum_calculation"] = "when_required"
+    return boto3.client("s3", region_name=region, config=Config(**options))
+
+
+def bucket_region(s3: Any, bucket: str) -> str | None:
+    """The bucket's region, from GetBucketLocation; None when S3 will not say.
+
+    A refusal often names the region anyway, in its ``x-amz-bucket-region`` header.
+    """
+    try:
+        answer = s3.get_bucket_location(Bucket=bucket)
+    except Exception as problem:  # denied, or S3 out of reach: the caller falls back to the function's region
+        response = getattr(problem, "response", None) or {}
+        region: str | None = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+        return region
+    location: str | None = answer.get("LocationConstraint")
+    return _LEGACY_LOCATIONS.get(location, location)
+
 
 
 def inline_budget(characters: int, streams: int = 2) -> int:

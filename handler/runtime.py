@@ -12,6 +12,10 @@ invocation from ``/runtime/invocation/next`` and answers it:
 - every other event with exactly the JSON ``app.handle`` returns, as under awslambdaric;
 - an event that is not JSON with ``/error`` (``Runtime.UnmarshalError``); a failure
   to start with ``/init/error``.
+
+A connection to the Runtime API that breaks does not end the loop (a new runtime
+would cost a cold start): ``/next`` and a buffered answer are sent once more on a new
+connection, and a streamed answer cut off is followed by an error for its invocation.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from .http_head import parse_head, read_head
 API_VERSION = "2018-06-01"
 ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
+# The error type of an invocation whose streamed response lost its connection to the Runtime API.
+STREAM_BROKEN = "Runtime.ResponseStreamBroken"
 # The connection's send buffer (the kernel doubles it for its own bookkeeping).
 SEND_BUFFER_BYTES = 512 * 1024
 
@@ -118,6 +124,17 @@ class RuntimeAPI:
         self._socket = self._reader = None
 
     def next(self) -> tuple[dict[str, str], bytes]:
+        """The next invocation's headers and event; a broken connection is opened again and asked once more.
+
+        A runtime that died here would cost its sandbox a cold start.
+        """
+        try:
+            return self._next()
+        except OSError as problem:
+            self._broken("/invocation/next", problem)
+            return self._next()
+
+    def _next(self) -> tuple[dict[str, str], bytes]:
         self._request("GET", "invocation/next", {}, None)
         status, headers, body = self._response()
         if status != 200:
@@ -125,34 +142,73 @@ class RuntimeAPI:
         return headers, body
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self._request("POST", path, {"Content-Type": "application/json", **(headers or {})}, body)
-        self._finish(path)
+        """POST an answer; on a broken connection, once more on a new one (a second answer is refused, and logged)."""
+        for attempt in (1, 2):
+            try:
+                self._request("POST", path, {"Content-Type": "application/json", **(headers or {})}, body)
+                self._finish(path)
+                return
+            except OSError as problem:
+                self._broken(f"/{path}", problem, retrying=attempt == 1)
 
     def stream(self, request_id: str, write: Callable[[Callable[[bytes], None]], None]) -> None:
-        """A streamed response: ``write`` gets a ``send`` for each piece; a failure goes in the trailers."""
+        """A streamed response: ``write`` gets a ``send`` for each piece; a failure goes in the trailers.
+
+        When the connection breaks, what is left is not sent: the invocation is
+        answered with an error instead, on a new connection, if Lambda still takes one
+        (nothing runs when not even the response's head could be sent).
+        """
         path = f"invocation/{request_id}/response"
-        self._request("POST", path, {
-            "Lambda-Runtime-Function-Response-Mode": "streaming",
-            "Content-Type": "application/octet-stream",
-            "Transfer-Encoding": "chunked",
-            "Trailer": f"{ERROR_TYPE}, {ERROR_BODY}",
-        }, None)
+        try:
+            self._request("POST", path, {
+                "Lambda-Runtime-Function-Response-Mode": "streaming",
+                "Content-Type": "application/octet-stream",
+                "Transfer-Encoding": "chunked",
+                "Trailer": f"{ERROR_TYPE}, {ERROR_BODY}",
+            }, None)
+            self._send_stream(path, write)
+        except OSError as problem:
+            self._broken(f"/{path}", problem)
+            failure = ConnectionError(f"the streamed response broke: {problem}")
+            self.post(f"invocation/{request_id}/error", error_payload(failure, STREAM_BROKEN),
+                      {ERROR_TYPE: STREAM_BROKEN})
+
+    def _send_stream(self, path: str, write: Callable[[Callable[[bytes], None]], None]) -> None:
+        """The body of a streamed response, in chunks, then its end; OSError when the connection broke."""
         connection = self._connection()
+        broken: list[OSError] = []
 
         def send(data: bytes) -> None:
+            if broken:
+                raise broken[0]
             if data:
-                connection.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+                try:
+                    connection.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+                except OSError as problem:
+                    broken.append(problem)
+                    raise
 
         trailers = b""
         try:
             write(send)
         except Exception as problem:
+            if broken:
+                raise broken[0] from None
             traceback.print_exc(file=sys.stderr)
             error = json.dumps({"errorType": type(problem).__name__, "errorMessage": str(problem)}).encode()
             trailers = (f"{ERROR_TYPE}: {type(problem).__name__}\r\n".encode()
                         + f"{ERROR_BODY}: ".encode() + base64.b64encode(error) + b"\r\n")
+        if broken:  # the app went on without the stream (its output spilled, or lost and counted)
+            raise broken[0]
         connection.sendall(b"0\r\n" + trailers + b"\r\n")
         self._finish(path)
+
+    def _broken(self, what: str, problem: OSError, *, retrying: bool = False) -> None:
+        """Drop a connection that broke (the next request opens another), and say so in the log."""
+        self.close()
+        then = "; trying again on a new connection" if retrying else ""
+        print(f"lambdash runtime: the connection to the Runtime API broke on {what} "
+              f"({type(problem).__name__}: {problem}){then}", file=sys.stderr, flush=True)
 
     def _finish(self, path: str) -> None:
         status, _, body = self._response()
@@ -173,9 +229,12 @@ def serve_forever(api: RuntimeAPI, app: Any, environ: dict[str, str]) -> None:
         headers, body = api.next()
         context = RuntimeContext(headers, environ)
         request_id = context.aws_request_id
+        # Each invocation's own trace id, or none, as AWS's runtime clients do: never the last one's.
         trace = headers.get("lambda-runtime-trace-id")
         if trace:
             os.environ["_X_AMZN_TRACE_ID"] = trace
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event = json.loads(body) if body else {}
         except ValueError as problem:

@@ -32,10 +32,9 @@ from .contract.records import (
     STDOUT,
     encode_record,
 )
+from .limits import STREAM_LIMIT_BYTES
 
-# A streamed response may carry this much; past it the rest is spilled (or cut).
-STREAM_LIMIT_BYTES = 200 * 1024 * 1024
-# Room kept under that limit for the result record and what is in flight.
+# Room kept under the stream's limit (STREAM_LIMIT_BYTES) for the result record and what is in flight.
 STREAM_LIMIT_MARGIN_BYTES = 1024 * 1024
 # Output that would take longer than this to drain at the rate the stream carries it cannot drain
 # soon: the rest goes to the spool (at Lambda's 2 MB/s, a backlog of 4 MB).

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     HERMETIC_SETTINGS,
     TEST_CREDENTIALS,
+    AwsCallRecorder,
     Beacon,
     free_port,
     from_the_callers_shell,
@@ -24,6 +25,7 @@ from tests.helpers import (
     state_dir,
     wait_for_port,
 )
+from tests.helpers.iam import documented, violations
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -158,3 +160,18 @@ def one_shot_path(request: pytest.FixtureRequest, home: Path, tmp_path_factory: 
         yield "agent"
     finally:
         run_lambdash("agent", "stop")
+
+
+@pytest.fixture(autouse=True)
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsCallRecorder]:
+    """Every AWS call lambdash makes in this process during the test, held to the permissions it documents.
+
+    The deployer's calls are held to the README's table of what the deployer needs,
+    a user's to what a user of the function needs, the handler's to the function's
+    role (see ``tests/helpers/iam.py``); one that needs more fails the test.
+    """
+    recorder = AwsCallRecorder()
+    recorder.install(monkeypatch)
+    yield recorder
+    problems = violations(recorder.calls, documented())
+    assert not problems, "AWS calls that need permissions the README does not list:\n" + "\n".join(problems)

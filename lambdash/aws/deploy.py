@@ -42,9 +42,16 @@ _S3_PERMISSIONS = {
     "DeleteObjects": "s3:DeleteObject and s3:DeleteObjectVersion",
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 }
-# Lambda answers these while a new role is not yet visible to it (IAM is eventually consistent).
-_ROLE_NOT_READY = ("cannot be assumed by Lambda", "does not have permissions to call")
-ROLE_PROPAGATION_SECONDS = 30.0
+# Lambda answers these while a new role is not yet visible to it, or to KMS when the function's environment has a
+# customer key (IAM is eventually consistent): each phrase of one message.
+_ROLE_NOT_READY = (
+    ("cannot be assumed by Lambda",),
+    ("does not have permissions to call",),
+    ("invalid for CreateGrant", "not refer to a valid principal"),
+)
+# Usually a few seconds, at times more than a minute.
+ROLE_PROPAGATION_SECONDS = 120.0
+ROLE_RETRY_MAX_DELAY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,12 +78,14 @@ class DeployClient:
         *,
         clients: dict[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.target = target
         self._clients: dict[str, Any] = dict(clients or {})
         self._session: Any = None
         self._sleep = sleep
+        self._clock = clock
         self.on_progress = on_progress or (lambda message: None)
 
     # -- plumbing --------------------------------------------------------------------------------------------------
@@ -342,10 +351,25 @@ class DeployClient:
     # -- Lambda function -------------------------------------------------------------------------------------------
 
     def get_function(self, name: str) -> dict[str, Any] | None:
-        """``Configuration`` and ``Tags`` of the function, or None when it does not exist."""
+        """``Configuration`` and ``Tags`` of the function, or None when it does not exist.
+
+        GetFunction answers the tags only to a caller allowed lambda:ListTags; to
+        another it answers ``TagsError`` instead, and a function read without its tags
+        would look like one lambdash did not make.
+        """
         answer = self._call("lambda", "get_function", f"function {name}", missing=("ResourceNotFoundException",),
                             FunctionName=name)
-        return None if answer is None else {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
+        if answer is None:
+            return None
+        if "TagsError" in answer:
+            error = answer["TagsError"]
+            code, message = error.get("ErrorCode", ""), error.get("Message", "")
+            if code in ACCESS_DENIED_CODES or "not authorized" in message:
+                raise TransportError(
+                    f"access denied: these credentials may not call lambda:ListTags (on function {name}), so lambdash "
+                    "cannot tell whether it made the function; grant lambda:ListTags to the identity that deploys")
+            raise TransportError(f"lambda:ListTags on function {name} failed: {code or 'error'}: {message}")
+        return {"Configuration": answer["Configuration"], "Tags": answer.get("Tags", {})}
 
     def get_function_configuration(self, function: str) -> dict[str, Any]:
         """The configuration of any function (by name or ARN), e.g. the one a twin is like.
@@ -445,29 +469,24 @@ class DeployClient:
         return names
 
     def _with_new_role(self, method: str, spec: dict[str, Any]) -> None:
-        """Retry while Lambda cannot yet assume a role IAM has only just created or changed."""
+        """Retry, backing off, while Lambda (or KMS) cannot yet use a role IAM has only just created or changed."""
         client = self._client("lambda")
-        waited, delay = 0.0, 1.0
+        started, delay = self._clock(), 1.0
         while True:
             try:
                 getattr(client, method)(**spec)
                 return
             except botocore.exceptions.ClientError as problem:
-                error = problem.response.get("Error", {})
-                not_ready = error.get("Code") == "InvalidParameterValueException" and any(
-                    text in error.get("Message", "") for text in _ROLE_NOT_READY
-                )
-                if not not_ready:
+                message = problem.response.get("Error", {}).get("Message", "")
+                if not any(all(phrase in message for phrase in phrases) for phrases in _ROLE_NOT_READY):
                     raise self._deploy_error(client, method, f"function {spec['FunctionName']}", problem) from None
+                waited = self._clock() - started
                 if waited >= ROLE_PROPAGATION_SECONDS:
                     raise TransportError(
-                        f"Lambda still cannot assume role {spec.get('Role')} after {waited:.0f} s: "
-                        f"{error.get('Message')}"
-                    ) from None
+                        f"Lambda still cannot use role {spec.get('Role')} after {waited:.0f} s: {message}") from None
                 self.on_progress(f"waiting for IAM to make the new role usable by Lambda ({waited:.0f} s so far)")
-                self._sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 8.0)
+                self._sleep(min(delay, ROLE_PROPAGATION_SECONDS - waited))
+                delay = min(delay * 2, ROLE_RETRY_MAX_DELAY_SECONDS)
             except Exception as problem:
                 raise translate(problem, spec["FunctionName"]) from None
 

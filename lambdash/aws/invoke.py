@@ -8,6 +8,7 @@ throttling (429) and a connection that could not be opened.
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,12 @@ from lambdash.errors import TransportError
 RETRY_ATTEMPTS = 8
 # How long a connection opened ahead of the next invoke may take (the agent waits meanwhile).
 CONNECT_AHEAD_SECONDS = 2.0
+# A buffered invoke is silent until the command ends (up to 900 s), and a NAT gateway forgets a connection idle
+# for 350 s: TCP keepalive probes after a minute of silence keep it known. botocore's tcp_keepalive alone waits
+# the system's idle time first (two hours on Linux and macOS).
+KEEPALIVE_IDLE_SECONDS = 60
+KEEPALIVE_INTERVAL_SECONDS = 30
+KEEPALIVE_PROBES = 5
 # What an endpoint without the streaming API answers (LocalStack, RIE, older emulators).
 _NO_SUCH_OPERATION = frozenset({"UnknownOperationException", "UnknownOperation", "NotImplemented",
                                 "InvalidAction", "UnsupportedOperation"})
@@ -102,6 +109,25 @@ class InvokeResponse:
     throttles: int = 0
 
 
+def probe_idle_connections(client: Any) -> None:
+    """Make the client's connections send keepalive probes after ``KEEPALIVE_IDLE_SECONDS`` of silence.
+
+    botocore has no setting for the idle time, so it goes into the socket options its
+    connections are opened with (the list its pools share), next to SO_KEEPALIVE.
+    """
+    options = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None), "_socket_options", None)
+    if not isinstance(options, list):
+        return
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)  # Linux, macOS
+    wanted = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for option, value in ((idle, KEEPALIVE_IDLE_SECONDS),
+                          (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL_SECONDS),
+                          (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES)):
+        if option is not None:
+            wanted.append((socket.IPPROTO_TCP, option, value))
+    options.extend(option for option in wanted if option not in options)
+
+
 class LambdaClient:
     """Invoke one function, with errors turned into one-line lambdash errors."""
 
@@ -124,6 +150,7 @@ class LambdaClient:
                 client = session.client("lambda", endpoint_url=target.endpoint_url, config=config)
             except botocore.exceptions.NoRegionError:
                 raise translate(botocore.exceptions.NoRegionError(), target.function) from None
+            probe_idle_connections(client)
         self._client = client
 
     @property

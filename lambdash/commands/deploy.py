@@ -31,11 +31,12 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Create or update, idempotently, everything the lambdash function needs:
   - an IAM role lambdash-NAME-role that only Lambda may assume, with
-    AWSLambdaBasicExecutionRole, an inline policy allowing s3:PutObject, GetObject and
-    DeleteObject on BUCKET/lambdash/* only, and AWSLambdaVPCAccessExecutionRole in a VPC;
+    AWSLambdaBasicExecutionRole, an inline policy allowing s3:PutObject, GetObject,
+    DeleteObject and AbortMultipartUpload on BUCKET/lambdash/* only and GetBucketLocation
+    on the bucket, and AWSLambdaVPCAccessExecutionRole in a VPC;
   - unless --no-bucket, the spill bucket (default lambdash-ACCOUNT-REGION) with public
     access fully blocked, SSE-S3 encryption and a rule expiring lambdash/ after 1 day;
-  - the function NAME running the handler zip (handler.app.handle), with LAMBDASH_BUCKET
+  - the function NAME running the handler zip (lambdash_handler.app.handle), with LAMBDASH_BUCKET
     and LAMBDASH_PREFIX set; no function URL and no resource policy.
 Everything is tagged lambdash=managed. A second run changes nothing and says so.
 Then run commands with: lambdash -f NAME COMMAND
@@ -57,7 +58,7 @@ The deploying identity needs (the README lists them by command):
   s3:    ListBucket CreateBucket GetBucketTagging PutBucketTagging
          GetBucketPublicAccessBlock PutBucketPublicAccessBlock GetEncryptionConfiguration
          PutEncryptionConfiguration GetLifecycleConfiguration PutLifecycleConfiguration
-  lambda: GetFunction GetFunctionUrlConfig GetPolicy CreateFunction UpdateFunctionCode
+  lambda: GetFunction ListTags GetFunctionUrlConfig GetPolicy CreateFunction UpdateFunctionCode
          UpdateFunctionConfiguration TagResource DeleteFunctionUrlConfig RemovePermission
   ec2:   DescribeSubnets DescribeSecurityGroups DescribeVpcs (with --subnet only)
 With --like FUNCTION, also:

@@ -17,7 +17,11 @@ VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 EFS_CLIENT_POLICY = "AmazonElasticFileSystemClientReadWriteAccess"
 SPILL_POLICY_NAME = "lambdash-spill"
 LIFECYCLE_RULE_ID = "lambdash-expire-spills"
-SPILL_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+# On the objects under the prefix: write a spill (multipart too), read and delete what comes through the bucket,
+# and abort a spill that could not finish in time (parts not aborted are billed until the lifecycle rule runs).
+SPILL_ACTIONS = ("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+# On the bucket itself: learn its region, so presigned URLs name it (a bucket may be in another region).
+SPILL_BUCKET_ACTIONS = ("s3:GetBucketLocation",)
 # Sessions (see contract.session): the function role's inline policy for its session queues and the
 # credentials it hands out, and the session role's, which may only send to session queues.
 SESSIONS_POLICY_NAME = "lambdash-sessions"
@@ -46,15 +50,23 @@ def trust_policy() -> dict[str, Any]:
     }
 
 
-def spill_policy(resource: Any) -> dict[str, Any]:
-    """Put, get and delete objects under one prefix; ``resource`` may be a CloudFormation expression."""
+def spill_policy(objects: Any, bucket: Any) -> dict[str, Any]:
+    """Objects under one prefix (``objects``), and the bucket's location (``bucket``, its ARN).
+
+    Either may be a CloudFormation expression.
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "SpillObjects",
             "Effect": "Allow",
             "Action": list(SPILL_ACTIONS),
-            "Resource": resource,
+            "Resource": objects,
+        }, {
+            "Sid": "SpillBucketRegion",
+            "Effect": "Allow",
+            "Action": list(SPILL_BUCKET_ACTIONS),
+            "Resource": bucket,
         }],
     }
 

@@ -163,10 +163,11 @@ class DeploySettings:
 
     @property
     def spill_policy(self) -> dict[str, Any] | None:
-        """The role's spill policy: objects under the prefix of the spill bucket, nothing else."""
+        """The role's only inline policy: objects under the prefix of the spill bucket, and the bucket's region."""
         if self.bucket is None:
             return None
-        return spill_policy(f"arn:{self.partition}:s3:::{self.bucket}/{self.prefix}/*")
+        bucket = f"arn:{self.partition}:s3:::{self.bucket}"
+        return spill_policy(f"{bucket}/{self.prefix}/*", bucket)
 
     @property
     def session_role_arn(self) -> str:
@@ -303,7 +304,8 @@ class FunctionReference:
     def matches(self, arn: str) -> bool:
         """Whether a function ARN (as a twin's tag holds it) is this function."""
         other = FunctionReference.parse(arn)
-        if other is None or (other.name, other.qualifier) != (self.name, self.qualifier):
+        # $LATEST is the function itself, unqualified (and a tag records it so).
+        if other is None or (other.name, other.qualifier or "$LATEST") != (self.name, self.qualifier or "$LATEST"):
             return False
         return all(mine is None or mine == theirs for mine, theirs in
                    ((self.region, other.region), (self.account, other.account)))

@@ -11,6 +11,7 @@ layers, a borrowed role) is recorded as a short digest.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -32,6 +33,20 @@ ORIGINAL_RECORD_TAG_KEY = "lambdash:like-record"
 # A twin with its original's code (--with-code): the CodeSha256 of that code when it was copied.
 CODE_OF_TAG_KEY = "lambdash:like-code"
 TWIN_RECORD_TAG_KEY = "lambdash:twin"
+# Lambda's tag values: at most 256 of letters, spaces, digits and these ([\p{L}\p{Z}\p{N}_.:/=+\-@]*).
+TAG_VALUE_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_VALUE_MAX_CHARACTERS = 256
+
+
+def is_valid_tag_value(value: str) -> bool:
+    """Whether Lambda takes ``value`` as a tag value."""
+    return len(value) <= TAG_VALUE_MAX_CHARACTERS and all(
+        character in TAG_VALUE_PUNCTUATION or unicodedata.category(character)[0] in "LZN" for character in value)
+
+
+def function_arn_tag(arn: str) -> str:
+    """A function's ARN as a tag value: ``NAME:$LATEST`` is the function itself, and a tag value holds no ``$``."""
+    return arn.removesuffix(":$LATEST")
 
 
 def encode_record(fields: Mapping[str, str]) -> str:

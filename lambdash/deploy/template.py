@@ -138,7 +138,9 @@ def build_template(
             },
         }
         spill_objects = {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{SpillBucket}}/{options.prefix}/*"}
-        role_properties["Policies"] = [{"PolicyName": SPILL_POLICY_NAME, "PolicyDocument": spill_policy(spill_objects)}]
+        spill_bucket = {"Fn::GetAtt": ["SpillBucket", "Arn"]}
+        role_properties["Policies"] = [{"PolicyName": SPILL_POLICY_NAME,
+                                        "PolicyDocument": spill_policy(spill_objects, spill_bucket)}]
         variables[ENV_BUCKET] = {"Ref": "SpillBucket"}
         variables[ENV_PREFIX] = options.prefix
         outputs["SpillBucket"] = {"Value": {"Ref": "SpillBucket"}}

@@ -38,6 +38,7 @@ from lambdash.deploy.tags import (
     ORIGINAL_RECORD_TAG_KEY,
     TWIN_RECORD_TAG_KEY,
     decode_record,
+    function_arn_tag,
     original_record,
     twin_record,
 )
@@ -161,7 +162,7 @@ def twin_settings(
         environment_copied=copy_environment,
         kms_key_arn=original.kms_key_arn if copy_environment else None,
         execution_role_arn=original.role_arn if options.with_role else None,
-        twin_of=original.arn,
+        twin_of=function_arn_tag(original.arn),
         original_record=original_record(original),
         code_of=original.code_sha256 if options.with_code else None,
         code_handler=(original.handler or None) if options.with_code else None,

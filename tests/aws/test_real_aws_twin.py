@@ -63,3 +63,15 @@ def test_a_twin_runs_where_its_function_runs_and_follows_it(original: str) -> No
     assert removed.returncode == 0, removed.stderr.decode()
     still = run_lambdash("-f", original, "echo still here", timeout=120)
     assert (still.returncode, still.stdout) == (0, b"still here\n")
+
+
+def test_a_twin_of_function_latest_deploys(original: str) -> None:
+    """``--like NAME:$LATEST``: its tags record the function's own ARN (a Lambda tag value holds no ``$``)."""
+    like = f"{original}:$LATEST"
+    done = run_lambdash("deploy", "--like", like)
+    assert done.returncode == 0, done.stderr.decode()
+    again = run_lambdash("deploy", "--like", like)
+    assert again.stdout.splitlines()[-1] == b"no change: everything is up to date"
+    assert run_lambdash("status", "--like", like, timeout=120).returncode == 0
+    removed = run_lambdash("destroy", "--like", like, "--yes")
+    assert removed.returncode == 0, removed.stderr.decode()

@@ -18,7 +18,8 @@ from tests.helpers.environment import (
     hermetic_environment,
     state_dir,
 )
-from tests.helpers.handler import FakeContext
+from tests.helpers.handler import FakeContext, unpack_as_lambda_does
+from tests.helpers.iam import AwsCallRecorder
 from tests.helpers.live import LiveLambdash
 from tests.helpers.processes import embedded_s3_children, still_running
 from tests.helpers.serve import serving
@@ -30,6 +31,7 @@ __all__ = [
     "LAMBDASH",
     "ROOT",
     "TEST_CREDENTIALS",
+    "AwsCallRecorder",
     "Beacon",
     "FakeContext",
     "LiveLambdash",
@@ -46,6 +48,7 @@ __all__ = [
     "serving",
     "state_dir",
     "still_running",
+    "unpack_as_lambda_does",
     "wait_for_port",
     "wait_until",
 ]

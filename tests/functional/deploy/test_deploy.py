@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from lambdash.errors import ConfigError, TransportError
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda
 from lambdash.terminal import Terminal
+from tests.helpers import unpack_as_lambda_does
 
 ACCOUNT = "123456789012"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -135,9 +135,13 @@ def test_deploy_creates_every_resource_with_exact_settings(run: Run, names: tupl
     assert [policy["PolicyArn"] for policy in attached] == [BASIC]
     assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == ["lambdash-sessions", "lambdash-spill"]
     spill = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="lambdash-spill")["PolicyDocument"]
-    assert spill["Statement"] == [{"Sid": "SpillObjects", "Effect": "Allow",
-                                   "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-                                   "Resource": f"arn:aws:s3:::{bucket}/lambdash/*"}]
+    assert spill["Statement"] == [
+        {"Sid": "SpillObjects", "Effect": "Allow",
+         "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+         "Resource": f"arn:aws:s3:::{bucket}/lambdash/*"},
+        {"Sid": "SpillBucketRegion", "Effect": "Allow", "Action": ["s3:GetBucketLocation"],
+         "Resource": f"arn:aws:s3:::{bucket}"},
+    ]
 
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
@@ -445,14 +449,6 @@ def test_destroy_keeps_a_bucket_another_function_spills_to(run: Run, moto_url: s
     assert bucket not in [item["Name"] for item in client("s3", moto_url).list_buckets()["Buckets"]]
 
 
-def unpack_as_lambda_does(zip_bytes: bytes, task_root: Path) -> None:
-    """Unpack with each entry's mode, as Lambda does (zipfile alone would drop the run bits)."""
-    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-        archive.extractall(task_root)
-        for entry in archive.infolist():
-            (task_root / entry.filename).chmod((entry.external_attr >> 16) & 0o777)
-
-
 def test_the_deployed_zip_runs_in_the_local_lambda(tmp_path: Path) -> None:
     """The artifact needs nothing but the standard library and boto3: unpack it and invoke it."""
     task_root = tmp_path / "task"
@@ -551,37 +547,74 @@ def test_a_bucket_someone_else_holds_is_refused_while_planning() -> None:
         prepare_deploy(deploy_client, DeployOptions(name="shell", bucket="popular-name"), "sha")
 
 
-def test_lambda_not_yet_seeing_a_new_role_is_retried_with_a_message() -> None:
+class FakeClock:
+    """A clock that moves only when slept on: deploy's waits, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
+# What Lambda answers, with --with-env and a customer key, while KMS does not yet know the new role.
+KMS_NOT_READY = ("Lambda was unable to configure access to your environment variables because the KMS key is invalid "
+                 "for CreateGrant. Please check your KMS key settings. KMS Exception: InvalidArnException KMS Message: "
+                 "ARN does not refer to a valid principal: arn:aws:iam::123456789012:role/lambdash-shell-role")
+
+
+@pytest.mark.parametrize("message", [NOT_ASSUMABLE, KMS_NOT_READY])
+def test_lambda_not_yet_seeing_a_new_role_is_retried_with_a_message(message: str) -> None:
     lam, stubber = stubbed("lambda")
     for _ in range(2):
         stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
-                                 service_message="The role defined for the function cannot be assumed by Lambda.",
-                                 http_status_code=400)
+                                 service_message=message, http_status_code=400)
     stubber.add_response("create_function", {"FunctionName": "shell"})
     stubber.add_response("get_function", {"Configuration": {"FunctionName": "shell", "State": "Active"}})
-    sleeps: list[float] = []
+    clock = FakeClock()
     messages: list[str] = []
     deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
-                                 sleep=sleeps.append, on_progress=messages.append)
+                                 sleep=clock.sleep, clock=clock, on_progress=messages.append)
     deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
     stubber.assert_no_pending_responses()
-    assert sleeps == [1.0, 2.0]
+    assert clock.sleeps == [1.0, 2.0]
     assert messages == ["waiting for IAM to make the new role usable by Lambda (0 s so far)",
                         "waiting for IAM to make the new role usable by Lambda (1 s so far)"]
 
 
-def test_a_role_lambda_never_sees_gives_up_after_about_30_seconds() -> None:
+def test_a_role_lambda_never_sees_is_waited_for_two_minutes_backing_off() -> None:
     lam, stubber = stubbed("lambda")
-    for _ in range(8):
+    for _ in range(16):
         stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
-                                 service_message="The role defined for the function cannot be assumed by Lambda.",
-                                 http_status_code=400)
-    sleeps: list[float] = []
+                                 service_message=KMS_NOT_READY, http_status_code=400)
+    clock = FakeClock()
     deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
-                                 sleep=sleeps.append)
-    with pytest.raises(TransportError, match=r"^Lambda still cannot assume role arn:aws:iam::1:role/r after 31 s"):
+                                 sleep=clock.sleep, clock=clock)
+    with pytest.raises(TransportError) as caught:
         deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
-    assert sum(sleeps) == 31
+    assert caught.value.message == f"Lambda still cannot use role arn:aws:iam::1:role/r after 120 s: {KMS_NOT_READY}"
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, *[10.0] * 10, 5.0]
+    stubber.assert_no_pending_responses()
+
+
+def test_a_kms_key_that_is_itself_invalid_is_not_waited_for() -> None:
+    lam, stubber = stubbed("lambda")
+    stubber.add_client_error("create_function", service_error_code="InvalidParameterValueException",
+                             service_message="Lambda was unable to configure access to your environment variables "
+                                             "because the KMS key is invalid for CreateGrant. KMS Exception: "
+                                             "KMSInvalidStateException", http_status_code=400)
+    clock = FakeClock()
+    deploy_client = DeployClient(Target(function="shell", region="us-east-1"), clients={"lambda": lam},
+                                 sleep=clock.sleep, clock=clock)
+    with pytest.raises(TransportError, match=r"^lambda:CreateFunction on function shell failed: "):
+        deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
+    assert clock.sleeps == []
 
 
 def _identity() -> Any:
@@ -612,3 +645,25 @@ def test_a_function_that_fails_to_start_is_one_line() -> None:
     with pytest.raises(TransportError) as caught:
         deploy_client.create_function({"FunctionName": "shell", "Role": "arn:aws:iam::1:role/r", "Code": {}})
     assert caught.value.message == "function shell did not become ready: The subnet ran out of IP addresses"
+
+
+def test_tags_withheld_for_want_of_list_tags_are_an_error_naming_that_permission() -> None:
+    """GetFunction answers TagsError, not Tags, to a caller without lambda:ListTags: never read as "not lambdash's"."""
+    sts, sts_stubber = stubbed("sts")
+    sts_stubber.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev",
+                                                     "UserId": "AIDA"})
+    iam, iam_stubber = stubbed("iam")
+    iam_stubber.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404)
+    lam, lambda_stubber = stubbed("lambda")
+    lambda_stubber.add_response("get_function", {
+        "Configuration": {"FunctionName": "shell", "FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:shell"},
+        "TagsError": {"ErrorCode": "AccessDeniedException", "Message": (
+            f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: lambda:ListTags")},
+    })
+    deploy_client = DeployClient(Target(function="shell", region="us-east-1"),
+                                 clients={"sts": sts, "iam": iam, "lambda": lam})
+    with pytest.raises(TransportError) as caught:
+        prepare_deploy(deploy_client, DeployOptions(name="shell", use_bucket=False), "sha")
+    assert caught.value.message == (
+        "access denied: these credentials may not call lambda:ListTags (on function shell), so lambdash cannot tell "
+        "whether it made the function; grant lambda:ListTags to the identity that deploys")

@@ -86,8 +86,13 @@ def test_the_resources_are_deploys() -> None:
         {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"}, SESSION_ROLE]
     assert policy["PolicyName"] == "lambdash-spill"
     assert policy["PolicyDocument"]["Statement"] == [{
-        "Sid": "SpillObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${SpillBucket}/lambdash/*"}}]
+        "Sid": "SpillObjects", "Effect": "Allow",
+        "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${SpillBucket}/lambdash/*"},
+    }, {
+        "Sid": "SpillBucketRegion", "Effect": "Allow", "Action": ["s3:GetBucketLocation"],
+        "Resource": {"Fn::GetAtt": ["SpillBucket", "Arn"]},
+    }]
 
     function = resources["Function"]["Properties"]
     assert {key: function[key] for key in ("Runtime", "Handler", "Architectures", "MemorySize", "Timeout",

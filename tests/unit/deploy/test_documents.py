@@ -18,8 +18,13 @@ def test_the_spill_policy_covers_the_prefix_of_the_bucket_only() -> None:
     policy = settings(bucket="spills", prefix="lambdash").spill_policy
     assert policy == {"Version": "2012-10-17", "Statement": [{
         "Sid": "SpillObjects", "Effect": "Allow",
-        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        # Abort too: a spill stopped at the deadline must not leave parts billed until the lifecycle rule runs.
+        "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
         "Resource": "arn:aws:s3:::spills/lambdash/*",
+    }, {
+        # Its region, for presigned URLs that name it: the bucket may be in another region than the function.
+        "Sid": "SpillBucketRegion", "Effect": "Allow", "Action": ["s3:GetBucketLocation"],
+        "Resource": "arn:aws:s3:::spills",
     }]}
     assert settings(bucket=None).spill_policy is None
     assert present(settings(partition="aws-cn").spill_policy)["Statement"][0]["Resource"].startswith("arn:aws-cn:s3:::")

@@ -134,12 +134,12 @@ def test_a_policy_returned_in_another_but_equal_form_is_no_change() -> None:
     wanted = settings()
     observed = as_deployed(wanted)
     spill_policy = present(wanted.spill_policy)
-    statement = dict(spill_policy["Statement"][0], Action=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+    statement = dict(spill_policy["Statement"][0], Action=list(reversed(spill_policy["Statement"][0]["Action"])))
     trust = {"Version": "2012-10-17", "Statement": {
         "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}}
     observed = replace(observed, role=replace(present(observed.role), trust_policy=trust,
-                                              inline_policies={"lambdash-spill": {**spill_policy,
-                                                                                  "Statement": [statement]},
+                                              inline_policies={"lambdash-spill": {**spill_policy, "Statement": [
+                                                  statement, spill_policy["Statement"][1]]},
                                                                "lambdash-sessions": wanted.sessions_policy}))
     assert change_of(plan_deploy(wanted, observed, SHA), ResourceKind.ROLE).action is Action.NO_CHANGE
 

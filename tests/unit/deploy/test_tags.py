@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lambdash.deploy.settings import FunctionReference
 from lambdash.deploy.tags import (
     decode_record,
     encode_record,
     function_tags,
+    is_valid_tag_value,
     original_record,
     settings_from_record,
     settings_record,
     twin_record,
 )
-from tests.unit.deploy.examples import make_twin, original, settings
+from tests.unit.deploy.examples import ARN, make_twin, original, settings
 
 
 def test_a_deploy_from_before_streaming_is_recorded_without_it() -> None:
@@ -39,7 +41,7 @@ def test_the_twin_tags_fit_lambda_limits() -> None:
     for key, value in function_tags(twin).items():
         assert len(key) <= 128
         assert len(value) <= 256, key
-        assert all(character.isalnum() or character in " _.:/=+-@" for character in value), value
+        assert is_valid_tag_value(value), value
 
 
 def test_every_record_is_read_back_by_the_one_codec() -> None:
@@ -51,3 +53,22 @@ def test_every_record_is_read_back_by_the_one_codec() -> None:
         assert encode_record(fields) == record
     assert decode_record("") == {}
     assert decode_record("memory=2048 stray") == {"memory": "2048", "stray": ""}
+
+
+def test_a_twin_of_a_function_named_with_latest_records_it_in_a_valid_tag() -> None:
+    """``--like orders:$LATEST``: Lambda's answer names ``orders:$LATEST``, and a tag value holds no ``$``."""
+    twin = make_twin(original(arn=f"{ARN}:$LATEST"))
+    tags = function_tags(twin)
+    assert [key for key, value in tags.items() if not is_valid_tag_value(value)] == []
+    assert tags["lambdash:like"] == ARN
+    reference = FunctionReference.parse("orders:$LATEST")
+    assert reference is not None
+    assert reference.matches(tags["lambdash:like"])
+    assert not reference.matches(f"{ARN}:live")
+
+
+def test_the_tag_value_check_is_lambdas() -> None:
+    assert is_valid_tag_value("runtime=python3.13 bucket=a.b-c_d prefix=x/y +@:é 日本")
+    assert not is_valid_tag_value("arn:aws:lambda:eu-west-1:1:function:f:$LATEST")
+    assert not is_valid_tag_value("a,b")
+    assert not is_valid_tag_value("x" * 257)

@@ -96,3 +96,39 @@ def test_records_stay_small(tmp_path: Path) -> None:
     output.finish({}, describe_spilled)
     sizes = [len(payload) for kind, payload in stream.records() if kind == STDOUT]
     assert sizes == [65536, 65536, 65536, 65536, 37856]
+
+
+class CountingStream:
+    """Takes bytes as fast as they come, reads the records as they arrive, and keeps only what they add up to."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.streamed = 0
+        self.result: dict[str, Any] | None = None
+        self._reader = RecordReader()
+
+    def __call__(self, data: bytes) -> None:
+        self.received += len(data)
+        for kind, payload in self._reader.feed(data):
+            if kind == STDOUT:
+                self.streamed += len(payload)
+            elif kind == RESULT:
+                self.result = json.loads(payload)
+
+
+def test_a_stream_never_passes_lambdas_200_mb_so_its_result_record_arrives(tmp_path: Path) -> None:
+    """Lambda documents 200 MB for a streamed response: 200,000,000 bytes, result record included."""
+    stream = CountingStream()
+    rest = {"stdout": tmp_path / "rest-out", "stderr": tmp_path / "rest-err"}
+    # No bucket: then only the deadline and the limit switch the stream, however the sender keeps up.
+    output = StreamedOutput(stream, rest, time.monotonic() + 600, can_spill=False)
+    total = 205_000_000
+    piece = bytes(1024 * 1024)
+    for start in range(0, total, len(piece)):
+        output("stdout", piece[:min(len(piece), total - start)])
+    output.finish({"ok": True}, describe_spilled)
+    assert stream.result is not None
+    assert stream.received <= 200_000_000
+    assert stream.result["stream_switch"] == "the stream reached its limit of 200000000 bytes"
+    assert stream.streamed == stream.result["stdout"]["streamed"]
+    assert stream.streamed + rest["stdout"].stat().st_size == total
