@@ -96,7 +96,7 @@ def test_the_first_one_shot_starts_the_agent_and_later_ones_go_through_it(runtim
     assert status["served"] == 2
     assert status["idle_timeout"] == 300
     assert status["socket"] == str(runtime_dir / "lambdash" / SOCKET_NAME)
-    assert [warm["target"] for warm in status["warm"]] == [f"lambdash ({served})"]
+    assert [warm["target"] for warm in status["warm"]] == [f"lambdash @ {served}"]
     assert status["warm"][0]["requests"] == 2
 
 
@@ -108,7 +108,7 @@ def test_functions_reached_the_same_way_share_one_warm_client(runtime_dir: Path,
     assert missing.stderr.startswith(b"lambdash: error: function 'other' not found")
     assert lambdash("-f", "lambdash", "--endpoint-url", served, "true").returncode == 0
     warm = wait_for_agent("the agent went away")["warm"]
-    assert [(entry["target"], entry["requests"]) for entry in warm] == [(f"lambdash, other ({served})", 3)]
+    assert [(entry["target"], entry["requests"]) for entry in warm] == [(f"lambdash, other @ {served}", 3)]
 
 
 def test_status_for_people_names_the_pid_socket_timeout_targets_and_requests(runtime_dir: Path, served: str) -> None:
@@ -124,7 +124,7 @@ def test_status_for_people_names_the_pid_socket_timeout_targets_and_requests(run
     assert re.fullmatch(r"  idle timeout  300 s \(idle for [0-9.]+ s\)", lines[2])
     assert lines[3] == "  requests      1 served, 0 in progress"
     assert lines[4] == "  warm targets  1"
-    assert re.fullmatch(rf"    lambdash \({re.escape(served)}\)  settings [0-9a-f]{{12}}  1 requests", lines[5])
+    assert re.fullmatch(rf"    lambdash @ {re.escape(served)}  settings [0-9a-f]{{12}}  1 requests", lines[5])
 
 
 def test_stop_ends_it_and_status_then_says_none_runs(runtime_dir: Path) -> None:

@@ -31,14 +31,15 @@ def test_a_deploy_that_stops_midway_names_the_fix_and_what_it_left(stock_moto_ur
     done = run_lambdash("deploy", "-f", name, "--bucket", bucket, "--endpoint-url", stock_moto_url,
                         env=TEST_CREDENTIALS)
     assert done.returncode == 255
-    errors = [line for line in done.stderr.decode().splitlines() if not line.startswith("lambdash: role ")
-              and not line.startswith("lambdash: bucket ")]
+    errors = [line for line in done.stderr.decode().splitlines()
+              if not line.startswith(("lambdash: role ", "lambdash: bucket ", "lambdash: sessions "))]
     options = f"-f {name} --region us-east-1 --endpoint-url {stock_moto_url}"
     assert errors == [
         f"lambdash: error: iam:AttachRolePolicy on role lambdash-{name}-role failed: Policy "
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole does not exist or is not attachable; "
         f"{stock_moto_url} has no AWS managed policies: for moto, start it with MOTO_IAM_LOAD_MANAGED_POLICIES=true",
-        f"  | deploy stopped midway and left behind what it created: bucket {bucket}, role lambdash-{name}-role; "
+        f"  | deploy stopped midway and left behind what it created: bucket {bucket}, sessions lambdash-session, "
+        f"role lambdash-{name}-role; "
         f"`lambdash destroy {options} --bucket {bucket}` removes it",
         f"  | once the cause is fixed, `lambdash deploy {options}` finishes the job",
     ]
