@@ -29,13 +29,20 @@ READ_BYTES = 64 * 1024
 CLOSE_GRACE_SECONDS = 5.0
 # The sandbox's end: connect, then copy stdin -> socket (half-close on EOF) and socket -> stdout until it ends.
 RELAY = """\
-import os, socket, sys, threading
+import errno, os, socket, sys, threading
+socks = len(sys.argv) > 3
 try:
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 except OSError as e:
+    if socks:
+        code = {errno.ECONNREFUSED: 5, errno.ENETUNREACH: 3, errno.EHOSTUNREACH: 4}.get(e.errno, 1)
+        code = 4 if isinstance(e, socket.gaierror) else 6 if isinstance(e, TimeoutError) else code
+        os.write(1, bytes([code]))
     sys.stderr.write("cannot connect to %s:%s: %s\\n" % (sys.argv[1], sys.argv[2], e.strerror or e))
     sys.exit(1)
 s.settimeout(None)
+if socks:
+    os.write(1, b"\\0")
 def up():
     while True:
         d = os.read(0, 65536)
@@ -76,28 +83,104 @@ class Forward:
         return f"[{self.host}]:{self.remote_port}" if ":" in self.host else f"{self.host}:{self.remote_port}"
 
 
-def relay_command(host: str, port: int) -> str:
-    """The session command that carries one connection to host:port."""
-    return f"exec python3 -u -c {shlex.quote(RELAY)} {shlex.quote(host)} {port}"
+def relay_command(host: str, port: int, *, socks: bool = False) -> str:
+    """The session command that carries one connection to host:port.
+
+    With ``socks``, its stdout starts with one byte: 0 once connected, else a SOCKS5 reply code.
+    """
+    return f"exec python3 -u -c {shlex.quote(RELAY)} {shlex.quote(host)} {port}{' socks' if socks else ''}"
+
+
+# SOCKS5 (RFC 1928): no authentication, CONNECT only.
+SOCKS_VERSION = 5
+SOCKS_GENERAL_FAILURE = 1
+SOCKS_HOST_UNREACHABLE = 4
+SOCKS_COMMAND_NOT_SUPPORTED = 7
+SOCKS_ADDRESS_NOT_SUPPORTED = 8
+
+
+class SocksRefused(Exception):
+    """A client's SOCKS request that gets a failure reply (or none: a broken greeting)."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _exactly(connection: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = connection.recv(count - len(data))
+        if not chunk:
+            raise SocksRefused(None)
+        data += chunk
+    return bytes(data)
+
+
+def socks_reply(code: int) -> bytes:
+    return bytes([SOCKS_VERSION, code, 0, 1, 0, 0, 0, 0, 0, 0])
+
+
+def socks_request(connection: socket.socket) -> tuple[str, int]:
+    """Read a SOCKS5 greeting and CONNECT request: (host, port); a name is left for the sandbox to resolve."""
+    version, count = _exactly(connection, 2)
+    methods = _exactly(connection, count)
+    if version != SOCKS_VERSION:
+        raise SocksRefused(None)
+    if 0 not in methods:
+        connection.sendall(bytes([SOCKS_VERSION, 0xFF]))
+        raise SocksRefused(None)
+    connection.sendall(bytes([SOCKS_VERSION, 0]))
+    version, command, _, kind = _exactly(connection, 4)
+    if kind == 1:
+        host = socket.inet_ntop(socket.AF_INET, _exactly(connection, 4))
+    elif kind == 3:
+        name = _exactly(connection, _exactly(connection, 1)[0])
+        if not name.isascii() or not name:  # names go as ASCII (IDNA's punycode)
+            raise SocksRefused(SOCKS_HOST_UNREACHABLE)
+        host = name.decode("ascii")
+    elif kind == 4:
+        host = socket.inet_ntop(socket.AF_INET6, _exactly(connection, 16))
+    else:
+        raise SocksRefused(SOCKS_ADDRESS_NOT_SUPPORTED)
+    port = int.from_bytes(_exactly(connection, 2), "big")
+    if version != SOCKS_VERSION or command != 1:
+        raise SocksRefused(SOCKS_COMMAND_NOT_SUPPORTED)
+    return host, port
 
 
 class _ToSocket:
     """A session's live output: stdout to the client's socket, stderr kept for the end."""
 
-    def __init__(self, connection: socket.socket) -> None:
+    def __init__(self, connection: socket.socket, *, socks: bool = False) -> None:
         self.connection = connection
         self.stderr = bytearray()
         self.broken = False
+        # With SOCKS, the relay's first byte is its connect's outcome: the client's reply.
+        self.awaiting_reply = socks
 
     def write(self, name: str, data: bytes) -> None:
         if name == "stderr":
             self.stderr += data
             return
+        if self.awaiting_reply and data:
+            self.awaiting_reply = False
+            self.reply(data[0])
+            data = data[1:]
         if self.broken:
             return
         try:
             self.connection.sendall(data)
         except OSError:
+            self.broken = True
+
+    def reply(self, code: int) -> None:
+        """The SOCKS reply for the connect's outcome; a failure ends what reaches the client."""
+        try:
+            self.connection.sendall(socks_reply(code))
+        except OSError:
+            self.broken = True
+        if code:
             self.broken = True
 
 
@@ -129,8 +212,11 @@ class Tunnel:
         self._listeners.append(listener)
         return listener
 
-    def serve(self, forward: Forward, listener: socket.socket) -> None:
-        """Accept connections on ``listener`` until it is closed, each carried in a thread of its own."""
+    def serve(self, forward: Forward | None, listener: socket.socket) -> None:
+        """Accept connections on ``listener`` until it is closed, each carried in a thread of its own.
+
+        With no ``forward``, each connection is a SOCKS5 client that says where it goes.
+        """
         while True:
             try:
                 connection, peer = listener.accept()
@@ -139,13 +225,32 @@ class Tunnel:
             with self._lock:
                 self._count += 1
                 number = self._count
-            threading.Thread(target=self._carry, args=(forward, connection, peer, number),
+            threading.Thread(target=self._accepted, args=(forward, connection, peer, number),
                              name=f"tunnel-{number}", daemon=True).start()
 
-    def _carry(self, forward: Forward, connection: socket.socket, peer: tuple[str, int], number: int) -> None:
-        label = f"connection {number} from {peer[0]}:{peer[1]} to {forward.remote}"
-        output = _ToSocket(connection)
-        session = self.make_session(relay_command(forward.host, forward.remote_port), output)
+    def _accepted(self, forward: Forward | None, connection: socket.socket, peer: tuple[str, int],
+                  number: int) -> None:
+        output = _ToSocket(connection, socks=forward is None)
+        try:
+            if forward is None:
+                try:
+                    host, port = socks_request(connection)
+                except (SocksRefused, OSError) as refused:
+                    if isinstance(refused, SocksRefused) and refused.code is not None:
+                        output.reply(refused.code)
+                    return
+                forward = Forward(bind="", port=0, host=host, remote_port=port)
+            self._carry(forward, output, f"connection {number} from {peer[0]}:{peer[1]} to {forward.remote}")
+        finally:
+            if output.awaiting_reply:
+                output.reply(SOCKS_GENERAL_FAILURE)
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def _carry(self, forward: Forward, output: _ToSocket, label: str) -> None:
+        command = relay_command(forward.host, forward.remote_port, socks=output.awaiting_reply)
+        session = self.make_session(command, output)
         started = time.monotonic()
         try:
             with self._lock:
@@ -157,7 +262,7 @@ class Tunnel:
             except LambdashError as problem:
                 self.notice(f"{label}: {problem.message}")
                 return
-            reader = threading.Thread(target=self._upload, args=(connection, session), daemon=True)
+            reader = threading.Thread(target=self._upload, args=(output.connection, session), daemon=True)
             reader.start()
             try:
                 result = session.wait()
@@ -176,9 +281,6 @@ class Tunnel:
         finally:
             with self._lock:
                 self._sessions.discard(session)
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
 
     @staticmethod
     def _upload(connection: socket.socket, session: InteractiveSession) -> None:

@@ -11,7 +11,9 @@ import hashlib
 import http.client
 import http.server
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -136,6 +138,64 @@ def test_a_route_the_function_cannot_reach_is_said_in_one_line(endpoint: str) ->
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"lambdash: error: 127.0.0.1:{closed} is not reachable from the function: refused")
+
+
+def _socks_connect(port: int, host: bytes, to: int) -> tuple[socket.socket, int]:
+    """A SOCKS5 CONNECT to a domain name (resolved by the sandbox) through the proxy: the socket and its reply code."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=90)
+    client.sendall(b"\x05\x01\x00")
+    assert client.recv(2) == b"\x05\x00"
+    client.sendall(b"\x05\x01\x00\x03" + bytes([len(host)]) + host + to.to_bytes(2, "big"))
+    reply = bytearray()
+    while len(reply) < 10:
+        chunk = client.recv(10 - len(reply))
+        assert chunk, f"the proxy closed after {bytes(reply)!r}"
+        reply += chunk
+    return client, reply[1]
+
+
+def test_socks_carries_several_downloads_at_once_exact(endpoint: str, http_port: int) -> None:
+    port = free_port()
+    with LiveLambdash("--endpoint-url", endpoint, "socks", str(port)) as proxy:
+        proxy.wait_for_stderr(f"SOCKS5 on 127.0.0.1:{port}".encode(), timeout=90)
+        digests: list[str] = []
+
+        def fetch() -> None:
+            client, code = _socks_connect(port, b"localhost", http_port)
+            assert code == 0
+            client.sendall(b"GET /blob HTTP/1.0\r\n\r\n")
+            received = bytearray()
+            while chunk := client.recv(65536):
+                received += chunk
+            client.close()
+            digests.append(hashlib.sha256(bytes(received).split(b"\r\n\r\n", 1)[1]).hexdigest())
+
+        fetchers = [threading.Thread(target=fetch) for _ in range(4)]
+        for fetcher in fetchers:
+            fetcher.start()
+        for fetcher in fetchers:
+            fetcher.join(timeout=120)
+        assert digests == [hashlib.sha256(BLOB).hexdigest()] * 4, bytes(proxy.stderr)
+        # A port nothing listens on: the SOCKS reply says "connection refused" (5).
+        client, code = _socks_connect(port, b"127.0.0.1", free_port())
+        client.close()
+        assert code == 5
+        proxy.interrupt()
+        assert proxy.finish() == 130
+    wait_until(lambda: not _relays(), timeout=30, message=lambda: f"relays left: {_relays()}")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_through_socks_with_remote_names(endpoint: str, http_port: int) -> None:
+    port = free_port()
+    with LiveLambdash("--endpoint-url", endpoint, "socks", str(port)) as proxy:
+        proxy.wait_for_stderr(f"SOCKS5 on 127.0.0.1:{port}".encode(), timeout=90)
+        curl = subprocess.run(["curl", "-sS", "--noproxy", "", "--socks5-hostname", f"127.0.0.1:{port}",
+                               f"http://localhost:{http_port}/blob"], capture_output=True, timeout=120)
+        assert curl.returncode == 0, curl.stderr
+        assert hashlib.sha256(curl.stdout).hexdigest() == hashlib.sha256(BLOB).hexdigest()
+        proxy.interrupt()
+        assert proxy.finish() == 130
 
 
 @pytest.mark.parametrize("spec", ["8080", "8080:host", "1:host:2:3", "0:host:80", "80:host:99999", "a:b:c:d:e"])
