@@ -204,3 +204,24 @@ def test_a_bad_forward_is_a_usage_error(spec: str) -> None:
     assert result.returncode == 255
     assert result.stderr.decode().startswith("lambdash: error: bad ")
     assert len(result.stderr.decode().splitlines()) == 1
+
+
+def test_a_connection_cut_by_the_time_limit_is_said_and_the_next_one_opens(endpoint: str, http_port: int) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog) and never answers
+    port, other = free_port(), free_port()
+    with LiveLambdash("--endpoint-url", endpoint, "forward", "--timeout", "2", f"{port}:127.0.0.1:{http_port}",
+                      f"{other}:127.0.0.1:{silent.getsockname()[1]}") as tunnel:
+        _ready(tunnel, port)
+        with socket.create_connection(("127.0.0.1", other), timeout=90) as idle:
+            tunnel.wait_for_stderr(b"was cut by the function's time limit after ", timeout=60)
+            assert idle.recv(1) == b""
+        line = next(text for text in bytes(tunnel.stderr).decode().splitlines() if "was cut" in text)
+        assert line.startswith("lambdash: connection 1 from 127.0.0.1:")
+        assert f"to 127.0.0.1:{silent.getsockname()[1]} was cut" in line
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+        connection.request("GET", "/blob")
+        assert connection.getresponse().status == 200
+        connection.close()
+        tunnel.interrupt()
+        assert tunnel.finish() == 130
+    silent.close()
