@@ -1,7 +1,7 @@
 """Tunnels: ``lambdash forward`` against a direct loopback connection.
 
 A loopback server sends SIZE bytes to each connection and closes it; the figures are
-the throughput of one connection and of 8 at once, and the connect latency (connect to
+the download throughput of one connection and of 8 at once, one upload's, and the connect latency (connect to
 first byte), through ``lambdash forward`` on ``lambdash serve`` and directly.
 
 It prints figures and asserts nothing: ``.venv/bin/python scripts/bench_tunnel.py [--repeat N] [--mb M]``.
@@ -32,6 +32,10 @@ class Sender(socketserver.BaseRequestHandler):
             return
         if first == b"1":
             self.request.sendall(b"x")
+        elif first == b"2":  # an upload: read to its end, then say so
+            while self.request.recv(65536):
+                pass
+            self.request.sendall(b"x")
         else:
             self.request.sendall(bytes(SIZE))
 
@@ -49,6 +53,17 @@ def fetch(port: int, ask: bytes = b"0") -> int:
         while chunk := connection.recv(65536):
             total += len(chunk)
     return total
+
+
+def upload(port: int) -> float:
+    """MB/s of one upload of SIZE bytes, to the server's answer after its end."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+        connection.sendall(b"2" + bytes(SIZE))
+        connection.shutdown(socket.SHUT_WR)
+        while connection.recv(65536):
+            pass
+    return SIZE / (time.perf_counter() - started) / 1e6
 
 
 def throughput(port: int, connections: int) -> float:
@@ -93,6 +108,7 @@ def main() -> int:
                     figures.setdefault(f"{label} 1", []).append(throughput(target, 1))
                     figures.setdefault(f"{label} {CONNECTIONS}", []).append(throughput(target, CONNECTIONS))
                     figures.setdefault(f"{label} latency", []).append(latency(target))
+                    figures.setdefault(f"{label} upload", []).append(upload(target))
         finally:
             tunnel.send_signal(signal.SIGINT)
             tunnel.wait(timeout=30)
@@ -101,6 +117,7 @@ def main() -> int:
     print(f"tunnel: lambdash forward on the local Lambda vs a direct loopback connection ({args.mb} MB each)")
     for name in ("1", str(CONNECTIONS)):
         print(f"    {name} connection(s): {median[f'tunnel {name}']:9.1f} MB/s vs {median[f'direct {name}']:9.1f} MB/s")
+    print(f"    upload, 1 connection: {median['tunnel upload']:9.1f} MB/s vs {median['direct upload']:9.1f} MB/s")
     connect = median["tunnel latency"]
     print(f"    connect to first byte: {connect * 1000:9.1f} ms vs {median['direct latency'] * 1000:9.2f} ms "
           f"{against_target(connect, '<= 1.0 s')}", flush=True)
