@@ -45,6 +45,8 @@ SUBCOMMANDS: dict[str, str] = {
     "inventory": "take, render or diff an inventory of the sandbox",
     "census": "run one command many times and survey the sandboxes that answer",
     "probe": "check the network from inside the sandbox: TCP, DNS, HTTP(S), AWS endpoints",
+    "forward": "carry local ports to HOST:PORT from inside the function's network, as ssh -L",
+    "socks": "a SOCKS5 proxy whose connections leave from inside the function's network, as ssh -D",
     "get": "copy a file out of the sandbox",
     "put": "copy a file into the sandbox",
     "agent": "the background agent that makes one-shots fast: status, start, stop",
