@@ -30,13 +30,12 @@ from lambdash.local.server import LocalLambda
 from lambdash.terminal import Terminal
 from lambdash_handler.app import respond
 from lambdash_handler.output_shaping import bucket_region, regional_s3_client
-from tests.helpers import AwsCallRecorder, FakeContext, unpack_as_lambda_does
+from tests.helpers import AwsCallRecorder, FakeContext, Run, unpack_as_lambda_does
 from tests.helpers.iam import DEPLOYER, FUNCTION, INVOKER, Grants, documented, operations, role_grants, violations
 
 DEPLOY = ("deploy (role)", "deploy (bucket)", "deploy (function)")
 DEPLOY_LIKE = (*DEPLOY, "deploy `--like FUNCTION`")
 
-Run = Callable[..., tuple[int, str, str]]
 
 
 def run_in(endpoint_url: str) -> Run:

@@ -6,7 +6,7 @@ Tests import from here; ``tests/conftest.py`` holds only fixtures and hooks.
 """
 
 from tests.helpers.beacon import Beacon
-from tests.helpers.cli import CALLERS_ENVIRON, LAMBDASH, run_as_caller, run_lambdash
+from tests.helpers.cli import CALLERS_ENVIRON, LAMBDASH, Run, run_as_caller, run_lambdash
 from tests.helpers.environment import (
     HERMETIC_SETTINGS,
     ROOT,
@@ -35,6 +35,7 @@ __all__ = [
     "Beacon",
     "FakeContext",
     "LiveLambdash",
+    "Run",
     "bucket_keys",
     "clean_environ",
     "closed_loopback_url",

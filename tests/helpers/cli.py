@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 # The environment pytest was started in, before any fixture cleaned it: only the opt-in real-AWS tests use it.
 CALLERS_ENVIRON: Mapping[str, str] = dict(os.environ)
 LAMBDASH = str(Path(sys.executable).parent / "lambdash")
+# lambdash run in this process: its arguments in, (exit status, stdout, stderr) out.
+Run = Callable[..., tuple[int, str, str]]
 
 
 def run_lambdash(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,

@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,12 @@ from lambdash.errors import ConfigError, TransportError
 from lambdash.local.function import FunctionConfig
 from lambdash.local.server import LocalLambda
 from lambdash.terminal import Terminal
-from tests.helpers import unpack_as_lambda_does
+from tests.helpers import Run, unpack_as_lambda_does
 
 ACCOUNT = "123456789012"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
 """deploy --like (a twin), its drift in status, and destroy, against a moto server on loopback.
 
-moto answers GetLayerVersion with ``Content.Location: "s3://"``, where AWS gives a
-presigned URL of the layer's zip. So this module runs a moto server of its own, in
-this process, made to answer as AWS does: the layers are published from its S3, and
-their Location is a presigned URL of that object on the same server. Everything else
-is moto as it is. Failures and what moto does not keep (FileSystemConfigs) go
-through botocore's Stubber.
+The layers are published from the S3 of ``moto_like_aws`` (see this folder's
+conftest), so their Location is a presigned URL, as on AWS. Everything else is moto
+as it is. Failures and what moto does not keep (FileSystemConfigs) go through
+botocore's Stubber.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +21,6 @@ import pytest
 from botocore.stub import Stubber
 
 from lambdash.aws.deploy import DeployClient
-from lambdash.cli import main
 from lambdash.config import Target
 from lambdash.deploy.deployer import prepare_twin
 from lambdash.deploy.executor import function_spec
@@ -32,8 +28,7 @@ from lambdash.deploy.package import build_zip
 from lambdash.deploy.settings import DeployOptions, FunctionReference
 from lambdash.deploy.twin import TwinOptions
 from lambdash.errors import ConfigError, TransportError
-from lambdash.terminal import Terminal
-from tests.helpers import TEST_CREDENTIALS
+from tests.helpers import Run
 
 ACCOUNT = "123456789012"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -41,55 +36,6 @@ VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 EFS = "arn:aws:iam::aws:policy/AmazonElasticFileSystemClientReadWriteAccess"
 SECRET = "s3cr3t-Value-9f1c"
 API_URL = "https://orders.example.invalid/api"
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(scope="module")
-def moto_like_aws() -> Iterator[str]:
-    """A moto server on a free loopback port whose layers have a Location to download, as on AWS."""
-    from moto.awslambda.models import LayerVersion
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        presigner = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                                 aws_access_key_id="testing", aws_secret_access_key="testing")
-        answer_of_moto = LayerVersion.get_layer_version
-
-        def get_layer_version(layer: Any) -> dict[str, Any]:
-            answer: dict[str, Any] = answer_of_moto(layer)
-            if "S3Bucket" in layer.content:
-                answer["Content"]["Location"] = presigner.generate_presigned_url(
-                    "get_object", Params={"Bucket": layer.content["S3Bucket"], "Key": layer.content["S3Key"]},
-                    ExpiresIn=600)
-            return answer
-
-        patch.setattr(LayerVersion, "get_layer_version", get_layer_version)
-        try:
-            yield url
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-def run(moto_like_aws: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """``lambdash ARGS`` in process against the moto server; returns (status, stdout, stderr)."""
-    for name, value in TEST_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-
-    def run_lambdash(*argv: str) -> tuple[int, str, str]:
-        stdout, stderr = io.BytesIO(), io.BytesIO()
-        terminal = Terminal(stdin=io.BytesIO(), stdout=stdout, stderr=stderr)
-        status = main(["--endpoint-url", moto_like_aws, *argv], terminal)
-        return status, stdout.getvalue().decode(), stderr.getvalue().decode()
-
-    return run_lambdash
-
 
 def client(service: str, url: str) -> Any:
     return boto3.client(service, endpoint_url=url, region_name="us-east-1",

@@ -1,9 +1,7 @@
 """deploy --like FUNCTION --with-code: the function's code beside lambdash's handler in its twin, against moto.
 
-moto answers GetFunction of a function made from S3 with a Location on AWS's own
-host, where AWS gives a presigned URL of the code. So this module runs a moto server
-of its own, in this process, whose Location is a presigned URL of the code's object
-on that same server (nothing here reaches beyond loopback).
+The functions are made from the S3 of ``moto_like_aws`` (see this folder's
+conftest), so GetFunction's Location is a presigned URL of the code, as on AWS.
 """
 
 from __future__ import annotations
@@ -11,67 +9,16 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from lambdash.cli import main
 from lambdash.deploy.function_code import FunctionCode, join_code
 from lambdash.deploy.package import build_zip, code_sha256
-from lambdash.terminal import Terminal
-from tests.helpers import TEST_CREDENTIALS
+from tests.helpers import Run
 
 ACCOUNT = "123456789012"
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(scope="module")
-def moto_with_code() -> Iterator[str]:
-    """A moto server on loopback whose GetFunction gives a downloadable Location of a function's code, as AWS does."""
-    from moto.awslambda.models import LambdaFunction
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        presigner = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                                 aws_access_key_id="testing", aws_secret_access_key="testing")
-        answer_of_moto = LambdaFunction.get_code
-
-        def get_code(function: Any) -> dict[str, Any]:
-            answer: dict[str, Any] = answer_of_moto(function)
-            if "S3Bucket" in function.code:
-                answer["Code"]["Location"] = presigner.generate_presigned_url(
-                    "get_object", Params={"Bucket": function.code["S3Bucket"], "Key": function.code["S3Key"]},
-                    ExpiresIn=600)
-            return answer
-
-        patch.setattr(LambdaFunction, "get_code", get_code)
-        try:
-            yield url
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-def run(moto_with_code: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    for name, value in TEST_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-
-    def run_lambdash(*argv: str) -> tuple[int, str, str]:
-        stdout, stderr = io.BytesIO(), io.BytesIO()
-        status = main(["--endpoint-url", moto_with_code, *argv], Terminal(stdin=io.BytesIO(), stdout=stdout,
-                                                                          stderr=stderr))
-        return status, stdout.getvalue().decode(), stderr.getvalue().decode()
-
-    return run_lambdash
-
-
 def client(service: str, url: str) -> Any:
     return boto3.client(service, endpoint_url=url, region_name="us-east-1", **{
         "aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
@@ -99,9 +46,9 @@ def make_function(url: str, files: dict[str, str]) -> tuple[str, bytes]:
 
 
 def test_with_code_puts_the_functions_files_beside_the_handler_and_status_follows_its_code(
-    run: Run, moto_with_code: str
+    run: Run, moto_like_aws: str
 ) -> None:
-    name, data = make_function(moto_with_code, {"app.py": "def handler(event, context):\n    return 42\n",
+    name, data = make_function(moto_like_aws, {"app.py": "def handler(event, context):\n    return 42\n",
                                                 "lib/helpers.py": "X = 1\n"})
     twin = f"lambdash-like-{name}"
     status, out, err = run("deploy", "--like", name, "--with-code", "--no-bucket")
@@ -110,7 +57,7 @@ def test_with_code_puts_the_functions_files_beside_the_handler_and_status_follow
            "REPL's :py imports it; its handler is app.handler" in out.splitlines()
     assert f"  permission   lambda:GetFunction on arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name} (its code)" \
         in out.splitlines()
-    lam = client("lambda", moto_with_code)
+    lam = client("lambda", moto_like_aws)
     config = lam.get_function_configuration(FunctionName=twin)
     joined = join_code(build_zip(), FunctionCode(name, "app.handler", code_sha256(data), data))
     assert config["CodeSha256"] == joined.sha256
@@ -133,7 +80,7 @@ def test_with_code_puts_the_functions_files_beside_the_handler_and_status_follow
 
     # The function's code changes: the twin's status says so, and deploy --like --with-code follows it.
     newer = a_zip({"app.py": "def handler(event, context):\n    return 43\n"})
-    client("s3", moto_with_code).put_object(Bucket=name, Key="code.zip", Body=newer)
+    client("s3", moto_like_aws).put_object(Bucket=name, Key="code.zip", Body=newer)
     lam.update_function_code(FunctionName=name, S3Bucket=name, S3Key="code.zip")
     status, out, _ = run("status", "--like", name)
     assert f"  - code sha256 {code_sha256(data)[:12]}... -> {code_sha256(newer)[:12]}...: the twin has the code it " \
@@ -143,21 +90,21 @@ def test_with_code_puts_the_functions_files_beside_the_handler_and_status_follow
     assert run("destroy", "--like", name, "--yes")[0] == 0
 
 
-def test_with_code_refuses_code_that_clashes_with_lambdashs_handler(run: Run, moto_with_code: str) -> None:
-    name, _ = make_function(moto_with_code, {"app.py": "", "lambdash_handler/__init__.py": ""})
+def test_with_code_refuses_code_that_clashes_with_lambdashs_handler(run: Run, moto_like_aws: str) -> None:
+    name, _ = make_function(moto_like_aws, {"app.py": "", "lambdash_handler/__init__.py": ""})
     status, _, err = run("deploy", "--like", name, "--with-code", "--no-bucket")
     assert status == 255
     assert err.splitlines()[-1] == (f"lambdash: error: the code of {name} has a lambdash_handler/ of its own, which "
                                     "is lambdash's handler's name in the zip; --with-code cannot put both in the twin")
-    with pytest.raises(client("lambda", moto_with_code).exceptions.ResourceNotFoundException):
-        client("lambda", moto_with_code).get_function(FunctionName=f"lambdash-like-{name}")
+    with pytest.raises(client("lambda", moto_like_aws).exceptions.ResourceNotFoundException):
+        client("lambda", moto_like_aws).get_function(FunctionName=f"lambdash-like-{name}")
 
 
-def test_with_code_refuses_a_container_image(run: Run, moto_with_code: str) -> None:
+def test_with_code_refuses_a_container_image(run: Run, moto_like_aws: str) -> None:
     name = f"image-{uuid.uuid4().hex[:8]}"
-    role = client("iam", moto_with_code).create_role(RoleName=f"{name}-role",
+    role = client("iam", moto_like_aws).create_role(RoleName=f"{name}-role",
                                                       AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    client("lambda", moto_with_code).create_function(
+    client("lambda", moto_like_aws).create_function(
         FunctionName=name, Role=role, PackageType="Image",
         Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/orders:latest"})
     status, _, err = run("deploy", "--like", name, "--with-code", "--no-bucket")
