@@ -20,6 +20,7 @@ import pytest
 
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
+from tests.helpers.servers import running, url_of
 
 
 class AnswersEveryInvoke(http.server.BaseHTTPRequestHandler):
@@ -38,13 +39,8 @@ class AnswersEveryInvoke(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def lambda_url() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswersEveryInvoke)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server):
+        yield url_of(server)
 
 
 def test_a_buffered_invoke_waits_on_a_connection_probed_after_a_minute_of_silence(

@@ -14,7 +14,6 @@ import ipaddress
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.helpers.servers import running, url_of
 
 ROUNDS = 4
 
@@ -107,13 +108,8 @@ def tls_endpoint(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     Counting.connections = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", certificate
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server):
+        yield url_of(server, "https"), certificate
 
 
 def test_each_forked_worker_uses_the_connection_opened_ahead_for_it(tls_endpoint: tuple[str, Path]) -> None:

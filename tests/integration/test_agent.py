@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from lambdash.agent.directory import SOCKET_NAME
 from lambdash.agent.protocol import REFUSED, REQUEST, frame, read_frame
 from tests.helpers import LAMBDASH, config_file, run_lambdash, serving, still_running, wait_until
+from tests.helpers.servers import running, url_of
 
 lambdash = run_lambdash
 
@@ -413,13 +413,8 @@ class _EchoSigner(BaseHTTPRequestHandler):
 @pytest.fixture
 def echo_endpoint() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoSigner)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server):
+        yield url_of(server)
 
 
 def signed_by(endpoint: str, env: dict[str, str]) -> str:

@@ -14,7 +14,6 @@ import stat
 import struct
 import subprocess
 import termios
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +32,7 @@ from tests.helpers import (
     state_dir,
     wait_until,
 )
+from tests.helpers.servers import running, url_of
 
 lambdash = run_lambdash
 pytestmark = pytest.mark.usefixtures("one_shot_path")
@@ -156,13 +156,8 @@ class _NotLambdashHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def not_lambdash() -> Iterator[str]:
     server = _NotLambdash(("127.0.0.1", 0), _NotLambdashHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server):
+        yield url_of(server)
 
 
 def test_a_function_that_is_not_lambdash_is_named_and_debug_shows_its_answer(home: Path, not_lambdash: str) -> None:
