@@ -8,14 +8,10 @@ as your function does. A DIR that has a ``lambdash_handler`` of its own is refus
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from lambdash.errors import UsageError
-from lambdash.local.sandbox import stage_task_root
+from lambdash.local.sandbox import handler_files, handler_mode, stage_tree
 from lambdash_handler.contract import PACKAGE_NAME
 
 
@@ -28,30 +24,15 @@ def code_files(directory: Path) -> list[Path]:
 def stage_code_task_root(directory: Path, parent: Path | None = None) -> Path:
     """A task root with lambdash's handler and the files of ``directory``; UsageError when they clash.
 
-    Named after both contents, as ``stage_task_root`` names its own, so a second serve of
-    the same code reuses it.
+    Named after both contents, so a second serve of the same code reuses it; the
+    function's files keep their modes, the handler's are as ``stage_task_root`` makes them.
     """
     if not directory.is_dir():
         raise UsageError(f"--code {directory}: not a directory")
     if (directory / PACKAGE_NAME).exists():
         raise UsageError(f"--code {directory} has a {PACKAGE_NAME}/ of its own, which is lambdash's handler's "
                          "name in the task root; rename it")
-    handler_root = stage_task_root(parent)
-    files = code_files(directory)
-    digest = hashlib.sha256(handler_root.name.encode())
-    for path in files:
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    parent = parent or Path(tempfile.gettempdir())
-    root = parent / f"lambdash-code-{os.getuid()}-{digest.hexdigest()[:16]}"
-    if not (root / PACKAGE_NAME).is_dir():
-        staging = Path(tempfile.mkdtemp(prefix="lambdash-code-", dir=parent))
-        for path in files:
-            target = staging / path.relative_to(directory)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-        shutil.copytree(handler_root / PACKAGE_NAME, staging / PACKAGE_NAME)
-        try:
-            os.rename(staging, root)
-        except OSError:  # another local Lambda staged the same content first
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    handler = handler_files()
+    code = {path.relative_to(directory).as_posix(): path for path in code_files(directory)}
+    return stage_tree("code", {**code, **handler}, parent,
+                      mode_of=lambda name: handler_mode(name) if name in handler else None)

@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -790,28 +790,48 @@ def check_isolation(config: FunctionConfig) -> None:
 def stage_task_root(parent: Path | None = None) -> Path:
     """A task root holding the installed handler package, laid out as a deploy zip holds it.
 
-    It is named after the handler's content, so every local Lambda running the
-    same handler stages it once (and an unisolated sandbox sees the same
-    LAMBDA_TASK_ROOT on every run). The exec wrapper is made executable by name, as
-    the deploy zip makes it; everything is readable by anyone, as Lambda wants a
-    function's code, so a sandbox's uid reads it at /var/task.
+    The exec wrapper is made executable by name, as the deploy zip makes it; the rest
+    is 0644 whatever the installed file's mode.
     """
+    return stage_tree("task", handler_files(), parent, mode_of=handler_mode)
+
+
+def handler_files() -> dict[str, Path]:
+    """The installed handler package's files, by their path in a task root (under ``lambdash_handler/``)."""
     import lambdash_handler
 
     source = lambdash_handler.package_root()
-    files = lambdash_handler.package_files(source)
+    return {f"{PACKAGE_NAME}/{path.relative_to(source).as_posix()}": path
+            for path in lambdash_handler.package_files(source)}
+
+
+def handler_mode(name: str) -> int:
+    """The mode of the handler's file ``name`` in a task root: 0755 for the exec wrapper, else 0644."""
+    return 0o755 if name == f"{PACKAGE_NAME}/{EXEC_WRAPPER_NAME}" else 0o644
+
+
+def stage_tree(kind: str, files: Mapping[str, Path], parent: Path | None = None, *,
+               mode_of: Callable[[str], int | None] = lambda name: None) -> Path:
+    """A directory holding ``files`` (their path in it -> the file to copy), named after its content.
+
+    Every local Lambda staging the same content stages it once, and an unisolated
+    sandbox sees the same LAMBDA_TASK_ROOT on every run. ``mode_of`` gives a file's
+    mode, or None to keep the source's. Everything is readable by anyone, as Lambda
+    wants a function's code, so a sandbox's uid reads it at /var/task.
+    """
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     parent = parent or Path(tempfile.gettempdir())
-    root = parent / f"lambdash-task-{os.getuid()}-{digest.hexdigest()[:16]}"
-    if not (root / PACKAGE_NAME).is_dir():
-        staging = Path(tempfile.mkdtemp(prefix="lambdash-task-", dir=parent))
-        for path in files:
-            target = staging / PACKAGE_NAME / path.relative_to(source)
+    root = parent / f"lambdash-{kind}-{os.getuid()}-{digest.hexdigest()[:16]}"
+    if not root.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=f"lambdash-{kind}-", dir=parent))
+        for name, path in files.items():
+            target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            target.chmod(0o755 if path.name == EXEC_WRAPPER_NAME else 0o644)
+            shutil.copy2(path, target)
+            mode = mode_of(name)
+            target.chmod(mode if mode is not None else (path.stat().st_mode & 0o777) | 0o444)
         for directory in [staging, *(path for path in staging.rglob("*") if path.is_dir())]:
             directory.chmod(0o755)  # mkdtemp (or a private umask) made it private
         try:

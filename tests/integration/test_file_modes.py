@@ -24,7 +24,7 @@ def served() -> Iterator[str]:
 
 @pytest.fixture
 def remote_dir(served: str) -> str:
-    """A fresh directory in the sandbox's own temp dir (the local sandbox's /tmp may be the host's)."""
+    """A fresh directory in the sandbox's own temp dir."""
     made = run_lambdash("--endpoint-url", served, 'mktemp -d "$TMPDIR/modes.XXXXXX"')
     assert made.returncode == 0, made.stderr
     return made.stdout.decode().strip()
