@@ -209,6 +209,9 @@ class InteractiveSession:
         # Called (from the stream's thread) once the session has ended.
         self.on_end: Callable[[], None] | None = None
         self._closed = False
+        # What was sent before the session opened (a signal to end it, say), delivered once it has.
+        self._early: list[Event] = []
+        self._uplink_lock = threading.Lock()
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -315,7 +318,11 @@ class InteractiveSession:
         address = UplinkAddress.from_record(record)
         refuse_beyond_this_machine(address, self.target)
         make = self._make_sender or QueueSender
-        self.uplink = Uplink(lambda: make(address, self.target), self._uplink_failed)
+        with self._uplink_lock:
+            self.uplink = Uplink(lambda: make(address, self.target), self._uplink_failed)
+            for event in self._early:
+                self.uplink.put(event)
+            self._early.clear()
         self.seconds = float(record.get("seconds") or 0) or None
         self.opened_at = time.monotonic()
         if self.seconds:
@@ -382,8 +389,13 @@ class InteractiveSession:
         self._put(WindowSize(rows, columns))
 
     def _put(self, event: Event) -> None:
-        if self.uplink is not None and not self._ended.is_set():
-            self.uplink.put(event)
+        if self._ended.is_set():
+            return
+        with self._uplink_lock:
+            if self.uplink is None:
+                self._early.append(event)
+                return
+        self.uplink.put(event)
 
     # --- the end -------------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lambdash.config import Target
-from lambdash.errors import LambdashError
+from lambdash.errors import LambdashError, UsageError
+from lambdash.local.http import is_loopback_address
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.session import InteractiveSession, TerminalSettings
 
@@ -71,16 +72,109 @@ Notice = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Forward:
-    """One ``[BIND:]LPORT:HOST:PORT``: listen on BIND:LPORT here, connect to HOST:PORT from the sandbox."""
+    """One ``[BIND:]LPORT:HOST:PORT``: listen on BIND:LPORT here, connect to HOST:PORT from the sandbox.
+
+    With no HOST it is a SOCKS5 proxy (``[BIND:]PORT``): each client names where it goes.
+    """
 
     bind: str
     port: int
-    host: str
-    remote_port: int
+    host: str = ""
+    remote_port: int = 0
+
+    @property
+    def socks(self) -> bool:
+        return not self.host
 
     @property
     def remote(self) -> str:
+        if self.socks:
+            return "where each SOCKS5 client asks"
         return f"[{self.host}]:{self.remote_port}" if ":" in self.host else f"{self.host}:{self.remote_port}"
+
+    @property
+    def beyond_loopback(self) -> bool:
+        return not is_loopback_address(self.bind) and self.bind != "localhost"
+
+    def exposure_warning(self) -> str | None:
+        """The warning for a listener others can reach (as serve warns); None on loopback."""
+        if not self.beyond_loopback:
+            return None
+        reaches = "the function's network" if self.socks else self.remote
+        return (f"listening on {self.bind}, beyond loopback: anyone who can reach port {self.port} "
+                f"reaches {reaches} through the function")
+
+
+def describe(forward: Forward, port: int) -> str:
+    """What a started tunnel does, said once it listens on ``port``."""
+    if forward.socks:
+        return f"SOCKS5 on {forward.bind}:{port}, connecting from the function"
+    return f"forwarding {forward.bind}:{port} to {forward.remote} from the function"
+
+
+def parse_port(text: str, spec: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port {text!r} in {spec!r} (a number from 1 to 65535)")
+    return int(text)
+
+
+def split_host(text: str) -> tuple[str, str]:
+    """``HOST:REST`` or ``[V6]:REST``: (HOST, REST); ValueError without the colon."""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise ValueError(text)
+        return host, rest[1:]
+    host, colon, rest = text.partition(":")
+    if not colon:
+        raise ValueError(text)
+    return host, rest
+
+
+def _any_address(bind: str) -> str:
+    """ssh's ``*`` and empty BIND: every address."""
+    return "0.0.0.0" if bind in ("*", "") else bind
+
+
+def parse_forward(spec: str) -> Forward:
+    """``[BIND:]LPORT:HOST:PORT`` as ssh -L reads it; a one-line UsageError otherwise."""
+    bad = UsageError(f"bad forward {spec!r} (expected [BIND:]LPORT:HOST:PORT, as ssh -L)")
+    bind = "127.0.0.1"
+    rest = spec
+    try:
+        first, after = split_host(rest)
+        if not first.isdigit() or spec.startswith("["):
+            bind, rest = first, after
+        port_text, rest = rest.split(":", 1)
+        bracketed = rest.startswith("[")
+        host, remote_text = split_host(rest) if bracketed else rest.rsplit(":", 1)
+    except ValueError:
+        raise bad from None
+    if not host or ":" in remote_text or (":" in host and not bracketed):
+        raise bad
+    return Forward(bind=_any_address(bind), port=parse_port(port_text, spec), host=host,
+                   remote_port=parse_port(remote_text, spec))
+
+
+def parse_listen(spec: str) -> Forward:
+    """``[BIND:]PORT`` as ssh -D reads it: a SOCKS5 proxy's address; a one-line UsageError otherwise."""
+    bind, port_text = "127.0.0.1", spec
+    if ":" in spec or spec.startswith("["):
+        try:
+            bind, port_text = split_host(spec)
+        except ValueError:
+            raise UsageError(f"bad listening address {spec!r} (expected [BIND:]PORT, as ssh -D)") from None
+    return Forward(bind=_any_address(bind), port=parse_port(port_text, spec))
+
+
+def check_routes(shell: RemoteShell, remotes: list[str]) -> None:
+    """Probe each HOST:PORT from the sandbox; the first one not reachable raises with the probe's hint."""
+    document = shell.probe(sorted(set(remotes)))
+    for check in document["checks"]:
+        if not check["ok"]:
+            hint = f" (hint: {check['hint']})" if check.get("hint") else ""
+            raise LambdashError(f"{check['check']} is not reachable from the function: {check['verdict']}, "
+                                f"{check['detail']}{hint}")
 
 
 def relay_command(host: str, port: int, *, socks: bool = False) -> str:
@@ -212,10 +306,29 @@ class Tunnel:
         self._listeners.append(listener)
         return listener
 
-    def serve(self, forward: Forward | None, listener: socket.socket) -> None:
+    def start(self, forward: Forward) -> int:
+        """Listen for ``forward`` and carry its connections from a thread of their own; the port bound."""
+        listener = self.listen(forward)
+        threading.Thread(target=self.serve, args=(forward, listener), name=f"tunnel-{forward.port}",
+                         daemon=True).start()
+        port: int = listener.getsockname()[1]
+        return port
+
+    @property
+    def accepted(self) -> int:
+        """How many connections it has accepted."""
+        return self._count
+
+    @property
+    def open_connections(self) -> int:
+        """How many connections a session carries now."""
+        with self._lock:
+            return len(self._sessions)
+
+    def serve(self, forward: Forward, listener: socket.socket) -> None:
         """Accept connections on ``listener`` until it is closed, each carried in a thread of its own.
 
-        With no ``forward``, each connection is a SOCKS5 client that says where it goes.
+        For a SOCKS5 ``forward``, each connection is a client that says where it goes.
         """
         while True:
             try:
@@ -228,18 +341,17 @@ class Tunnel:
             threading.Thread(target=self._accepted, args=(forward, connection, peer, number),
                              name=f"tunnel-{number}", daemon=True).start()
 
-    def _accepted(self, forward: Forward | None, connection: socket.socket, peer: tuple[str, int],
-                  number: int) -> None:
-        output = _ToSocket(connection, socks=forward is None)
+    def _accepted(self, forward: Forward, connection: socket.socket, peer: tuple[str, int], number: int) -> None:
+        output = _ToSocket(connection, socks=forward.socks)
         try:
-            if forward is None:
+            if forward.socks:
                 try:
                     host, port = socks_request(connection)
                 except (SocksRefused, OSError) as refused:
                     if isinstance(refused, SocksRefused) and refused.code is not None:
                         output.reply(refused.code)
                     return
-                forward = Forward(bind="", port=0, host=host, remote_port=port)
+                forward = Forward(bind=forward.bind, port=forward.port, host=host, remote_port=port)
             self._carry(forward, output, f"connection {number} from {peer[0]}:{peer[1]} to {forward.remote}")
         finally:
             if output.awaiting_reply:

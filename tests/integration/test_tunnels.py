@@ -12,6 +12,7 @@ import http.client
 import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -129,6 +130,27 @@ def test_half_close_both_ways_and_ctrl_c_leaves_nothing_behind(endpoint: str) ->
     assert not still_running({pid})
     wait_until(lambda: not _relays(), timeout=30, message=lambda: f"relays left: {_relays()}")
     listener.close()
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_or_a_closed_terminal_ends_every_relay_as_ctrl_c_does(endpoint: str, signum: int,
+                                                                       status: int) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nothing ever answers
+    port = free_port()
+    with LiveLambdash("--endpoint-url", endpoint, "forward", f"{port}:127.0.0.1:{silent.getsockname()[1]}") as tunnel:
+        _ready(tunnel, port)
+        before = _relays()
+        idle = socket.create_connection(("127.0.0.1", port), timeout=90)
+        wait_until(lambda: bool(_relays() - before), timeout=60,
+                   message=lambda: "no relay started for the open connection")
+        pid = tunnel.process.pid
+        tunnel.process.send_signal(signum)
+        assert tunnel.finish() == status
+        assert idle.recv(1) == b""  # the tunnel closed the connection on its way out
+        idle.close()
+    assert not still_running({pid})
+    wait_until(lambda: not _relays(), timeout=30, message=lambda: f"relays left: {_relays()}")
+    silent.close()
 
 
 def test_a_route_the_function_cannot_reach_is_said_in_one_line(endpoint: str) -> None:
