@@ -26,6 +26,7 @@ REPL_STYLE = Style.from_dict({
     "bottom-toolbar.failed": "ansired bold",
     "bottom-toolbar.dim": "ansibrightblack",
     "bottom-toolbar.problem": "ansired",
+    "bottom-toolbar.tunnels": "ansicyan",
 })
 
 

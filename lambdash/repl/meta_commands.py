@@ -10,6 +10,7 @@ and ends the REPL by raising LeaveRepl.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +18,19 @@ from typing import TYPE_CHECKING
 
 from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
+from lambdash.repl.tunnels import parse_tunnel_arguments, started_line, stopped_line, table
 from lambdash.shell.filecopy import RunCommand, get_file, local_destination, put_file
 from lambdash.terminal import BOLD
 from lambdash_handler.contract import MAX_PROBE_CHECKS
 
 if TYPE_CHECKING:
     from lambdash.repl.session import ReplSession
+    from lambdash.shell.tunnel import Forward
 
 MetaHandler = Callable[["ReplSession", list[str]], None]
 HISTORY_SHOWN_BY_DEFAULT = 20
+# In :help's list, a longer usage has its summary on the next line.
+HELP_USAGE_WIDTH = 24
 
 
 class LeaveRepl(Exception):
@@ -96,8 +101,9 @@ def _help(session: ReplSession, arguments: list[str]) -> None:
         _say(session, f"{terminal.paint(command.usage, BOLD, stream='stdout')}\n  {command.summary}\n"
                       + "".join(f"  {line}\n" for line in command.details.splitlines()).rstrip("\n"))
         return
-    width = max(len(command.usage) for command in META_COMMANDS.values())
-    lines = [f"  {command.usage:<{width}}  {command.summary}" for command in META_COMMANDS.values()]
+    width = max(len(command.usage) for command in META_COMMANDS.values() if len(command.usage) <= HELP_USAGE_WIDTH)
+    lines = [f"  {command.usage:<{width}}  {command.summary}" if len(command.usage) <= width
+             else f"  {command.usage}\n  {'':<{width}}  {command.summary}" for command in META_COMMANDS.values()]
     _say(session, "meta-commands (:help NAME for more):\n" + "\n".join(lines) + "\n" + KEYS_HELP)
 
 
@@ -260,6 +266,55 @@ def _python(session: ReplSession, arguments: list[str]) -> None:
     python_console(session)
 
 
+FORWARD_USAGE = ":forward [OPTIONS] [BIND:]LPORT:HOST:PORT..."
+SOCKS_USAGE = ":socks [OPTIONS] [BIND:]PORT"
+
+
+def _forward(session: ReplSession, arguments: list[str]) -> None:
+    from lambdash.shell.tunnel import check_routes, parse_forward
+
+    request = parse_tunnel_arguments(arguments, FORWARD_USAGE, probe_option=True)
+    forwards = [parse_forward(spec) for spec in request.specs]
+    if request.probe:
+        remote = session.shell.remote
+        session.call_remote(lambda: check_routes(remote, [forward.remote for forward in forwards]),
+                            label="route check")
+    _start_tunnels(session, forwards, request.timeout)
+
+
+def _socks(session: ReplSession, arguments: list[str]) -> None:
+    from lambdash.shell.tunnel import parse_listen
+
+    request = parse_tunnel_arguments(arguments, SOCKS_USAGE, probe_option=False)
+    _start_tunnels(session, [parse_listen(spec) for spec in request.specs], request.timeout)
+
+
+def _start_tunnels(session: ReplSession, forwards: list[Forward], timeout: float | None) -> None:
+    for running in session.tunnels.start(forwards, timeout):
+        warning = running.forward.exposure_warning()
+        if warning:
+            session.terminal.warning(warning)
+        session.notice(started_line(running))
+
+
+def _tunnels(session: ReplSession, arguments: list[str]) -> None:
+    if not arguments:
+        _say(session, "\n".join(table(session.tunnels.running, time.monotonic())))
+        return
+    if arguments[0] != "stop" or len(arguments) != 2:
+        raise UsageError("usage: :tunnels [stop N|all]")
+    if arguments[1] == "all":
+        stopped = session.tunnels.stop_all()
+        if not stopped:
+            raise UsageError("no tunnel is running")
+    elif arguments[1].isdigit():
+        stopped = [session.tunnels.stop(int(arguments[1]))]
+    else:
+        raise UsageError("usage: :tunnels [stop N|all] (N a tunnel's number, as :tunnels lists them)")
+    for running in stopped:
+        session.notice(stopped_line(running))
+
+
 def _remote_runner(session: ReplSession) -> RunCommand:
     """Run through the session: with the carried cwd, audited, and abandoned on Ctrl-C."""
     return lambda command, stdin: session.call_remote_command(command, stdin=stdin)
@@ -328,6 +383,27 @@ _COMMANDS = [
                 "highlighted here, with a history of their own; results print as Python prints them.\n"
                 "In a twin made with `deploy --like --with-code`, the function's code is importable.",
                 _python),
+    MetaCommand(":forward", FORWARD_USAGE, "carry local ports to HOST:PORT from the sandbox, in the background",
+                "As `lambdash forward` (ssh -L): listens on LPORT (on 127.0.0.1 unless BIND says otherwise)\n"
+                "and carries each connection to HOST:PORT from inside the sandbox, while the prompt goes on.\n"
+                "Each connection is a session of its own, lasting at most the function's timeout. :tunnels\n"
+                "lists the tunnels and :tunnels stop N ends one; leaving the REPL ends them all.\n"
+                "options:\n"
+                "  --no-probe         do not check that HOST:PORT is reachable from the function first\n"
+                "  --timeout SECONDS  how long each connection may last", _forward,
+                min_arguments=1, max_arguments=64),
+    MetaCommand(":socks", SOCKS_USAGE, "a SOCKS5 proxy whose connections leave from the sandbox, in the background",
+                "As `lambdash socks` (ssh -D): CONNECT only, no authentication, names resolved by the\n"
+                "sandbox (curl --socks5-hostname). Each connection is a session of its own. :tunnels lists\n"
+                "it and :tunnels stop N ends it; leaving the REPL ends it.\n"
+                "options:\n"
+                "  --timeout SECONDS  how long each connection may last", _socks,
+                min_arguments=1, max_arguments=3),
+    MetaCommand(":tunnels", ":tunnels [stop N|all]", "list the background tunnels, or end one or all",
+                "Lists each tunnel started by :forward or :socks: its number, where it listens, where its\n"
+                "connections go, how many are open now and how many it has carried, and for how long.\n"
+                "`:tunnels stop N` ends tunnel N and every connection it carries.", _tunnels,
+                arguments=("choice:stop",), max_arguments=2),
     MetaCommand(":get", ":get REMOTE [LOCAL]", "copy a file out of the sandbox",
                 "REMOTE is relative to the carried cwd. LOCAL defaults to REMOTE's name in the local\n"
                 "current directory; an existing directory gets the file under that name.", _get,

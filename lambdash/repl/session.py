@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.enums import DEFAULT_BUFFER
@@ -48,6 +49,7 @@ from lambdash.repl.results import LiveView, ResultPrinter, full_screen_hint, sta
 from lambdash.repl.scanner import needs_continuation, scan
 from lambdash.repl.shell_state import CarriedShell, SandboxSeen
 from lambdash.repl.toolbar import LastCommand, toolbar_fragments
+from lambdash.repl.tunnels import ReplTunnels, stopped_line
 from lambdash.shell.audit import AuditLog
 from lambdash.shell.remote import RemoteResult, RemoteShell, Stdin
 from lambdash.terminal import OutputTerminal, Terminal
@@ -99,6 +101,7 @@ class ReplSession:
         # not printed over the prompt, until a listing succeeds again.
         self.background_problem: str | None = None
         self._late_notices: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.tunnels = ReplTunnels(remote, target, self.background_notice, self._redraw)
         self.listings = ListingCache(
             lister or RemoteLister(self.shell), on_update=self._listing_landed, on_error=self._report_background
         )
@@ -315,8 +318,10 @@ class ReplSession:
 
     def _toolbar(self) -> StyleAndTextTuples:
         try:
+            running = self.tunnels.running
+            tunnels = (len(running), sum(each.tunnel.open_connections for each in running)) if running else None
             return toolbar_fragments(self.target.label, self.shell.sandbox, self.last, self.shell.state.cwd,
-                                     self.background_problem)
+                                     self.background_problem, tunnels)
         except Exception as problem:  # a rendering bug must not take the prompt down
             return [("class:bottom-toolbar.problem", f" toolbar failed: {problem}")]
 
@@ -330,6 +335,21 @@ class ReplSession:
 
     def notice(self, text: str) -> None:
         self.terminal.notice(text)
+
+    def background_notice(self, text: str) -> None:
+        """A notice from another thread (a tunnel's connection): above the prompt now, or before the next one."""
+        app = get_app_or_none()
+        loop = app.loop if app is not None and app.is_running else None
+        if loop is not None:
+            def show() -> None:
+                run_in_terminal(lambda: self.terminal.notice(text))
+
+            try:
+                loop.call_soon_threadsafe(show)
+                return
+            except RuntimeError:  # that prompt has just ended
+                pass
+        self._late_notices.put(text)
 
     def history_entries(self) -> list[str]:
         """The history, oldest first."""
@@ -348,6 +368,10 @@ class ReplSession:
 
     def _report_background(self, text: str) -> None:
         self.background_problem = text
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Draw the prompt and its toolbar again, if it is showing (from any thread)."""
         app = self.prompt.app
         if app.is_running:
             app.invalidate()
@@ -381,6 +405,8 @@ class ReplSession:
 
     def close(self) -> None:
         """Stop background work and say what the abandoned commands did, if they have ended."""
+        for running in self.tunnels.stop_all():
+            self.terminal.notice(stopped_line(running))
         self.listings.close()
         self.printer.discard()
         self._print_late_notices()

@@ -2,7 +2,8 @@
 
 It shows the target ("local", or the function and its region), the short id of
 the sandbox that answered last and whether it was cold or warm, the last exit
-status and round-trip time, and the carried cwd. A problem that must not
+status and round-trip time, the carried cwd, and the background tunnels with
+the connections they carry. A problem that must not
 interrupt typing (a failed completion listing) is shown at its end.
 """
 
@@ -28,8 +29,9 @@ class LastCommand:
 
 
 def toolbar_fragments(target_label: str, sandbox: SandboxSeen | None, last: LastCommand | None,
-                      cwd: str | None, problem: str | None = None) -> StyleAndTextTuples:
-    """The toolbar's text, as prompt_toolkit styled fragments."""
+                      cwd: str | None, problem: str | None = None,
+                      tunnels: tuple[int, int] | None = None) -> StyleAndTextTuples:
+    """The toolbar's text, as prompt_toolkit styled fragments; ``tunnels``: (running, connections open)."""
     fragments: StyleAndTextTuples = [("class:bottom-toolbar.target", f" {target_label}")]
     fragments.append(_SEPARATOR)
     if sandbox is None:
@@ -50,6 +52,11 @@ def toolbar_fragments(target_label: str, sandbox: SandboxSeen | None, last: Last
         fragments.append(("", f" in {format_duration(last.seconds)}"))
     fragments.append(_SEPARATOR)
     fragments.append(("", cwd) if cwd is not None else ("class:bottom-toolbar.dim", "default cwd"))
+    if tunnels is not None:
+        running, connections = tunnels
+        fragments.append(_SEPARATOR)
+        fragments.append(("class:bottom-toolbar.tunnels",
+                          f"{running} tunnel{'' if running == 1 else 's'}, {connections} open"))
     if problem:
         fragments.append(_SEPARATOR)
         fragments.append(("class:bottom-toolbar.problem", problem))

@@ -282,10 +282,12 @@ class Tunnel:
     """Listens for each forward and carries every connection it accepts; ``close`` ends all of them."""
 
     def __init__(self, shell: RemoteShell, make_session: Callable[[str, _ToSocket], InteractiveSession],
-                 notice: Notice) -> None:
+                 notice: Notice, on_change: Callable[[], None] | None = None) -> None:
         self.shell = shell
         self.make_session = make_session
         self.notice = notice
+        # Called (from a connection's thread) when a connection starts or stops being carried.
+        self.on_change = on_change or (lambda: None)
         self._sessions: set[InteractiveSession] = set()
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
@@ -369,6 +371,7 @@ class Tunnel:
                 if self._closing:
                     return
                 self._sessions.add(session)
+            self.on_change()
             try:
                 session.open()
             except LambdashError as problem:
@@ -393,6 +396,7 @@ class Tunnel:
         finally:
             with self._lock:
                 self._sessions.discard(session)
+            self.on_change()
 
     @staticmethod
     def _upload(connection: socket.socket, session: InteractiveSession) -> None:
@@ -410,8 +414,10 @@ class Tunnel:
         """Stop listening and end every connection's session (its relay is killed in the sandbox)."""
         self._closing = True
         for listener in self._listeners:
+            # shutdown first: a close alone leaves the socket listening while a thread blocks in its accept.
             with contextlib.suppress(OSError):
-                listener.close()
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:

@@ -1,4 +1,4 @@
-"""Documentation is tested: every subcommand and option is in --help and in the README."""
+"""Documentation is tested: every subcommand, option and meta-command is in --help and in the README."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lambdash.cli import SUBCOMMANDS, build_main_parser, build_subparser, command_module
+from lambdash.repl.meta_commands import META_COMMANDS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 AVAILABLE = [name for name in SUBCOMMANDS if importlib.util.find_spec(f"lambdash.commands.{name}") is not None]
@@ -56,3 +57,9 @@ def test_every_subcommand_option_has_help_and_is_in_the_readme(name: str) -> Non
     for option in long_options(parser):
         assert option in help_text
         assert option in README, f"{option} of `lambdash {name}` is missing from the README"
+
+
+@pytest.mark.parametrize("name", sorted(META_COMMANDS))
+def test_every_meta_command_is_a_row_of_the_readmes_table(name: str) -> None:
+    usage = META_COMMANDS[name].usage.replace("|", "\\|")
+    assert f"\n| `{usage}` | " in README, f"{META_COMMANDS[name].usage} is not in the README's meta-command table"
