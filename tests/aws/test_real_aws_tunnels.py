@@ -1,4 +1,4 @@
-"""Tunnels on a real AWS account: `forward` and `socks` through a deployed function to a public AWS endpoint.
+"""Tunnels on a real AWS account: `forward`, `socks` and the REPL's `:forward`, to a public AWS endpoint.
 
 Opt-in: `scripts/test --run-aws`. It uses the caller's own environment (credentials,
 AWS_PROFILE, AWS_REGION), deploys a function of its own, and destroys it, even on failure.
@@ -13,6 +13,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -47,20 +48,59 @@ def test_https_through_forward_verifies_end_to_end(deployed: str) -> None:
     tunnel = subprocess.Popen([LAMBDASH, "-f", deployed, "forward", f"{port}:{host}:443"], env=CALLERS_ENVIRON,
                               stderr=subprocess.DEVNULL)
     try:
-        def connect() -> socket.socket | None:
-            try:
-                return socket.create_connection(("127.0.0.1", port), timeout=60)
-            except OSError:
-                return None
-
-        raw = wait_until(connect, 120, interval=1, message="the tunnel never listened")
-        assert raw is not None
-        with ssl.create_default_context().wrap_socket(raw, server_hostname=host) as secure:
-            secure.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            assert secure.recv(12).startswith(b"HTTP/1.1 ")
+        assert _https_get(port, host).startswith(b"HTTP/1.1 ")
     finally:
         tunnel.send_signal(signal.SIGINT)
         assert tunnel.wait(timeout=60) == 130
+
+
+def _https_get(port: int, host: str) -> bytes:
+    """The first bytes of an HTTPS answer from ``host`` through a tunnel on ``port``, TLS verified."""
+
+    def connect() -> socket.socket | None:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=60)
+        except OSError:
+            return None
+
+    raw = wait_until(connect, 120, interval=1, message="the tunnel never listened")
+    assert raw is not None
+    with ssl.create_default_context().wrap_socket(raw, server_hostname=host) as secure:
+        secure.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return secure.recv(12)
+
+
+def test_forward_in_the_background_of_the_repl(deployed: str) -> None:
+    host, port = _endpoint_host(), free_port()
+    controller, terminal = os.openpty()  # the REPL needs a terminal
+    repl = subprocess.Popen([LAMBDASH, "-f", deployed, "repl"], stdin=terminal, stdout=terminal, stderr=terminal,
+                            env={**CALLERS_ENVIRON, "TERM": "xterm"}, start_new_session=True)
+    os.close(terminal)
+    shown = bytearray()
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            shown.extend(data)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        os.write(controller, f":forward {port}:{host}:443\r".encode())
+        wait_until(lambda: b"tunnel 1: forwarding" in shown, 120, message=lambda: f"no tunnel: {bytes(shown)!r}")
+        assert _https_get(port, host).startswith(b"HTTP/1.1 ")
+        os.write(controller, b":tunnels stop 1\r")
+        wait_until(lambda: b"tunnel 1 ended" in shown, 60, message=lambda: f"not stopped: {bytes(shown)!r}")
+        os.write(controller, b"\x04")  # Ctrl-D leaves
+        assert repl.wait(timeout=60) == 0
+    finally:
+        if repl.poll() is None:
+            repl.kill()
+        os.close(controller)
 
 
 def test_curl_through_socks_resolves_in_the_function(deployed: str) -> None:
