@@ -213,6 +213,14 @@ def test_the_handlers_answers_are_valid(event: Any) -> None:
         REQUEST.validate(event)
 
 
+def test_a_state_the_shell_could_not_report_is_a_valid_answer() -> None:
+    response = answer({"v": 1, "command": "exec true", "capture_state": True})
+    assert response["state"] is None
+    assert response["state_error"] == ("the shell did not report its cwd and environment (did the command exec, "
+                                       "or end its shell?)")
+    assert_valid_response(response)
+
+
 def test_a_spilled_run_and_a_presigned_upload_are_valid(s3: Any, bucket: str) -> None:
     spilled = answer({"v": 1, "command": "head -c 7000000 /dev/urandom", "output": {"bucket": bucket}})
     assert "s3" in spilled["stdout"]
