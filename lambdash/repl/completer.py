@@ -153,8 +153,9 @@ class ShellCompleter(Completer):
                     yield Completion(name, -len(current), display_meta=command.summary)
             return
         syntax = self.meta_commands.get(words[0])
-        position = finished - 1
-        if syntax is None or position >= len(syntax.arguments):
+        # Options (-r, --timeout) take no place among the arguments, and are not completed.
+        position = sum(1 for word in words[1:finished] if not word.startswith("-"))
+        if syntax is None or position >= len(syntax.arguments) or current.startswith("-"):
             return
         kind = syntax.arguments[position]
         if kind == "remote_path":

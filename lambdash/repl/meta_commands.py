@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.repl.tunnels import parse_tunnel_arguments, started_line, stopped_line, table
-from lambdash.shell.filecopy import RunCommand, get_file, local_destination, put_file
+from lambdash.shell.filecopy import RunCommand, get_file, get_tree, local_destination, put_file, put_tree
 from lambdash.terminal import BOLD
 from lambdash_handler.contract import MAX_PROBE_CHECKS
 
@@ -241,16 +241,48 @@ def _probe(session: ReplSession, arguments: list[str]) -> None:
     session.terminal.stdout.flush()
 
 
+def _copy_options(arguments: list[str], usage: str) -> tuple[bool, bool, list[str]]:
+    """-r and -p (also together, -rp, or spelled --recursive and --preserve) as scp takes them; the rest."""
+    recursive = preserve = False
+    rest: list[str] = []
+    for word in arguments:
+        if word in ("--recursive", "--preserve"):
+            recursive, preserve = recursive or word == "--recursive", preserve or word == "--preserve"
+        elif word.startswith("-") and len(word) > 1:
+            for letter in word[1:]:
+                if letter not in "rp":
+                    raise UsageError(f"unknown option -{letter} (usage: {usage})")
+            recursive, preserve = recursive or "r" in word, preserve or "p" in word
+        else:
+            rest.append(word)
+    return recursive, preserve, rest
+
+
 def _get(session: ReplSession, arguments: list[str]) -> None:
-    remote = arguments[0]
-    local = local_destination(remote, arguments[1] if len(arguments) > 1 else None)
-    size = get_file(_remote_runner(session), remote, local)
+    recursive, preserve, paths = _copy_options(arguments, GET_USAGE)
+    if not 1 <= len(paths) <= 2:
+        raise UsageError(f"usage: {GET_USAGE}")
+    remote = paths[0]
+    local = local_destination(remote, paths[1] if len(paths) > 1 else None)
+    progress = session.terminal.progress_bars()
+    if recursive:
+        files, size = get_tree(_remote_runner(session), remote, local, progress=progress, preserve=preserve)
+        session.terminal.message(f"copied {files} files ({size} bytes) from {remote} to {local}")
+        return
+    size = get_file(_remote_runner(session), remote, local, progress=progress, preserve=preserve)
     session.terminal.message(f"copied {size} bytes from {remote} to {local}")
 
 
 def _put(session: ReplSession, arguments: list[str]) -> None:
-    local = Path(arguments[0]).expanduser()
-    size, written = put_file(_remote_runner(session), local, arguments[1])
+    recursive, preserve, paths = _copy_options(arguments, PUT_USAGE)
+    if len(paths) != 2:
+        raise UsageError(f"usage: {PUT_USAGE}")
+    local = Path(paths[0]).expanduser()
+    if recursive:
+        files, size, written = put_tree(_remote_runner(session), local, paths[1], preserve=preserve)
+        session.terminal.message(f"copied {files} files ({size} bytes) from {local} to {written}")
+        return
+    size, written = put_file(_remote_runner(session), local, paths[1], preserve=preserve)
     session.terminal.message(f"copied {size} bytes from {local} to {written}")
 
 
@@ -266,6 +298,8 @@ def _python(session: ReplSession, arguments: list[str]) -> None:
     python_console(session)
 
 
+GET_USAGE = ":get [-r] [-p] REMOTE [LOCAL]"
+PUT_USAGE = ":put [-r] [-p] LOCAL REMOTE"
 FORWARD_USAGE = ":forward [OPTIONS] [BIND:]LPORT:HOST:PORT..."
 SOCKS_USAGE = ":socks [OPTIONS] [BIND:]PORT"
 
@@ -404,13 +438,15 @@ _COMMANDS = [
                 "connections go, how many are open now and how many it has carried, and for how long.\n"
                 "`:tunnels stop N` ends tunnel N and every connection it carries.", _tunnels,
                 arguments=("choice:stop",), max_arguments=2),
-    MetaCommand(":get", ":get REMOTE [LOCAL]", "copy a file out of the sandbox",
+    MetaCommand(":get", GET_USAGE, "copy a file, or with -r a directory, out of the sandbox",
                 "REMOTE is relative to the carried cwd. LOCAL defaults to REMOTE's name in the local\n"
-                "current directory; an existing directory gets the file under that name.", _get,
-                arguments=("remote_path", "local_path"), min_arguments=1, max_arguments=2),
-    MetaCommand(":put", ":put LOCAL REMOTE", "copy a file into the sandbox",
+                "current directory; an existing directory gets the file under that name. As `lambdash get`:\n"
+                "-r copies a directory and everything in it, -p keeps modes and modification times.", _get,
+                arguments=("remote_path", "local_path"), min_arguments=1, max_arguments=4),
+    MetaCommand(":put", PUT_USAGE, "copy a file, or with -r a directory, into the sandbox",
                 "REMOTE is relative to the carried cwd; an existing directory gets the file under its\n"
-                "own name. Files over 4.5 MB go through the spill bucket.", _put,
-                arguments=("local_path", "remote_path"), min_arguments=2, max_arguments=2),
+                "own name. Files over 4.5 MB go through the spill bucket. As `lambdash put`: -r copies a\n"
+                "directory and everything in it, -p keeps modes and modification times.", _put,
+                arguments=("local_path", "remote_path"), min_arguments=2, max_arguments=4),
 ]
 META_COMMANDS: dict[str, MetaCommand] = {command.name: command for command in _COMMANDS}

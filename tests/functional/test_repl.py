@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import io
 import json
+import os
 import socket
 import stat
 import threading
@@ -423,6 +424,30 @@ def test_get_and_put_copy_files_both_ways(shell: RemoteShell, tmp_path: Path) ->
     assert err[3].startswith("lambdash: error: cannot read missing.bin in the sandbox: ")
     assert "No such file or directory" in err[3]
     assert err[4] == f"copied 2560 bytes from {remote_dir}/source.bin to {again}"
+
+
+def test_get_and_put_copy_directories_with_r_and_keep_modes_and_times_with_p(shell: RemoteShell,
+                                                                             tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "top.txt").write_bytes(b"top\n")
+    (tree / "sub" / "run.sh").write_bytes(b"#!/bin/sh\necho ran\n")
+    (tree / "sub" / "run.sh").chmod(0o750)
+    os.utime(tree / "top.txt", (1_000_000_000, 1_000_000_000))
+    remote = f"/tmp/lambdash-tree-{uuid.uuid4().hex[:8]}"
+    back = tmp_path / "back"
+    run = repl(shell, lines(f"mkdir {remote}", f":put -rp {tree} {remote}", f":get --recursive -p {remote}/tree {back}",
+                            f":put -x {tree} {remote}", f":get -r {remote}/tree {back} extra"),
+               lister=lambda request: [])
+    assert (back / "top.txt").read_bytes() == b"top\n"
+    assert (back / "sub" / "run.sh").read_bytes() == b"#!/bin/sh\necho ran\n"
+    assert stat.S_IMODE((back / "sub" / "run.sh").stat().st_mode) == 0o750
+    assert (back / "top.txt").stat().st_mtime == 1_000_000_000
+    err = run.err.splitlines()
+    assert err[0] == f"copied 2 files (23 bytes) from {tree} to {remote}/tree"
+    assert err[1] == f"copied 2 files (23 bytes) from {remote}/tree to {back}"
+    assert err[2] == "lambdash: error: unknown option -x (usage: :put [-r] [-p] LOCAL REMOTE)"
+    assert err[3] == "lambdash: error: usage: :get [-r] [-p] REMOTE [LOCAL]"
 
 
 # --- it never dies ------------------------------------------------------------------------

@@ -161,6 +161,13 @@ def test_meta_command_arguments_complete_by_kind(fixture: Fixture) -> None:
     assert [completion.text for completion in fixture.now(":help ge")] == [":get"]
     assert fixture.settled(":get /etc/pa") == ["/etc/passwd"]
     assert fixture.now(":exit ") == []
+    assert [completion.text for completion in fixture.now(":tunnels s")] == ["stop"]
+
+
+def test_options_take_no_place_among_a_meta_commands_arguments(fixture: Fixture) -> None:
+    assert fixture.settled(":get -r /etc/pa") == ["/etc/passwd"]
+    assert fixture.settled(":get -r -p /etc/pa") == ["/etc/passwd"]
+    assert fixture.now(":get -") == []  # an option being typed is not a path
 
 
 def test_typing_never_waits_for_a_slow_listing() -> None:
