@@ -67,7 +67,12 @@ def sessions_state(report: StatusReport) -> str:
     """Whether the function can open sessions (lambdash -i, :i, :py): the role it hands out credentials of."""
     role = report.to_dict()["session_role"]
     if role is None:
-        return "not set up: `lambdash deploy` sets them up (a twin made --with-role has none)"
+        settings = report.settings
+        if settings.execution_role_arn is not None:
+            original = (settings.twin_of or "its function").rsplit(":", 1)[-1]
+            return (f"none: the twin runs with the role of {original} (--with-role), which lambdash never changes; "
+                    "a twin made without --with-role can open sessions")
+        return "not set up: `lambdash deploy` sets them up"
     return f"role {role.rsplit('/', 1)[-1]} (send-only credentials, one queue per session)"
 
 

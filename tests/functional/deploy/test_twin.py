@@ -301,6 +301,9 @@ def test_with_role_runs_the_twin_with_the_functions_role_and_makes_none(
            f"{original.bucket}/lambdash/*; output too big to return inline is cut when it cannot" in rows
     assert f"  permission   iam:PassRole on {original.role_arn}" in rows
     assert configuration(moto_like_aws, twin)["Role"] == original.role_arn
+    sessions = [line for line in run("status", "--name", twin)[1].splitlines() if line.startswith("sessions ")]
+    assert sessions == [f"sessions      none: the twin runs with the role of {original.name} (--with-role), which "
+                        "lambdash never changes; a twin made without --with-role can open sessions"]
     iam = client("iam", moto_like_aws)
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=f"lambdash-{twin}-role")
