@@ -120,6 +120,9 @@ class Terminal:
         # The width when none can be read from the environment or the process's own stdout: the
         # caller's, when the agent relays a caller's terminal.
         self.columns = columns
+        # The size (columns, lines) of the terminal stdout is shown on, when it cannot be read from stdout
+        # itself: the caller's, when the agent relays a caller's terminal.
+        self.stdout_size: tuple[int, int] | None = None
 
     @classmethod
     def from_system(cls, environ: Mapping[str, str] = os.environ) -> Terminal:
@@ -186,7 +189,8 @@ class Terminal:
         try:
             columns, lines = os.get_terminal_size(self.stdout.fileno())
         except (OSError, ValueError, AttributeError):  # no descriptor behind it (io.UnsupportedOperation is both)
-            columns, lines = _whole_number(environ.get("COLUMNS"), 80), _whole_number(environ.get("LINES"), 24)
+            columns, lines = self.stdout_size or (_whole_number(environ.get("COLUMNS"), 80),
+                                                  _whole_number(environ.get("LINES"), 24))
         # The handler takes a TERM of printable ASCII only, as every terminal type is.
         term = environ.get("TERM") or None
         if term is not None and not (term.isascii() and term.isprintable() and len(term) <= 256):

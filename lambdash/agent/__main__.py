@@ -94,6 +94,9 @@ class OneShots:
         accept()
         terminal = Terminal.from_system()
         terminal.columns = int(request.get("columns") or 80)
+        size = request.get("size")
+        if isinstance(size, list) and len(size) == 2 and all(isinstance(each, int) and each > 0 for each in size):
+            terminal.stdout_size = (size[0], size[1])
         return main([str(word) for word in request["argv"]], terminal)
 
     def tidy(self) -> bool:

@@ -116,7 +116,20 @@ def request(argv: list[str], terminal: Terminal) -> dict[str, Any]:
         "tty": [terminal.stdin_isatty, terminal.stdout_isatty, terminal.stderr_isatty],
         # Only a progress bar on a terminal's stderr needs the width; finding it costs an import.
         "columns": terminal.width if terminal.stderr_isatty else 80,
+        # The size of the terminal stdout is shown on, for the remote command (COLUMNS, LINES).
+        "size": stdout_size(terminal),
     }
+
+
+def stdout_size(terminal: Terminal) -> list[int] | None:
+    """[columns, lines] of the terminal on stdout, or None when stdout is not one."""
+    if not terminal.stdout_isatty:
+        return None
+    try:
+        size = os.get_terminal_size(terminal.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [size.columns, size.lines]
 
 
 def start_if_on() -> None:

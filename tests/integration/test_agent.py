@@ -7,16 +7,20 @@ what only the agent has.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import re
 import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,6 +102,33 @@ def test_the_first_one_shot_starts_the_agent_and_later_ones_go_through_it(runtim
     assert status["socket"] == str(runtime_dir / "lambdash" / SOCKET_NAME)
     assert [warm["target"] for warm in status["warm"]] == [f"lambdash @ {served}"]
     assert status["warm"][0]["requests"] == 2
+
+
+@pytest.mark.parametrize("through_agent", [True, False])
+def test_the_remote_command_gets_the_size_of_the_callers_terminal(runtime_dir: Path, served: str,
+                                                                 through_agent: bool) -> None:
+    controller, shown_on = pty.openpty()
+    fcntl.ioctl(shown_on, termios.TIOCSWINSZ, struct.pack("HHHH", 31, 97, 0, 0))
+    start_agent()
+    try:
+        done = subprocess.run([LAMBDASH, "--endpoint-url", served, *([] if through_agent else ["--no-agent"]),
+                               "echo size $COLUMNS x $LINES"], stdin=subprocess.DEVNULL, stdout=shown_on,
+                              stderr=subprocess.PIPE, timeout=120)
+        os.close(shown_on)
+        shown = bytearray()
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert bytes(shown) == b"size 97 x 31\r\n"
+    assert served_count() == (1 if through_agent else 0)
 
 
 def test_functions_reached_the_same_way_share_one_warm_client(runtime_dir: Path, served: str) -> None:
