@@ -322,57 +322,11 @@ def run_command_streaming(
     names = {out_read: "stdout", err_read: "stderr"}
     for descriptor in names:
         os.set_blocking(descriptor, False)
-    deadline = launch.started + timeout
-    timed_out = False
-    returncode: int | None = None
-    try:
-        pidfd: int | None = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # no pidfd: poll for the exit instead
-        pidfd = None
-    poller = select.poll()
-    for descriptor in names:
-        poller.register(descriptor, select.POLLIN)
-    if pidfd is not None:
-        poller.register(pidfd, select.POLLIN)
-    if launch.channel is not None:
-        poller.register(launch.channel.fd, select.POLLIN)
+    pidfd = _open_pidfd(process.pid)
     outputs = _LiveOutputs(sink, stop_full_screen)
-    last_sent = time.monotonic()
+    loop = _StreamingLoop(process, launch.channel, names, pidfd, outputs, chunk)
     try:
-        while returncode is None:
-            now = time.monotonic()
-            if now >= deadline:
-                timed_out = True
-                kill_group(process.pid)
-                returncode = process.wait()
-                break
-            wait = min(deadline - now, max(0.0, last_sent + heartbeat - now), 0.05 if pidfd is None else 3600)
-            wake = outputs.wake_at()
-            if wake is not None:
-                wait = min(wait, max(0.0, wake - now))
-            for descriptor, _ in poller.poll(wait * 1000):
-                if descriptor == pidfd:
-                    returncode = process.wait()
-                elif launch.channel is not None and descriptor == launch.channel.fd:
-                    if not launch.channel.read_available():
-                        poller.unregister(descriptor)
-                elif descriptor in names:
-                    data = _read_some(descriptor, chunk)
-                    if data:
-                        outputs.take(names[descriptor], data)
-                        last_sent = time.monotonic()
-                    else:  # EOF: every writer closed it
-                        poller.unregister(descriptor)
-            outputs.tick()
-            if pidfd is None and returncode is None:
-                returncode = process.poll()
-            if returncode is None and outputs.stopped is not None:
-                kill_group(process.pid)
-                returncode = process.wait()
-                break
-            if time.monotonic() - last_sent >= heartbeat:
-                sink("", b"")
-                last_sent = time.monotonic()
+        returncode, timed_out = loop.run(_Timekeeper(launch.started + timeout, heartbeat, sink, pidfd))
         duration = time.monotonic() - launch.started
         if not keep_background:
             kill_group(process.pid)
@@ -390,6 +344,113 @@ def run_command_streaming(
         for descriptor in names:
             os.close(descriptor)
     return launch.result(returncode, timed_out, duration, None, None, outputs.stopped)
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """A descriptor that polls readable when ``pid`` exits; None where there is no pidfd (then poll for the exit)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+# Without a pidfd to wake it, a streaming loop looks for its command's exit this often.
+EXIT_POLL_SECONDS = 0.05
+
+
+class _Timekeeper:
+    """A streaming loop's timekeeper: the command's deadline, its heartbeat, and how long one poll may wait.
+
+    The sink gets a heartbeat, ``("", b"")``, after every ``heartbeat`` seconds in which
+    the command wrote nothing, so that the stream is not dropped as silent.
+    """
+
+    def __init__(self, deadline: float, heartbeat: float, sink: OutputSink, pidfd: int | None) -> None:
+        self.deadline = deadline
+        self.heartbeat = heartbeat
+        self._sink = sink
+        self._longest_wait = EXIT_POLL_SECONDS if pidfd is None else 3600
+        self._last_sent = time.monotonic()
+
+    def expired(self, now: float) -> bool:
+        return now >= self.deadline
+
+    def wait_ms(self, now: float, wake: float | None = None) -> float:
+        """How long a poll may wait from ``now``: until the deadline, the next heartbeat or ``wake``."""
+        wait = min(self.deadline - now, max(0.0, self._last_sent + self.heartbeat - now), self._longest_wait)
+        if wake is not None:
+            wait = min(wait, max(0.0, wake - now))
+        return wait * 1000
+
+    def output_sent(self) -> None:
+        """The command wrote something just now: the next heartbeat is a whole interval away."""
+        self._last_sent = time.monotonic()
+
+    def beat_if_silent(self) -> None:
+        if time.monotonic() - self._last_sent >= self.heartbeat:
+            self._sink("", b"")
+            self._last_sent = time.monotonic()
+
+
+class _StreamingLoop:
+    """A streamed command's loop: its pipes read into the outputs and its state report read, until it ends."""
+
+    def __init__(self, process: subprocess.Popen[bytes], channel: StateChannel | None, names: dict[int, str],
+                 pidfd: int | None, outputs: _LiveOutputs, chunk: int) -> None:
+        self.process = process
+        self.channel = channel
+        self.names = names
+        self.pidfd = pidfd
+        self.outputs = outputs
+        self.chunk = chunk
+        self.poller = select.poll()
+        for descriptor in names:
+            self.poller.register(descriptor, select.POLLIN)
+        if pidfd is not None:
+            self.poller.register(pidfd, select.POLLIN)
+        if channel is not None:
+            self.poller.register(channel.fd, select.POLLIN)
+
+    def run(self, timekeeper: _Timekeeper) -> tuple[int, bool]:
+        """Read what comes until the command ends: its exit status, and whether its deadline came first.
+
+        At its deadline, or once the outputs say it is a full-screen program, its
+        process group is killed.
+        """
+        returncode: int | None = None
+        while returncode is None:
+            now = time.monotonic()
+            if timekeeper.expired(now):
+                kill_group(self.process.pid)
+                return self.process.wait(), True
+            ready = self.poller.poll(timekeeper.wait_ms(now, self.outputs.wake_at()))
+            returncode = self._take_ready(ready, timekeeper)
+            self.outputs.tick()
+            if self.pidfd is None and returncode is None:
+                returncode = self.process.poll()
+            if returncode is None and self.outputs.stopped is not None:
+                kill_group(self.process.pid)
+                return self.process.wait(), False
+            timekeeper.beat_if_silent()
+        return returncode, False
+
+    def _take_ready(self, ready: list[tuple[int, int]], timekeeper: _Timekeeper) -> int | None:
+        """Read what poll found ready: output, the state report; the exit status when the command exited."""
+        returncode: int | None = None
+        for descriptor, _ in ready:
+            if descriptor == self.pidfd:
+                returncode = self.process.wait()
+            elif self.channel is not None and descriptor == self.channel.fd:
+                if not self.channel.read_available():
+                    self.poller.unregister(descriptor)
+            elif descriptor in self.names:
+                data = _read_some(descriptor, self.chunk)
+                if data:
+                    self.outputs.take(self.names[descriptor], data)
+                    timekeeper.output_sent()
+                else:  # EOF: every writer closed it
+                    self.poller.unregister(descriptor)
+        return returncode
 
 
 class _LiveOutputs:

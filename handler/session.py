@@ -57,7 +57,7 @@ from .contract.session import (
 from .line_discipline import EndOfInput as EndOfLines
 from .line_discipline import Interrupt, Line, LineDiscipline
 from .request import InvalidRequest, SessionSettings
-from .runner import CommandResult, Spool, _Launch, _read_some, kill_group
+from .runner import CommandResult, Spool, _Launch, _open_pidfd, _read_some, _Timekeeper, kill_group
 from .streaming import StreamedOutput
 
 # The handler's calls to SQS and STS give up this soon: a function in a VPC with no route to them
@@ -423,48 +423,17 @@ class _SessionLoop:
         self.masks: dict[int, int] = {}
 
     def run(self, launch: _Launch) -> CommandResult:
+        """Serve the command until it ends, then send what it left in its pipes."""
         process = self.io.process
-        deadline = launch.started + self.timeout
-        try:
-            pidfd: int | None = os.pidfd_open(process.pid)
-        except (AttributeError, OSError):
-            pidfd = None
+        pidfd = _open_pidfd(process.pid)
         for descriptor in self.io.readers:
             self._watch(descriptor, select.POLLIN, True)
         if pidfd is not None:
             self._watch(pidfd, select.POLLIN, True)
         self._watch(self.channel._wake_read, select.POLLIN, True)
-        last_sent = time.monotonic()
-        returncode: int | None = None
-        timed_out = False
+        timekeeper = _Timekeeper(launch.started + self.timeout, self.heartbeat, self.output, pidfd)
         try:
-            while returncode is None:
-                now = time.monotonic()
-                if now >= deadline:
-                    timed_out = True
-                    kill_group(process.pid)
-                    returncode = process.wait()
-                    break
-                if self.channel.error is not None:
-                    kill_group(process.pid)
-                    returncode = process.wait()
-                    break
-                wait = min(deadline - now, max(0.0, last_sent + self.heartbeat - now), 0.05 if pidfd is None else 3600)
-                for descriptor, flags in self.poller.poll(wait * 1000):
-                    if descriptor == pidfd:
-                        returncode = process.wait()
-                    elif descriptor == self.channel._wake_read:
-                        self._apply(self.channel._drain_inbox())
-                        continue
-                    if descriptor == self.io.writer and flags & select.POLLOUT:
-                        self._write_pending()
-                    if descriptor in self.io.readers and flags & ~select.POLLOUT and self._read(descriptor):
-                        last_sent = time.monotonic()
-                if pidfd is None and returncode is None:
-                    returncode = process.poll()
-                if time.monotonic() - last_sent >= self.heartbeat:
-                    self.output("", b"")
-                    last_sent = time.monotonic()
+            returncode, timed_out = self._until_end(pidfd, timekeeper)
             duration = time.monotonic() - launch.started
             kill_group(process.pid)
             for descriptor in list(self.io.readers):
@@ -475,6 +444,46 @@ class _SessionLoop:
                 os.close(pidfd)
             self.io.close()
         return launch.result(returncode, timed_out, duration, None, None)
+
+    def _until_end(self, pidfd: int | None, timekeeper: _Timekeeper) -> tuple[int, bool]:
+        """Its exit status once the command ends, and whether its deadline came first.
+
+        At its deadline, or when the session's queue fails (``channel.error``), its
+        process group is killed.
+        """
+        process = self.io.process
+        returncode: int | None = None
+        while returncode is None:
+            now = time.monotonic()
+            if timekeeper.expired(now):
+                kill_group(process.pid)
+                return process.wait(), True
+            if self.channel.error is not None:
+                kill_group(process.pid)
+                return process.wait(), False
+            returncode = self._serve(self.poller.poll(timekeeper.wait_ms(now)), pidfd, timekeeper)
+            if pidfd is None and returncode is None:
+                returncode = process.poll()
+            timekeeper.beat_if_silent()
+        return returncode, False
+
+    def _serve(self, ready: list[tuple[int, int]], pidfd: int | None, timekeeper: _Timekeeper) -> int | None:
+        """Do what poll found ready: the session's events in, input to the command, its output out.
+
+        The command's exit status when it exited, else None.
+        """
+        returncode: int | None = None
+        for descriptor, flags in ready:
+            if descriptor == pidfd:
+                returncode = self.io.process.wait()
+            elif descriptor == self.channel._wake_read:
+                self._apply(self.channel._drain_inbox())
+                continue
+            if descriptor == self.io.writer and flags & select.POLLOUT:
+                self._write_pending()
+            if descriptor in self.io.readers and flags & ~select.POLLOUT and self._read(descriptor):
+                timekeeper.output_sent()
+        return returncode
 
     def _read(self, descriptor: int) -> bool:
         """Send what the command wrote there; False at its end (or when it holds nothing now)."""

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 import urllib.request
 import zlib
@@ -16,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambdash_handler.app import respond
+import lambdash_handler.app as handler_app
+from lambdash_handler.app import respond, respond_streaming
 from lambdash_handler.contract import LAMBDA_RESPONSE_LIMIT_BYTES
+from lambdash_handler.contract.records import HEARTBEAT, RESULT, STDERR, STDOUT, RecordReader
 from tests.helpers import FakeContext, bucket_keys, still_running, wait_until
 
 # The function's environment as Lambda would give it: the handler never reads the test runner's own.
@@ -46,6 +49,35 @@ def command(text: str, **fields: Any) -> dict[str, Any]:
 def stream_bytes(stream: dict[str, Any]) -> bytes:
     data = base64.b64decode(stream["data"])
     return zlib.decompress(data) if stream["encoding"] == "zlib+base64" else data
+
+
+class Streamed:
+    """``respond_streaming`` answering one event in a thread, and the records it has sent so far, in order."""
+
+    def __init__(self, event: dict[str, Any], timeout: float = 30.0) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+        self._reader = RecordReader()
+        self._thread = threading.Thread(target=respond_streaming, daemon=True,
+                                        args=({**event, "stream": True}, FakeContext(timeout=timeout), self._take),
+                                        kwargs={"environ": SANDBOX_ENVIRON})
+        self._thread.start()
+
+    def _take(self, data: bytes) -> None:
+        self.records.extend(self._reader.feed(data))
+
+    def kinds(self) -> list[bytes]:
+        return [kind for kind, _ in list(self.records)]
+
+    def finish(self) -> dict[str, Any]:
+        """The result record, once the answer has ended (it is the last record)."""
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the streamed answer never ended"
+        assert self.records[-1][0] == RESULT
+        result: dict[str, Any] = json.loads(self.records[-1][1])
+        return result
+
+    def output(self, kind: bytes) -> bytes:
+        return b"".join(payload for each, payload in self.records if each == kind)
 
 
 @pytest.mark.parametrize("status", [0, 1, 7, 255])
@@ -118,6 +150,41 @@ def test_the_lambda_deadline_stops_a_command_that_never_ends() -> None:
     assert response["timed_out"] is True
     assert response["time_limit"]["kind"] == "deadline"
     assert stream_bytes(response["stdout"]) == b"begun\n"
+
+
+def test_a_streamed_command_that_falls_silent_keeps_its_stream_alive_with_heartbeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handler_app, "HEARTBEAT_SECONDS", 0.1)  # Lambda's 10 s, shortened
+    go_on = tmp_path / "go-on"
+    streamed = Streamed(command(f"echo before; until [ -e {go_on} ]; do sleep 0.05; done; echo after >&2"))
+
+    def heartbeat_after_before() -> bool:
+        kinds = streamed.kinds()
+        return STDOUT in kinds and HEARTBEAT in kinds[kinds.index(STDOUT):]
+
+    wait_until(heartbeat_after_before, message=lambda: f"no heartbeat while it was silent: {streamed.records}")
+    go_on.touch()
+    result = streamed.finish()
+    assert result["exit_status"] == 0
+    # Heartbeats are empty and fall between the output records, which keep their order.
+    assert all(payload == b"" for kind, payload in streamed.records if kind == HEARTBEAT)
+    assert [record for record in streamed.records[:-1] if record[0] != HEARTBEAT] == [
+        (STDOUT, b"before\n"), (STDERR, b"after\n")]
+
+
+def test_without_a_pidfd_a_streamed_command_ends_with_its_output_its_status_and_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "pidfd_open")  # an older kernel, or not Linux: the handler looks for the exit instead
+    ended = Streamed(command("printf 'out\\nlast'; echo err >&2; exit 3"))
+    result = ended.finish()
+    assert (result["exit_status"], result["timed_out"]) == (3, False)
+    assert (ended.output(STDOUT), ended.output(STDERR)) == (b"out\nlast", b"err\n")
+    cut = Streamed(command("echo partial; sleep 30; echo never", timeout=1))
+    result = cut.finish()
+    assert (result["timed_out"], result["signal"]) == (True, 9)
+    assert cut.output(STDOUT) == b"partial\n"
 
 
 def test_a_background_child_holding_stdout_does_not_delay_the_response() -> None:

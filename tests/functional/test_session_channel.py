@@ -24,11 +24,12 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from moto.sts.models import sts_backends
 
+import lambdash_handler.app as handler_app
 import lambdash_handler.session as handler_session
 from lambdash.deploy.settings import DeploySettings
 from lambdash_handler.app import respond, respond_streaming
 from lambdash_handler.contract import schema_path
-from lambdash_handler.contract.records import RESULT, SESSION, STDERR, STDOUT, RecordReader
+from lambdash_handler.contract.records import HEARTBEAT, RESULT, SESSION, STDERR, STDOUT, RecordReader
 from lambdash_handler.contract.session import (
     STALE_QUEUE_SECONDS,
     Event,
@@ -65,6 +66,7 @@ class HandlerSession:
     def __init__(self, command: str, *, tty: bool = False, environ: dict[str, str] | None = None,
                  terminal: dict[str, Any] | None = None) -> None:
         self.reader = RecordReader()
+        self.kinds: list[bytes] = []  # of every record, in order
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.opened: dict[str, Any] | None = None
@@ -81,6 +83,7 @@ class HandlerSession:
 
     def _take(self, data: bytes) -> None:
         for kind, payload in self.reader.feed(data):
+            self.kinds.append(kind)
             if kind == SESSION:
                 self.opened = json.loads(payload)
             elif kind == STDOUT:
@@ -200,6 +203,30 @@ def test_a_terminal_without_a_pty_gets_the_handlers_line_discipline(monkeypatch:
     interrupted.send(Input(b"half a line\x03"))  # Ctrl-C: SIGINT for the process group, and the line is dropped
     assert interrupted.finish()["exit_status"] == 3
     assert bytes(interrupted.stdout) == b"ready\r\nhalf a line^C\r\ncaught INT\r\n"
+
+
+def test_a_silent_session_keeps_its_stream_alive_with_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handler_app, "HEARTBEAT_SECONDS", 0.1)  # Lambda's 10 s, shortened
+    session = HandlerSession('echo ready; read line; echo "got $line"')
+    assert session.opening()["event"] == "open"
+    session.wait_for_stdout(b"ready\n")
+    wait_until(lambda: HEARTBEAT in session.kinds[session.kinds.index(STDOUT):], 30,
+               message=lambda: f"no heartbeat while it waited for input: {session.kinds}")
+    session.send(Input(b"x\n"))
+    result = session.finish()
+    assert result["exit_status"] == 0
+    assert bytes(session.stdout) == b"ready\ngot x\n"
+    assert session.kinds[-1] == RESULT
+
+
+def test_without_a_pidfd_a_session_ends_with_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "pidfd_open")  # an older kernel, or not Linux: the handler looks for the exit instead
+    session = HandlerSession('read line; echo "got $line"; exit 7')
+    assert session.opening()["event"] == "open"
+    session.send(Input(b"x\n"))
+    result = session.finish()
+    assert (result["exit_status"], result["timed_out"]) == (7, False)
+    assert bytes(session.stdout) == b"got x\n"
 
 
 def test_a_pseudo_terminal_has_the_clients_size_and_term_and_follows_its_resizes() -> None:
