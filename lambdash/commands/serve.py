@@ -8,7 +8,7 @@ import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdash.commands.options import bounded_int, bounded_seconds, seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
@@ -24,9 +24,13 @@ from lambdash.local.function import (
     MAX_CONCURRENCY,
     MAX_IDLE_TIMEOUT_SECONDS,
     MAX_LAYERS,
+    FunctionConfig,
 )
 from lambdash.terminal import Terminal
 from lambdash_handler.contract import ENV_BUCKET, ENV_LIKE_HANDLER
+
+if TYPE_CHECKING:
+    from lambdash.local.server import LocalLambda
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -97,13 +101,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, terminal: Terminal) -> int:
     """Run the local Lambda in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
-    from lambdash.local.credentials import CredentialPair, credentials_path, profile_name
-    from lambdash.local.function import FunctionConfig
-    from lambdash.local.http import is_loopback_address
-    from lambdash.local.server import LocalLambda
-
     if (args.access_key_id is None) != (args.secret_access_key is None):
         raise UsageError("--access-key-id and --secret-access-key go together; give both, or neither")
+    config = function_config(args)
+    local = start_listening(args, config, terminal)
+    how = set_credential_pair(local, args)
+    warn_of_exposure(config, args.host, local.port, terminal)
+    serve_until_stopped(local, how, terminal)
+    return ExitStatus.OK
+
+
+def function_config(args: argparse.Namespace) -> FunctionConfig:
+    """The hosted function's configuration from the options; UsageError for options that do not go together."""
     environment = function_environment(args)
     if args.bucket:
         environment[ENV_BUCKET] = args.bucket
@@ -126,6 +135,13 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         config = replace(config, isolated=False)
     if not config.isolated and (config.layers or config.pty):
         raise UsageError(f"--layer and --pty need the isolated sandbox: leave out --unisolated ({ENV_UNISOLATED})")
+    return config
+
+
+def start_listening(args: argparse.Namespace, config: FunctionConfig, terminal: Terminal) -> LocalLambda:
+    """The local Lambda listening on --host and --port; each invocation's log (unless --quiet) goes to stderr."""
+    from lambdash.local.server import LocalLambda
+
     lock = threading.Lock()
 
     def show(outcome: Any) -> None:
@@ -140,31 +156,52 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
             terminal.warning(text)
 
     try:
-        local = LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
-                            embedded_s3=not args.no_s3, on_invoke=show, on_notice=warn)
+        return LocalLambda(config, host=args.host, port=args.port, cap_stream_rate=args.stream_rate_cap,
+                           embedded_s3=not args.no_s3, on_invoke=show, on_notice=warn)
     except OSError as problem:
         raise LambdashError(f"cannot listen on {args.host}:{args.port}: {problem.strerror}") from None
-    port = local.port
+
+
+def set_credential_pair(local: LocalLambda, args: argparse.Namespace) -> str:
+    """Give the local Lambda the one pair it accepts: the pair given, else one kept for its host and port.
+
+    Returns how the AWS CLI signs with that pair: the start of the command serve suggests.
+    """
+    from lambdash.local.credentials import CredentialPair, credentials_path, profile_name
+
     if args.access_key_id:
         local.credentials = CredentialPair(args.access_key_id, args.secret_access_key)
-        how = "AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... (the pair given) aws"
-    else:
-        try:
-            local.keep_credentials()
-        except (OSError, configparser.Error) as problem:
-            local.close()
-            reason = getattr(problem, "strerror", None) or str(problem).splitlines()[0]
-            raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {reason}") from None
-        how = f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, port)}"
+        return "AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... (the pair given) aws"
+    try:
+        local.keep_credentials()
+    except (OSError, configparser.Error) as problem:
+        local.close()
+        reason = getattr(problem, "strerror", None) or str(problem).splitlines()[0]
+        raise LambdashError(f"cannot keep the credential pair in {credentials_path()}: {reason}") from None
+    return f"AWS_SHARED_CREDENTIALS_FILE={credentials_path()} aws --profile {profile_name(args.host, local.port)}"
+
+
+def warn_of_exposure(config: FunctionConfig, host: str, port: int, terminal: Terminal) -> None:
+    """Warn when commands run on the host itself, and when anyone beyond loopback may reach them."""
+    from lambdash.local.http import is_loopback_address
+
     if not config.isolated:
         terminal.warning("sandboxes run unisolated, on the host as you: commands read and write your real /, /tmp "
                          "and home; only TMPDIR is private")
-    if not is_loopback_address(args.host) and args.host != "localhost":
+    if not is_loopback_address(host) and host != "localhost":
         terminal.warning(
-            f"listening on {args.host}, beyond loopback: anyone who can reach port {port} and holds the "
+            f"listening on {host}, beyond loopback: anyone who can reach port {port} and holds the "
             "credential pair runs shell commands as you, and commands and their output cross the network "
             "unencrypted (prefer 127.0.0.1 and an SSH tunnel)"
         )
+
+
+def serve_until_stopped(local: LocalLambda, how: str, terminal: Terminal) -> None:
+    """Say where the local Lambda answers and how to call it, then serve until Ctrl-C, SIGTERM or SIGHUP.
+
+    Leaving kills every sandbox. ``how`` is how the AWS CLI signs with the pair it accepts.
+    """
+    config = local.config
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
@@ -186,7 +223,6 @@ def execute(args: argparse.Namespace, terminal: Terminal) -> int:
         except KeyboardInterrupt:
             pass
         terminal.message("lambdash: stopping; every sandbox is killed")
-    return ExitStatus.OK
 
 
 def layer_directories(given: list[str]) -> tuple[Path, ...]:

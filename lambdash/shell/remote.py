@@ -36,7 +36,7 @@ from lambdash_handler.contract import (
 from lambdash_handler.contract.records import RESULT, STDERR, STDOUT, BadFraming, NotFramed, RecordReader
 
 if TYPE_CHECKING:
-    from lambdash.aws.invoke import InvokeResponse, LambdaClient
+    from lambdash.aws.invoke import InvokeResponse, LambdaClient, StreamedInvoke
 
 # stdin above this goes through the spill bucket: base64 makes it 4/3 bigger,
 # and the whole request must stay under Lambda's 6 MB.
@@ -297,6 +297,23 @@ class NamesItsRequest(Protocol):
         """The stream has begun: its request id is known (before any output)."""
 
 
+@dataclass(frozen=True)
+class StreamContent:
+    """What a response stream carried, read to its end."""
+
+    # The result record, when the stream was records and carried one.
+    result: dict[str, Any] | None
+    # The whole answer, when the stream did not begin as records (a buffered response).
+    unframed: bytearray | None
+    # Whether the stream began with the records' preamble.
+    framed: bool
+
+
+def refuses_unknown_field(refusal: RequestRefused, name: str) -> bool:
+    """Whether a handler refused a request for carrying ``name``, a field it is too old to know."""
+    return f"unknown field {name!r}" in refusal.message
+
+
 class RemoteShell:
     """Runs commands on one target through its LambdaClient.
 
@@ -338,19 +355,37 @@ class RemoteShell:
         as COLUMNS, LINES and TERM, and the handler stops it if it acts as a
         full-screen program (the result's ``full_screen`` says why).
         """
+        request = self._run_request(
+            command, stdin=stdin, timeout=timeout, cwd=cwd, env=env, capture_state=capture_state,
+            keep_background=keep_background, shell=shell, last_status=last_status, terminal=terminal,
+        )
+        self._move_big_command_to_bucket(request)
+        return self._send_run_without_unknown_fields(request, live, on_throttle)
+
+    def _run_request(
+        self,
+        command: str,
+        *,
+        stdin: Stdin,
+        timeout: float | None,
+        cwd: str | None,
+        env: Mapping[str, str | None] | None,
+        capture_state: bool,
+        keep_background: bool,
+        shell: str,
+        last_status: int,
+        terminal: OutputTerminal | None,
+    ) -> dict[str, Any]:
+        """The run request as the handler reads it: the command, and each option only when it is set.
+
+        Stdin too big for the request is uploaded through the bucket here, and the
+        request names it.
+        """
         request: dict[str, Any] = {"v": PROTOCOL_VERSION, "command": command}
         if shell != "sh":
             request["shell"] = shell
         if stdin is not None:
-            reader = io.BytesIO(stdin) if isinstance(stdin, bytes) else stdin
-            head = reader.read(STDIN_INLINE_MAX_BYTES + 1)
-            if len(head) > STDIN_INLINE_MAX_BYTES:
-                rest = io.BytesIO(head)
-                request["stdin_key"], request["stdin_sha256"] = self._upload_through_bucket(
-                    lambda size: rest.read(size) or reader.read(size), "stdin",
-                    f"stdin is over {STDIN_INLINE_MAX_BYTES} bytes, more")
-            else:
-                request["stdin"] = base64.b64encode(head).decode("ascii")
+            request.update(self._stdin_fields(stdin))
         if timeout is not None:
             request["timeout"] = timeout
         if cwd is not None:
@@ -367,36 +402,62 @@ class RemoteShell:
             request["terminal"] = {"columns": terminal.columns, "lines": terminal.lines, "term": terminal.term}
         if self.bucket:
             request["output"] = {"bucket": self.bucket}
-        if len(command) > COMMAND_CHECK_SIZE_CHARACTERS and len(json.dumps(request)) > REQUEST_MAX_BYTES:
-            # A script too big for the request (with its stdin) travels through the bucket, as big stdin does.
+        return request
+
+    def _stdin_fields(self, stdin: bytes | BinaryIO) -> dict[str, str]:
+        """The request's fields for stdin: inline (base64) when it fits, else the key and sha256 of its upload."""
+        reader = io.BytesIO(stdin) if isinstance(stdin, bytes) else stdin
+        head = reader.read(STDIN_INLINE_MAX_BYTES + 1)
+        if len(head) <= STDIN_INLINE_MAX_BYTES:
+            return {"stdin": base64.b64encode(head).decode("ascii")}
+        rest = io.BytesIO(head)
+        key, sha256 = self._upload_through_bucket(lambda size: rest.read(size) or reader.read(size), "stdin",
+                                                  f"stdin is over {STDIN_INLINE_MAX_BYTES} bytes, more")
+        return {"stdin_key": key, "stdin_sha256": sha256}
+
+    def _move_big_command_to_bucket(self, request: dict[str, Any]) -> None:
+        """A script too big for the request (with its stdin) travels through the bucket, as big stdin does."""
+        if len(request["command"]) > COMMAND_CHECK_SIZE_CHARACTERS and len(json.dumps(request)) > REQUEST_MAX_BYTES:
             encoded = request.pop("command").encode("utf-8", "surrogateescape")
             request["command_key"], request["command_sha256"] = self._upload_through_bucket(
                 io.BytesIO(encoded).read, "the command", f"the command is {len(encoded)} bytes, more")
+
+    def _send_run_without_unknown_fields(self, request: dict[str, Any], live: LiveOutput | None,
+                                         on_throttle: Callable[[int, float], None] | None) -> RemoteResult:
+        """Send a run request, again without each of NEWER_FIELDS the target's handler refuses as unknown.
+
+        A handler refuses such a field before it runs anything, and this shell
+        remembers it, so later requests leave it out from the start.
+        """
         while True:
             for name in self.unknown_fields:
                 request.pop(name, None)
             try:
                 return self._send_run(request, live, on_throttle)
             except RequestRefused as refusal:
-                refused = next((name for name in NEWER_FIELDS if name in request
-                                and f"unknown field {name!r}" in refusal.message), None)
+                refused = next((name for name in NEWER_FIELDS
+                                if name in request and refuses_unknown_field(refusal, name)), None)
                 if refused is None:
                     raise
                 self.unknown_fields.add(refused)  # nothing ran: the handler refused it first
 
     def _send_run(self, request: dict[str, Any], live: LiveOutput | None,
                   on_throttle: Callable[[int, float], None] | None) -> RemoteResult:
+        """The run's result: streamed to ``live`` where the target can stream, else from one buffered invoke."""
         if live is not None and self.streaming:
             streamed = self._run_streaming(request, live, on_throttle)
             if streamed is not None:
                 return streamed
-        response, invoked = self.call(request, on_throttle=on_throttle)
-        return result_of(response, invoked.request_id, invoked.throttles)
+        return self._buffered_result(self.client.invoke(json.dumps(request).encode(), on_throttle=on_throttle))
+
+    def _buffered_result(self, invoked: InvokeResponse) -> RemoteResult:
+        """The result a whole (buffered) answer holds, once checked as a lambdash handler's success."""
+        return result_of(self.checked(invoked), invoked.request_id, invoked.throttles)
 
     def _run_streaming(self, request: dict[str, Any], live: LiveOutput,
                        on_throttle: Callable[[int, float], None] | None) -> RemoteResult | None:
         """The result of a streamed run; None when the target turned out not to stream and nothing ran."""
-        from lambdash.aws.invoke import InvokeResponse, StreamingUnavailable  # loaded with the client already
+        from lambdash.aws.invoke import StreamingUnavailable  # loaded with the client already
 
         try:
             streamed = self.client.invoke_streaming(json.dumps({**request, "stream": True}).encode(),
@@ -406,6 +467,13 @@ class RemoteShell:
             return None
         if isinstance(live, NamesItsRequest):
             live.begun(streamed.request_id)
+        return self._streamed_result(streamed, self._read_stream(streamed, live))
+
+    def _read_stream(self, streamed: StreamedInvoke, live: LiveOutput) -> StreamContent:
+        """Read a response stream to its end, writing its output records to ``live`` as they arrive.
+
+        A stream that does not begin as records is kept whole: it is a buffered answer.
+        """
         reader = RecordReader()
         result: dict[str, Any] | None = None
         unframed: bytearray | None = None
@@ -429,31 +497,44 @@ class RemoteShell:
         except BaseException:
             streamed.close()  # Ctrl-C or a broken stream: stop reading at once; the function goes on
             raise
+        return StreamContent(result=result, unframed=unframed, framed=reader.started)
+
+    def _streamed_result(self, streamed: StreamedInvoke, content: StreamContent) -> RemoteResult | None:
+        """The result of a stream read to its end; None when an older handler refused to stream, before running.
+
+        The function's failure raises FunctionError; a stream that ended before the
+        result record raises TransportError.
+        """
+        from lambdash.aws.invoke import InvokeResponse  # loaded with the client already
+
         end = streamed.end
         answered = InvokeResponse(
-            payload=bytes(unframed or b""), function_error=end.error_code if end else None,
+            payload=bytes(content.unframed or b""), function_error=end.error_code if end else None,
             log_tail=end.log_tail if end else "", request_id=streamed.request_id, throttles=streamed.throttles,
         )
-        if unframed is not None or (result is None and not reader.started and end is not None
-                                    and not end.error_code):
+        if content.unframed is not None or (content.result is None and not content.framed and end is not None
+                                            and not end.error_code):
             # No records: the answer is a whole buffered response (a function without the stream loop).
             self.streaming = False
-            try:
-                response = self.checked(answered)
-            except RequestRefused as refusal:
-                if refusal.code == "invalid" and "unknown field 'stream'" in refusal.message:
-                    return None  # an older handler refused before running anything: send it buffered
-                raise
-            return result_of(response, answered.request_id, answered.throttles)
+            return self._answered_whole(answered)
         if end is not None and end.error_code:
             raise function_failure({"errorType": end.error_code, "errorMessage": end.error_details or ""},
                                    answered)
-        if result is None:
+        if content.result is None:
             raise TransportError(
                 f"the stream from {self.client.function} ended before the command's result; "
                 f"it may still be running [request {streamed.request_id}]"
             )
-        return result_of(self._verified(result), streamed.request_id, streamed.throttles, streamed=True)
+        return result_of(self._verified(content.result), streamed.request_id, streamed.throttles, streamed=True)
+
+    def _answered_whole(self, answered: InvokeResponse) -> RemoteResult | None:
+        """The result of a stream that carried a whole buffered answer; None when it refused the stream field."""
+        try:
+            return self._buffered_result(answered)
+        except RequestRefused as refusal:
+            if refusal.code == "invalid" and refuses_unknown_field(refusal, "stream"):
+                return None  # an older handler refused before running anything: send it buffered
+            raise
 
     def inventory(self, *, redact: bool = True, redact_key: str | None = None) -> dict[str, Any]:
         """The sandbox's inventory, collected by the function's probes.

@@ -22,6 +22,7 @@ import pytest
 
 from lambdash.aws.invoke import LambdaClient
 from lambdash.config import Target
+from lambdash.errors import RequestRefused
 from lambdash.shell.remote import RemoteShell
 from lambdash.terminal import OutputTerminal
 from lambdash_handler.app import error_response, respond, respond_streaming
@@ -141,27 +142,48 @@ def test_a_run_for_a_terminal_gets_its_size_and_type_under_the_env_given(lambda_
 
 
 class OlderLambda(InProcessLambda):
-    """A handler from before ``last_status``: it refuses the field, as parse_request refuses any unknown one."""
+    """A handler from before a field: it refuses it, as parse_request refuses any unknown one."""
+
+    def __init__(self, field: str = "last_status", named: str | None = None) -> None:
+        super().__init__()
+        self.field = field
+        # The field its refusal names: the field itself, unless told.
+        self.named = named or field
 
     def invoke(self, **call: Any) -> dict[str, Any]:
         request = json.loads(call["Payload"])
-        if "last_status" not in request:
+        if self.field not in request:
             return super().invoke(**call)
         self.requests.append(request)
-        refusal = {**error_response("InvalidRequest", "unknown field 'last_status'", "invalid"),
+        refusal = {**error_response("InvalidRequest", f"unknown field {self.named!r}", "invalid"),
                    "request_id": "r", "sandbox": {"id": "s"}}
         return {"Payload": io.BytesIO(json.dumps(refusal).encode()), "StatusCode": 200,
                 "ResponseMetadata": {"RequestId": str(uuid.uuid4())}}
 
 
-def test_a_handler_older_than_a_field_is_asked_again_without_it() -> None:
-    older = OlderLambda()
+@pytest.mark.parametrize(("field", "options"), [
+    ("last_status", {"capture_state": True, "last_status": 1}),
+    ("terminal", {"terminal": OutputTerminal(columns=100, lines=30, term="xterm")}),
+])
+def test_a_handler_older_than_a_field_is_asked_again_without_it(field: str, options: dict[str, Any]) -> None:
+    older = OlderLambda(field)
     shell = shell_on(older)
-    first = shell.run("echo ran", capture_state=True, last_status=1)
-    second = shell.run("echo again", capture_state=True, last_status=1)
+    first = shell.run("echo ran", **options)
+    second = shell.run("echo again", **options)
     assert (first.stdout.read("stdout"), second.stdout.read("stdout")) == (b"ran\n", b"again\n")
     # Refused once; the shell then remembers the handler does not know it.
-    assert ["last_status" in request for request in older.requests] == [True, False, False]
+    assert [field in request for request in older.requests] == [True, False, False]
+
+
+@pytest.mark.parametrize("named", ["colour", "last_status"])
+def test_a_refusal_the_shell_cannot_meet_by_leaving_a_field_out_is_the_error_and_is_not_retried(
+    named: str
+) -> None:
+    older = OlderLambda("terminal", named=named)
+    with pytest.raises(RequestRefused) as raised:
+        shell_on(older).run("echo ran", terminal=OutputTerminal(columns=100, lines=30, term="xterm"))
+    assert raised.value.message == f"the function refused the request: unknown field {named!r}"
+    assert len(older.requests) == 1
 
 
 def test_a_command_and_stdin_too_big_for_the_request_go_through_the_bucket(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,12 @@ from lambdash.aws.invoke import RETRY_ATTEMPTS, LambdaClient
 from lambdash.cli import main
 from lambdash.config import Target
 from lambdash.errors import FunctionError, LambdashError, TransportError
+from lambdash.local.eventstream import invoke_complete, payload_chunk
 from lambdash.shell.remote import RemoteShell
 from lambdash.terminal import Terminal
-from tests.helpers import config_file, free_port
+from lambdash_handler.contract.records import PREAMBLE, STDOUT, encode_record
+from tests.helpers import TEST_CREDENTIALS, config_file, free_port
+from tests.helpers.servers import running, url_of
 
 
 def run_main(*argv: str) -> tuple[int, str, bytes]:
@@ -188,3 +192,57 @@ def test_main_prints_details_under_the_error_line(tmp_path: Path) -> None:
     assert len(lines) == 6
     assert all(line.startswith("  | ") for line in lines[1:])
     assert lines[-1].startswith("  | REPORT RequestId: ")
+
+
+# --- a response stream that goes wrong --------------------------------------------------------------------------
+
+
+class _CannedStreamEndpoint(ThreadingHTTPServer):
+    """An endpoint whose response-streaming invoke answers the same event-stream messages every time."""
+
+    daemon_threads = True
+
+    def __init__(self, messages: bytes) -> None:
+        super().__init__(("127.0.0.1", 0), _CannedStreamHandler)
+        self.messages = messages
+
+
+class _CannedStreamHandler(BaseHTTPRequestHandler):
+    server: _CannedStreamEndpoint
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        assert "response-streaming-invocations" in self.path
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("x-amzn-RequestId", "r-stream")
+        self.send_header("Content-Length", str(len(self.server.messages)))
+        self.end_headers()
+        self.wfile.write(self.server.messages)
+
+
+SHOWN = payload_chunk(PREAMBLE + encode_record(STDOUT, b"shown\n"))
+
+
+@pytest.mark.parametrize(("messages", "stdout", "error"), [
+    pytest.param(SHOWN + payload_chunk(encode_record(b"x")) + invoke_complete(), b"shown\n",
+                 "the stream from shell is damaged: unknown record b'x' of 0 bytes", id="damaged"),
+    pytest.param(SHOWN + invoke_complete(), b"shown\n",
+                 "the stream from shell ended before the command's result; it may still be running [request r-stream]",
+                 id="no-result"),
+    pytest.param(invoke_complete(), b"",
+                 "shell answered something that is not JSON (0 bytes): it is probably not a lambdash function; name "
+                 "one with -f, or make one with `lambdash deploy`", id="empty-taken-as-a-buffered-answer"),
+])
+def test_a_stream_that_goes_wrong_keeps_what_it_showed_and_ends_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, messages: bytes, stdout: bytes, error: str
+) -> None:
+    for name, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with running(_CannedStreamEndpoint(messages)) as endpoint:
+        status, stderr, out = run_main("-f", "shell", "--endpoint-url", url_of(endpoint), "true")
+    assert (status, out, stderr) == (255, stdout, f"lambdash: error: {error}\n")

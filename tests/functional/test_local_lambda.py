@@ -23,7 +23,7 @@ from lambdash.local.credentials import CredentialPair, pair_for_endpoint
 from lambdash.local.function import FunctionConfig
 from lambdash.local.sandbox import SANDBOX_MARKER
 from lambdash.local.server import LocalLambda
-from tests.helpers import Beacon, free_port, wait_for_port, wait_until
+from tests.helpers import Beacon, free_port, state_dir, wait_for_port, wait_until
 
 
 def lambda_client(local: LocalLambda) -> Any:
@@ -255,3 +255,45 @@ def test_serve_stops_on_sigterm_and_leaves_no_orphans(tmp_path: Path) -> None:
         server.wait(timeout=15)
     assert server.returncode == 0
     assert marked_processes(marker) == []
+
+
+@pytest.mark.parametrize(("given", "ending"), [(True, signal.SIGHUP), (False, signal.SIGTERM)],
+                         ids=["pair-given-SIGHUP", "pair-kept-SIGTERM"])
+def test_serve_says_how_to_call_it_logs_each_invocation_and_stops_on_sighup_or_sigterm(
+    home: Path, given: bool, ending: signal.Signals
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    given_pair = CredentialPair("AKIDGIVENPAIR", "given-secret")
+    options = ["--access-key-id", given_pair.access_key_id, "--secret-access-key", given_pair.secret_access_key]
+    lambdash = Path(sys.executable).parent / "lambdash"
+    server = subprocess.Popen([str(lambdash), "serve", "--port", str(port), *(options if given else [])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        pair = given_pair if given else pair_for_endpoint(url)
+        assert pair is not None, "serve keeps its credential pair in the state dir"
+        _, response = invoke(client_for(url, pair), {"v": 1, "command": "echo logged"})
+        assert response["exit_status"] == 0
+    finally:
+        server.send_signal(ending)
+        _, err = server.communicate(timeout=15)
+    assert server.returncode == 0
+    lines = err.decode().splitlines()
+    how = ("AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... (the pair given) aws" if given else
+           f"AWS_SHARED_CREDENTIALS_FILE={state_dir(home) / 'local-credentials'} aws "
+           f"--profile lambdash-local-127.0.0.1-{port}")
+    assert lines[:3] == [
+        f"lambdash: local Lambda serving function 'lambdash' at {url} (timeout 300 s, 1024 MB, up to 10 "
+        "sandboxes); it answers only requests signed with its credential pair",
+        f"lambdash: try: lambdash --endpoint-url {url} uname -a",
+        f"lambdash: AWS CLI: {how} --region us-east-1 --endpoint-url {url} lambda invoke --function-name lambdash "
+        """--payload '{"v": 1, "command": "uname -a"}' out.json (version 2 also wants --cli-binary-format """
+        "raw-in-base64-out)",
+    ]
+    # Without --quiet, each invocation's log follows, as Lambda's LogType Tail gives it.
+    log = lines[3:-1]
+    assert log[0].startswith("START RequestId: ")
+    assert any('"command": "echo logged"' in line for line in log)
+    assert log[-1].startswith("REPORT RequestId: ")
+    assert lines[-1] == "lambdash: stopping; every sandbox is killed"

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -370,6 +371,27 @@ def test_serve_that_cannot_keep_its_credential_pair_exits_255_naming_the_file(ho
     done = lambdash("serve", "--port", str(free_port()), timeout=60)
     assert done.returncode == 255
     assert done.stderr.decode() == f"lambdash: error: cannot keep the credential pair in {kept}: Is a directory\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--access-key-id", "AKIDGIVEN"], "--access-key-id and --secret-access-key go together; give both, or neither"),
+    (["--secret-access-key", "s3cret"], "--access-key-id and --secret-access-key go together; give both, or neither"),
+    (["--code-handler", "app.handler"], "--code-handler names the handler of --code DIR; give --code too"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_serve_options_that_go_together_given_alone_are_one_line(args: list[str], message: str) -> None:
+    port = free_port()
+    done = lambdash("serve", "--port", str(port), *args, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (255, b"", f"lambdash: error: {message}\n".encode())
+
+
+def test_serve_on_a_port_already_taken_is_one_line_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = lambdash("serve", "--port", str(port), timeout=60)
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert done.stderr == f"lambdash: error: cannot listen on 127.0.0.1:{port}: Address already in use\n".encode()
 
 
 @pytest.mark.parametrize(("args", "message"), [
