@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Listen on local ports and carry each connection to HOST:PORT from inside the sandbox, byte
-for byte both ways (with half-close), as `ssh -L` does. Each connection is a session of its
+for byte both ways (the client's half-close included), as `ssh -L` does. Each connection is a session of its
 own, so it lasts at most the function's timeout; the next connection opens a new one.
 HOST:PORT is probed from the sandbox first. Ctrl-C (or SIGTERM, or a closed terminal) ends
 the tunnel and every connection."""

@@ -20,6 +20,7 @@ from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.repl.tunnels import parse_tunnel_arguments, started_line, stopped_line, table
 from lambdash.shell.filecopy import RunCommand, get_file, get_tree, local_destination, put_file, put_tree
+from lambdash.shell.tunnel import is_number
 from lambdash.terminal import BOLD
 from lambdash_handler.contract import MAX_PROBE_CHECKS
 
@@ -320,6 +321,8 @@ def _socks(session: ReplSession, arguments: list[str]) -> None:
     from lambdash.shell.tunnel import parse_listen
 
     request = parse_tunnel_arguments(arguments, SOCKS_USAGE, probe_option=False)
+    if len(request.specs) != 1:
+        raise UsageError(f"usage: {SOCKS_USAGE} (one proxy a line)")
     _start_tunnels(session, [parse_listen(spec) for spec in request.specs], request.timeout)
 
 
@@ -341,7 +344,7 @@ def _tunnels(session: ReplSession, arguments: list[str]) -> None:
         stopped = session.tunnels.stop_all()
         if not stopped:
             raise UsageError("no tunnel is running")
-    elif arguments[1].isdigit():
+    elif is_number(arguments[1]):
         stopped = [session.tunnels.stop(int(arguments[1]))]
     else:
         raise UsageError("usage: :tunnels [stop N|all] (N a tunnel's number, as :tunnels lists them)")

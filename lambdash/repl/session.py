@@ -318,8 +318,8 @@ class ReplSession:
 
     def _toolbar(self) -> StyleAndTextTuples:
         try:
-            running = self.tunnels.running
-            tunnels = (len(running), sum(each.tunnel.open_connections for each in running)) if running else None
+            running = len(self.tunnels.running)
+            tunnels = (running, self.tunnels.open_connections()) if running else None
             return toolbar_fragments(self.target.label, self.shell.sandbox, self.last, self.shell.state.cwd,
                                      self.background_problem, tunnels)
         except Exception as problem:  # a rendering bug must not take the prompt down

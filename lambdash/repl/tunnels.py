@@ -19,7 +19,7 @@ from lambdash.config import Target, parse_seconds
 from lambdash.errors import UsageError
 from lambdash.repl.toolbar import format_duration
 from lambdash.shell.remote import RemoteShell
-from lambdash.shell.tunnel import Forward, Tunnel, describe, session_maker
+from lambdash.shell.tunnel import Forward, Tunnel, describe, host_port, session_maker
 
 Notice = Callable[[str], None]
 
@@ -36,11 +36,7 @@ class RunningTunnel:
 
     @property
     def address(self) -> str:
-        return f"[{self.forward.bind}]:{self.port}" if ":" in self.forward.bind else f"{self.forward.bind}:{self.port}"
-
-    @property
-    def destination(self) -> str:
-        return "SOCKS5 (each client says where)" if self.forward.socks else self.forward.remote
+        return host_port(self.forward.bind, self.port)
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,9 @@ def parse_tunnel_arguments(arguments: list[str], usage: str, *, probe_option: bo
     probe = probe_option
     while words:
         word = words.pop(0)
+        if word == "--":  # the rest are specs, as in a shell command
+            specs += words
+            break
         if word == "--no-probe" and probe_option:
             probe = False
         elif word == "--timeout" or word.startswith("--timeout="):
@@ -100,21 +99,25 @@ class ReplTunnels:
         except BaseException:
             for running in started:
                 self.stop(running.number)
+            if started:  # the numbers they had are free again
+                with self._lock:
+                    self._next = started[0].number
             raise
         return started
 
     def _start(self, forward: Forward, timeout: float | None) -> RunningTunnel:
-        with self._lock:
-            number = self._next
-            self._next += 1
+        named: list[int] = []  # its number, once it listens
 
         def said(text: str) -> None:
-            self.notice(f"tunnel {number}: {text}")
+            self.notice(f"tunnel {named[0]}: {text}")
 
         tunnel = Tunnel(self.remote, session_maker(self.remote, self.target, timeout), said, self.on_change)
         port = tunnel.start(forward)
-        running = RunningTunnel(number, forward, port, tunnel, time.monotonic())
         with self._lock:
+            number = self._next
+            self._next += 1
+            named.append(number)
+            running = RunningTunnel(number, forward, port, tunnel, time.monotonic())
             self._running[number] = running
         self.on_change()
         return running
@@ -131,7 +134,16 @@ class ReplTunnels:
         return running
 
     def stop_all(self) -> list[RunningTunnel]:
-        return [self.stop(number) for number in sorted(self._running)]
+        """End every tunnel at once (each gives its connections a few seconds to end)."""
+        with self._lock:
+            numbers = sorted(self._running)
+        stoppers = [threading.Thread(target=self.stop, args=(number,), daemon=True) for number in numbers]
+        running = self.running
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        return running
 
     @property
     def running(self) -> list[RunningTunnel]:
@@ -149,7 +161,7 @@ def started_line(running: RunningTunnel) -> str:
 
 def stopped_line(running: RunningTunnel) -> str:
     carried = running.tunnel.accepted
-    return (f"tunnel {running.number} ended: {running.address} to {running.destination}, after "
+    return (f"tunnel {running.number} ended: {running.address} to {running.forward.remote}, after "
             f"{carried} connection{'' if carried == 1 else 's'}")
 
 
@@ -158,7 +170,7 @@ def table(tunnels: list[RunningTunnel], now: float) -> list[str]:
     if not tunnels:
         return ["(no tunnels: :forward or :socks starts one)"]
     rows = [("#", "listening on", "to", "open", "carried", "for")]
-    rows += [(str(running.number), running.address, running.destination, str(running.tunnel.open_connections),
+    rows += [(str(running.number), running.address, running.forward.remote, str(running.tunnel.open_connections),
               str(running.tunnel.accepted), format_duration(now - running.started)) for running in tunnels]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]

@@ -15,6 +15,7 @@ told in one line when the end is near and when it came.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import threading
 import time
@@ -286,16 +287,12 @@ class InteractiveSession:
                 try:
                     for kind, payload in reader.feed(chunk):
                         if self._closed:
+                            if kind == SESSION and self.uplink is None:
+                                # Closed while it opened: what was sent meanwhile (a signal to end it) still goes.
+                                self._session_record(json.loads(payload))
                             self._error = TransportError("the session was closed before its command ended")
                             return
-                        if kind == STDOUT:
-                            self.live.write("stdout", payload)
-                        elif kind == STDERR:
-                            self.live.write("stderr", payload)
-                        elif kind == SESSION:
-                            self._session_record(json.loads(payload))
-                        elif kind == RESULT:
-                            response = json.loads(payload)
+                        response = self._record(kind, payload) or response
                 except NotFramed:
                     unframed = reader.unframed
             self._result = self._finish(response, unframed)
@@ -306,9 +303,25 @@ class InteractiveSession:
                 self._timer.cancel()
             if self.uplink is not None:
                 self.uplink.close()
+            if self._closed:  # closed before its stream was there to close
+                with contextlib.suppress(Exception):
+                    self._stream.close()
             self._ended.set()
             if self.on_end is not None:
                 self.on_end()
+
+    def _record(self, kind: bytes, payload: bytes) -> dict[str, Any] | None:
+        """Show output, open the uplink on the session's record; the result record's document, else None."""
+        if kind == STDOUT:
+            self.live.write("stdout", payload)
+        elif kind == STDERR:
+            self.live.write("stderr", payload)
+        elif kind == SESSION:
+            self._session_record(json.loads(payload))
+        elif kind == RESULT:
+            response: dict[str, Any] = json.loads(payload)
+            return response
+        return None
 
     def _session_record(self, record: dict[str, Any]) -> None:
         if record.get("event") != OPEN or self.uplink is not None:

@@ -26,6 +26,8 @@ from lambdash.shell.remote import RemoteShell
 from lambdash.shell.session import InteractiveSession, TerminalSettings
 
 READ_BYTES = 64 * 1024
+# How long a SOCKS client may take to say where it goes.
+SOCKS_HANDSHAKE_SECONDS = 10.0
 # How long a session being ended is given to have its signal sent.
 CLOSE_GRACE_SECONDS = 5.0
 # The sandbox's end: connect, then copy stdin -> socket (half-close on EOF) and socket -> stdout until it ends.
@@ -88,9 +90,7 @@ class Forward:
 
     @property
     def remote(self) -> str:
-        if self.socks:
-            return "where each SOCKS5 client asks"
-        return f"[{self.host}]:{self.remote_port}" if ":" in self.host else f"{self.host}:{self.remote_port}"
+        return "SOCKS5 (each client says where)" if self.socks else host_port(self.host, self.remote_port)
 
     @property
     def beyond_loopback(self) -> bool:
@@ -100,20 +100,29 @@ class Forward:
         """The warning for a listener others can reach (as serve warns); None on loopback."""
         if not self.beyond_loopback:
             return None
-        reaches = "the function's network" if self.socks else self.remote
-        return (f"listening on {self.bind}, beyond loopback: anyone who can reach port {self.port} "
-                f"reaches {reaches} through the function")
+        reaches = "whatever the function can reach" if self.socks else f"{self.remote} through the function"
+        return f"listening on {self.bind}, beyond loopback: anyone who can reach port {self.port} reaches {reaches}"
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def describe(forward: Forward, port: int) -> str:
     """What a started tunnel does, said once it listens on ``port``."""
     if forward.socks:
-        return f"SOCKS5 on {forward.bind}:{port}, connecting from the function"
-    return f"forwarding {forward.bind}:{port} to {forward.remote} from the function"
+        return f"SOCKS5 on {host_port(forward.bind, port)}, connecting from the function"
+    return f"forwarding {host_port(forward.bind, port)} to {forward.remote} from the function"
+
+
+def is_number(text: str) -> bool:
+    """Digits 0-9 only (``str.isdigit`` also takes ² and ٣)."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not is_number(text) or not 0 < int(text) < 65536:
         raise UsageError(f"bad port {text!r} in {spec!r} (a number from 1 to 65535)")
     return int(text)
 
@@ -143,7 +152,7 @@ def parse_forward(spec: str) -> Forward:
     rest = spec
     try:
         first, after = split_host(rest)
-        if not first.isdigit() or spec.startswith("["):
+        if not is_number(first) or spec.startswith("["):
             bind, rest = first, after
         port_text, rest = rest.split(":", 1)
         bracketed = rest.startswith("[")
@@ -291,6 +300,7 @@ class Tunnel:
         self._sessions: set[InteractiveSession] = set()
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
+        self._connections: set[socket.socket] = set()
         self._count = 0
         self._closing = False
 
@@ -303,7 +313,7 @@ class Tunnel:
             listener.listen(64)
         except OSError as problem:
             listener.close()
-            raise LambdashError(f"cannot listen on {forward.bind}:{forward.port}: "
+            raise LambdashError(f"cannot listen on {host_port(forward.bind, forward.port)}: "
                                 f"{problem.strerror or problem}") from None
         self._listeners.append(listener)
         return listener
@@ -345,10 +355,14 @@ class Tunnel:
 
     def _accepted(self, forward: Forward, connection: socket.socket, peer: tuple[str, int], number: int) -> None:
         output = _ToSocket(connection, socks=forward.socks)
+        with self._lock:
+            self._connections.add(connection)
         try:
             if forward.socks:
                 try:
+                    connection.settimeout(SOCKS_HANDSHAKE_SECONDS)
                     host, port = socks_request(connection)
+                    connection.settimeout(None)
                 except (SocksRefused, OSError) as refused:
                     if isinstance(refused, SocksRefused) and refused.code is not None:
                         output.reply(refused.code)
@@ -361,6 +375,8 @@ class Tunnel:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
             connection.close()
+            with self._lock:
+                self._connections.discard(connection)
 
     def _carry(self, forward: Forward, output: _ToSocket, label: str) -> None:
         command = relay_command(forward.host, forward.remote_port, socks=output.awaiting_reply)
@@ -375,7 +391,8 @@ class Tunnel:
             try:
                 session.open()
             except LambdashError as problem:
-                self.notice(f"{label}: {problem.message}")
+                if not self._closing:
+                    self.notice(f"{label}: {problem.message}")
                 return
             reader = threading.Thread(target=self._upload, args=(output.connection, session), daemon=True)
             reader.start()
@@ -420,6 +437,10 @@ class Tunnel:
             listener.close()
         with self._lock:
             sessions = list(self._sessions)
+            connections = list(self._connections)
+        for connection in connections:  # a SOCKS client still greeting, too
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         for session in sessions:
             session.send_signal("KILL")
         deadline = time.monotonic() + CLOSE_GRACE_SECONDS

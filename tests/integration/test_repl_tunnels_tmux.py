@@ -132,12 +132,21 @@ def test_bad_tunnel_lines_are_one_line_each_and_start_nothing(repl: Pane) -> Non
     closed = free_port()
     _run(repl, f":forward {port}:127.0.0.1:{closed}",
          f"lambdash: error: 127.0.0.1:{closed} is not reachable from the function: refused")
-    # Two forwards, the second's port taken: neither is left listening.
+    # Two forwards, the second's port taken: neither is left listening, and neither keeps a number.
     _run(repl, f":forward --no-probe {port}:127.0.0.1:1 {taken.getsockname()[1]}:127.0.0.1:1",
          f"lambdash: error: cannot listen on 127.0.0.1:{taken.getsockname()[1]}: Address already in use")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=10)
     _run(repl, ":tunnels", "(no tunnels: :forward or :socks starts one)")
+    _run(repl, f":socks {port} {free_port()}",
+         "lambdash: error: usage: :socks [OPTIONS] [BIND:]PORT (one proxy a line)")
+    _run(repl, ":tunnels stop ²", "lambdash: error: usage: :tunnels [stop N|all]")
+    # A SOCKS client that never finishes its greeting is cut when its tunnel ends.
+    _run(repl, f":socks -- {port}", f"tunnel 1: SOCKS5 on 127.0.0.1:{port}")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as greeting:
+        greeting.sendall(b"\x05")
+        _run(repl, ":tunnels stop 1", "tunnel 1 ended")
+        assert greeting.recv(1) == b""
     _run(repl, ":tunnels stop x", "lambdash: error: usage: :tunnels [stop N|all] (N a tunnel's number, as :tunnels "
          "lists them)")
     taken.close()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdash.errors import UsageError
-from lambdash.shell.tunnel import Forward, SocksRefused, parse_forward, parse_listen, socks_request
+from lambdash.shell.tunnel import Forward, SocksRefused, describe, parse_forward, parse_listen, socks_request
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -33,6 +33,8 @@ def test_forwards_read_as_ssh_reads_them(spec: str, expected: Forward) -> None:
     ("80:host:99999", "bad port '99999' in '80:host:99999' (a number from 1 to 65535)"),
     ("80:fd00::5:443", "bad forward '80:fd00::5:443' (expected [BIND:]LPORT:HOST:PORT, as ssh -L)"),
     ("80::443", "bad forward '80::443' (expected [BIND:]LPORT:HOST:PORT, as ssh -L)"),
+    ("²:h:80", "bad forward '²:h:80' (expected [BIND:]LPORT:HOST:PORT, as ssh -L)"),
+    ("80:h:٣", "bad port '٣' in '80:h:٣' (a number from 1 to 65535)"),
 ])
 def test_a_bad_forward_says_what_was_expected(spec: str, message: str) -> None:
     with pytest.raises(UsageError) as raised:
@@ -70,11 +72,17 @@ def test_socks_addresses_read_as_ssh_dash_d(spec: str, expected: Forward) -> Non
     assert listen.socks
 
 
-@pytest.mark.parametrize("spec", ["[::1", "[::1]1080", "host:", "70000", "a:b:c"])
+@pytest.mark.parametrize("spec", ["[::1", "[::1]1080", "host:", "70000", "a:b:c", "²"])
 def test_a_bad_socks_address_is_one_usage_line(spec: str) -> None:
     with pytest.raises(UsageError) as raised:
         parse_listen(spec)
     assert raised.value.message.startswith(("bad listening address ", "bad port "))
+
+
+def test_ipv6_addresses_are_said_in_brackets() -> None:
+    assert describe(parse_forward("[::1]:8080:[fd00::5]:443"), 8080) == (
+        "forwarding [::1]:8080 to [fd00::5]:443 from the function")
+    assert describe(parse_listen("[::1]:1080"), 1080) == "SOCKS5 on [::1]:1080, connecting from the function"
 
 
 def test_only_a_listener_beyond_loopback_is_warned_about() -> None:
@@ -83,8 +91,7 @@ def test_only_a_listener_beyond_loopback_is_warned_about() -> None:
     assert parse_forward("0.0.0.0:5432:db:5432").exposure_warning() == (
         "listening on 0.0.0.0, beyond loopback: anyone who can reach port 5432 reaches db:5432 through the function")
     assert parse_listen("*:1080").exposure_warning() == (
-        "listening on 0.0.0.0, beyond loopback: anyone who can reach port 1080 reaches the function's network "
-        "through the function")
+        "listening on 0.0.0.0, beyond loopback: anyone who can reach port 1080 reaches whatever the function can reach")
 
 
 def _request(sent: bytes) -> tuple[tuple[str, int] | SocksRefused, bytes]:
