@@ -330,7 +330,10 @@ def test_help_lists_every_meta_command(shell: RemoteShell) -> None:
     run = repl(shell, lines(":help", ":help get"))
     for name in META_COMMANDS:
         assert name in run.out
-    assert "copy a file out of the sandbox" in run.out
+    assert ":get [-r] [-p] REMOTE [LOCAL]\n  copy a file, or with -r a directory, out of the sandbox\n" in run.out
+    assert "  -r copies a directory and everything in it, -p keeps modes and modification times.\n" in run.out
+    # A usage too long for the list's column has its summary on the next line.
+    assert "  :forward [OPTIONS] [BIND:]LPORT:HOST:PORT...\n" + " " * 26 + "carry local ports" in run.out
 
 
 @pytest.mark.parametrize("leave", [":exit", "exit", "logout"])
