@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, Protocol
 
+from lambdash.text import is_decimal
+
 RED = "\x1b[31m"
 GREEN = "\x1b[32m"
 YELLOW = "\x1b[33m"
@@ -219,4 +221,4 @@ class OutputTerminal:
 
 
 def _whole_number(text: str | None, fallback: int) -> int:
-    return int(text) if text and text.isdigit() and int(text) > 0 else fallback
+    return int(text) if text and is_decimal(text) and int(text) > 0 else fallback

@@ -27,6 +27,7 @@ from lambdash.aws.session import (
 )
 from lambdash.config import Target
 from lambdash.errors import ConfigError, TransportError
+from lambdash.text import is_decimal
 from lambdash_handler.contract import ENV_BUCKET
 
 # S3 actions whose IAM permission is not named after the API call.
@@ -401,7 +402,7 @@ class DeployClient:
     def get_layer_version(self, layer_version_arn: str) -> dict[str, Any]:
         """A layer version (its Content.Location is a short-lived URL of its zip), by its version ARN."""
         layer_arn, _, version = layer_version_arn.rpartition(":")
-        if not layer_arn or not version.isdigit():
+        if not layer_arn or not is_decimal(version):
             raise ConfigError(f"not a layer version ARN: {layer_version_arn}")
         # The layer's ARN is accepted as its name, so this reads layers of other accounts too.
         answer = self._call("lambda", "get_layer_version", f"layer {layer_version_arn}",

@@ -29,6 +29,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NoReturn
 
+from lambdash.text import is_decimal
+
 # Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 1024
 # Connections open at once, each with its thread.
@@ -308,7 +310,7 @@ class GuardedRequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             return None
         text = self.headers.get("Content-Length") or "0"
-        if not text.isdigit():
+        if not is_decimal(text):
             self.close_connection = True
             raise HTTPProblem(HTTPStatus.BAD_REQUEST, "InvalidRequestContentException",
                               f"Content-Length is not a number: {text!r}")

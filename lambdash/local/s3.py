@@ -53,6 +53,7 @@ from xml.sax.saxutils import escape
 from lambdash.local.credentials import CredentialPair
 from lambdash.local.http import split_host
 from lambdash.local.signature import check_presigned, check_signature, declared_sha256, is_presigned
+from lambdash.text import is_decimal
 from lambdash_handler.contract.session import ENV_SESSION_ROLE, SESSION_ROLE_NAME
 
 BUCKET = "lambdash-local"
@@ -324,7 +325,7 @@ def _body(environ: dict[str, Any], limit: int | None = None) -> Iterator[bytes]:
     length_text = environ.get("CONTENT_LENGTH") or ""
     if environ.get("wsgi.input_terminated"):
         remaining = None
-    elif length_text.isdigit():
+    elif is_decimal(length_text):
         remaining = int(length_text)
     else:
         return

@@ -31,6 +31,7 @@ from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from lambdash.local.credentials import CredentialPair
+from lambdash.text import is_decimal
 
 # A request signed further from now than this is refused, as AWS refuses it.
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -257,7 +258,7 @@ def _check_key_and_time(
                            f"Signature expired: {stamp} is now earlier than {_stamp(now - MAX_CLOCK_SKEW)} "
                            f"({_stamp(now)} - 5 min.)")
         return None
-    if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGNED_SECONDS:
+    if not is_decimal(expires) or not 1 <= int(expires) <= MAX_PRESIGNED_SECONDS:
         return Refusal("IncompleteSignatureException",
                        f"X-Amz-Expires must be from 1 to {MAX_PRESIGNED_SECONDS} seconds, not {expires!r}")
     if now > signed_at + datetime.timedelta(seconds=int(expires)):

@@ -20,8 +20,8 @@ from lambdash.config import parse_seconds
 from lambdash.errors import ExitStatus, LambdashError, UsageError
 from lambdash.repl.tunnels import parse_tunnel_arguments, started_line, stopped_line, table
 from lambdash.shell.filecopy import RunCommand, get_file, get_tree, local_destination, put_file, put_tree
-from lambdash.shell.tunnel import is_number
 from lambdash.terminal import BOLD
+from lambdash.text import is_decimal
 from lambdash_handler.contract import MAX_PROBE_CHECKS
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ def _keep(session: ReplSession, arguments: list[str]) -> None:
 def _history(session: ReplSession, arguments: list[str]) -> None:
     count = HISTORY_SHOWN_BY_DEFAULT
     if arguments:
-        if not arguments[0].isdigit() or int(arguments[0]) == 0:
+        if not is_decimal(arguments[0]) or int(arguments[0]) == 0:
             raise UsageError("usage: :history [N] (N a positive number of entries)")
         count = int(arguments[0])
     # prompt_toolkit keeps the newest entry last.
@@ -344,7 +344,7 @@ def _tunnels(session: ReplSession, arguments: list[str]) -> None:
         stopped = session.tunnels.stop_all()
         if not stopped:
             raise UsageError("no tunnel is running")
-    elif is_number(arguments[1]):
+    elif is_decimal(arguments[1]):
         stopped = [session.tunnels.stop(int(arguments[1]))]
     else:
         raise UsageError("usage: :tunnels [stop N|all] (N a tunnel's number, as :tunnels lists them)")

@@ -24,6 +24,7 @@ from lambdash.errors import LambdashError, UsageError
 from lambdash.local.http import is_loopback_address
 from lambdash.shell.remote import RemoteShell
 from lambdash.shell.session import InteractiveSession, TerminalSettings
+from lambdash.text import is_decimal
 
 READ_BYTES = 64 * 1024
 # How long a SOCKS client may take to say where it goes.
@@ -116,13 +117,8 @@ def describe(forward: Forward, port: int) -> str:
     return f"forwarding {host_port(forward.bind, port)} to {forward.remote} from the function"
 
 
-def is_number(text: str) -> bool:
-    """Digits 0-9 only (``str.isdigit`` also takes ² and ٣)."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_port(text: str, spec: str) -> int:
-    if not is_number(text) or not 0 < int(text) < 65536:
+    if not is_decimal(text) or not 0 < int(text) < 65536:
         raise UsageError(f"bad port {text!r} in {spec!r} (a number from 1 to 65535)")
     return int(text)
 
@@ -152,7 +148,7 @@ def parse_forward(spec: str) -> Forward:
     rest = spec
     try:
         first, after = split_host(rest)
-        if not is_number(first) or spec.startswith("["):
+        if not is_decimal(first) or spec.startswith("["):
             bind, rest = first, after
         port_text, rest = rest.split(":", 1)
         bracketed = rest.startswith("[")

@@ -297,7 +297,8 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(local: LocalLambda) 
     assert headers["x-amzn-errortype"] == "RequestTooLargeException"
 
 
-@pytest.mark.parametrize("headers", [{"Content-Length": "12x"}, {"Content-Length": "-1"}])
+@pytest.mark.parametrize("headers", [{"Content-Length": "12x"}, {"Content-Length": "-1"},
+                                     {"Content-Length": "\xb2"}])  # ², a digit to str.isdigit
 def test_a_bad_content_length_gets_a_400(local: LocalLambda, headers: dict[str, str]) -> None:
     status, answer_headers, _ = raw(local, "POST", INVOKE_PATH, b"", headers, sign=True)
     assert status == 400

@@ -368,6 +368,12 @@ def test_history_lists_the_commands(shell: RemoteShell) -> None:
     assert "    1 echo one\n    2 echo two\n    3 :history\n" in run.out
 
 
+@pytest.mark.parametrize("count", ["0", "x", "²"])  # ² is a digit to str.isdigit, and int() refuses it
+def test_history_with_a_count_that_is_no_number_is_one_line(shell: RemoteShell, count: str) -> None:
+    run = repl(shell, lines(f":history {count}"))
+    assert run.err == "lambdash: error: usage: :history [N] (N a positive number of entries)\n"
+
+
 def test_less_pages_the_last_output(shell: RemoteShell) -> None:
     # Not on a terminal, :less writes the kept output as it is (as git does without a pager).
     run = repl(shell, lines("seq 3", ":less"))

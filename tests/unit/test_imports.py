@@ -88,7 +88,7 @@ def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
 # The client's layers, top to bottom; each may import only from its own layer and those below it.
 # The agent sits under the commands: the CLI hands one-shots to it and `lambdash agent` asks it.
 LAYERS = ("cli", "commands", "agent", "repl", "reports", "shell", "deploy", "aws", "config", "local",
-          "errors terminal paths concurrency lambda_defaults")
+          "errors terminal paths concurrency lambda_defaults text")
 
 
 def layer_of(module: str) -> int:
