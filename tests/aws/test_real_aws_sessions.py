@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
 
 import boto3
 import pytest
 
 from lambdash_handler.contract.records import RESULT, SESSION, RecordReader
-from tests.helpers import CALLERS_ENVIRON, run_as_caller, wait_until
+from tests.helpers import CALLERS_ENVIRON, run_as_caller
 
 pytestmark = pytest.mark.aws
 
 
 def run_lambdash(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     return run_as_caller(*args, stdin=stdin, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[str]:
-    name = f"lambdash-test-{uuid.uuid4().hex[:8]}"
-    done = run_lambdash("deploy", "--name", name, "--timeout", "60", timeout=600)
-    assert done.returncode == 0, done.stderr.decode()
-    # IAM takes a moment before the new role may assume the session role: wait until a session opens.
-    wait_until(lambda: run_lambdash("-f", name, "-i", "true").returncode == 0, 120, interval=5,
-               message="no session could open on the deployed function")
-    try:
-        yield name
-    finally:
-        run_lambdash("destroy", "--name", name, "--yes", timeout=600)
 
 
 def test_a_pipe_reaches_a_running_command_and_the_status_comes_back(deployed: str) -> None:

@@ -14,28 +14,13 @@ import socket
 import ssl
 import subprocess
 import threading
-import uuid
-from collections.abc import Iterator
 
 import boto3
 import pytest
 
-from tests.helpers import CALLERS_ENVIRON, LAMBDASH, free_port, run_as_caller, wait_until
+from tests.helpers import CALLERS_ENVIRON, LAMBDASH, free_port, wait_until
 
 pytestmark = pytest.mark.aws
-
-
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[str]:
-    name = f"lambdash-test-{uuid.uuid4().hex[:8]}"
-    done = run_as_caller("deploy", "--name", name, "--timeout", "60", timeout=600)
-    assert done.returncode == 0, done.stderr.decode()
-    wait_until(lambda: run_as_caller("-f", name, "-i", "true").returncode == 0, 120, interval=5,
-               message="no session could open on the deployed function")
-    try:
-        yield name
-    finally:
-        run_as_caller("destroy", "--name", name, "--yes", timeout=600)
 
 
 def _endpoint_host() -> str:
