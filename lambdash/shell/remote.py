@@ -548,7 +548,7 @@ class RemoteShell:
         try:
             response, _ = self.call(request)
         except RequestRefused as refusal:
-            if "unknown field 'redact_key'" not in refusal.message:
+            if not refuses_unknown_field(refusal, "redact_key"):
                 raise
             response, _ = self.call({key: value for key, value in request.items() if key != "redact_key"})
         inventory: dict[str, Any] = response["inventory"]

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lambdash.errors import LambdashError, RequestRefused, TransportError
-from lambdash.shell.remote import LiveOutput, RemoteResult, RemoteShell, function_failure, result_of
+from lambdash.shell.remote import (
+    LiveOutput,
+    RemoteResult,
+    RemoteShell,
+    function_failure,
+    refuses_unknown_field,
+    result_of,
+)
 from lambdash_handler.contract import PROTOCOL_VERSION
 from lambdash_handler.contract.records import RESULT, SESSION, STDERR, STDOUT, NotFramed, RecordReader
 from lambdash_handler.contract.session import (
@@ -378,7 +385,7 @@ class InteractiveSession:
             checked = self.shell.checked(InvokeResponse(payload=json.dumps(response).encode(), function_error=None,
                                                         log_tail="", request_id=stream.request_id))
         except RequestRefused as refusal:
-            if "unknown field 'session'" in refusal.message:
+            if refuses_unknown_field(refusal, "session"):
                 raise SessionUnavailable(f"the handler of {self.shell.client.function} is too old for sessions; "
                                          "update it with `lambdash deploy`") from None
             if refusal.code.startswith("session_"):
