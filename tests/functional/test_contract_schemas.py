@@ -175,6 +175,13 @@ def test_a_handler_older_than_a_field_is_asked_again_without_it(field: str, opti
     assert [field in request for request in older.requests] == [True, False, False]
 
 
+def test_an_inventory_from_a_handler_older_than_redaction_keys_is_asked_again_without_one() -> None:
+    older = OlderLambda("redact_key")
+    inventory = shell_on(older).inventory(redact_key="00" * 16)
+    INVENTORY.validate(inventory)  # the whole inventory, without keyed redaction
+    assert ["redact_key" in request for request in older.requests] == [True, False]
+
+
 @pytest.mark.parametrize("named", ["colour", "last_status"])
 def test_a_refusal_the_shell_cannot_meet_by_leaving_a_field_out_is_the_error_and_is_not_retried(
     named: str
